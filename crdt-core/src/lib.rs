@@ -1,0 +1,47 @@
+//! Conflict-free replicated data types (CRDTs) for local-first apps and sync servers.
+//!
+//! Replicas edit independently, exchange what they changed in any order, any number of times,
+//! and end up with equal states: strong eventual consistency, with no coordination.
+//!
+//! This crate is pure: no I/O, no threads, no async. It builds for `wasm32-unknown-unknown`.
+//!
+//! - [`causality`]: replica ids, dots, version vectors, causal contexts, Lamport clocks;
+//! - [`state`]: state-based CRDTs with delta mutators (counters, registers, sets, flags, maps)
+//!   and [`DeltaSync`], a delta anti-entropy helper;
+//! - [`codec`]: their versioned binary encoding, decoded defensively.
+//!
+//! ```
+//! use crdt_core::{AwSet, ReplicaId, StateCrdt};
+//!
+//! let alice = ReplicaId::from_u128(1);
+//! let bob = ReplicaId::from_u128(2);
+//! let mut at_alice = AwSet::default();
+//! let mut at_bob = AwSet::default();
+//!
+//! // Each mutation returns a small delta to send to the other replicas.
+//! let delta = at_alice.add(alice, "buy milk");
+//! at_bob.merge(&delta);
+//! at_bob.add(bob, "call mum");
+//! at_alice.merge(&at_bob);
+//!
+//! assert_eq!(at_alice, at_bob);
+//! assert_eq!(at_alice.len(), 2);
+//! ```
+
+pub mod causality;
+pub mod codec;
+pub mod state;
+
+pub use causality::{
+    CausalContext, Causality, Dot, DotRange, LamportClock, LamportTimestamp, ReplicaId,
+    VersionVector,
+};
+pub use state::{
+    AwSet, DeltaMessage, DeltaSync, DwFlag, EwFlag, GCounter, GSet, LwwRegister, MvRegister, OrMap,
+    PNCounter, RwSet, StateCrdt, TwoPSet,
+};
+
+/// The workspace README's Rust example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;

@@ -1,0 +1,3 @@
+//! Cross-crate integration tests: one test binary, one module per area.
+
+mod p2p_demo;
