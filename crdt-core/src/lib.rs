@@ -28,9 +28,14 @@
 //! assert_eq!(at_alice.len(), 2);
 //! ```
 
+mod bytes;
+mod causal_graph;
 pub mod causality;
 pub mod codec;
+mod rle;
+mod rope;
 pub mod state;
+pub mod text;
 
 pub use causality::{
     CausalContext, Causality, Dot, DotRange, LamportClock, LamportTimestamp, ReplicaId,
@@ -40,6 +45,7 @@ pub use state::{
     AwSet, DeltaMessage, DeltaSync, DwFlag, EwFlag, GCounter, GSet, LwwRegister, MvRegister, OrMap,
     PNCounter, RwSet, StateCrdt, TwoPSet,
 };
+pub use text::{LoadError, Text, TextError};
 
 /// The workspace README's Rust example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

@@ -316,14 +316,27 @@ pub struct Property<A>(pub fn(A) -> bool);
 
 impl<A: Arbitrary + Debug> quickcheck::Testable for Property<A> {
     fn result(&self, g: &mut Gen) -> quickcheck::TestResult {
-        let input = A::arbitrary(g);
-        let copy = input.clone();
         let property = self.0;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || property(input))) {
-            Ok(true) => quickcheck::TestResult::passed(),
-            Ok(false) => quickcheck::TestResult::error(format!("failing input: {copy:?}")),
-            Err(_) => quickcheck::TestResult::error(format!("panicked on input: {copy:?}")),
+        let holds = |input: A| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || property(input)))
+                .unwrap_or(false)
+        };
+        let input = A::arbitrary(g);
+        if holds(input.clone()) {
+            return quickcheck::TestResult::passed();
         }
+        // Shrink greedily while the property still fails, then report the smallest input.
+        let mut smallest = input;
+        'shrinking: loop {
+            for candidate in smallest.shrink() {
+                if !holds(candidate.clone()) {
+                    smallest = candidate;
+                    continue 'shrinking;
+                }
+            }
+            break;
+        }
+        quickcheck::TestResult::error(format!("failing input: {smallest:?}"))
     }
 }
 

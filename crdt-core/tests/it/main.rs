@@ -8,3 +8,5 @@ mod convergence;
 mod decoding;
 mod harness;
 mod laws;
+mod text;
+mod traces;

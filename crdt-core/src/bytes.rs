@@ -1,0 +1,187 @@
+//! Byte-level helpers for the binary formats: varints, a bounds-checked reader, CRC-32.
+//!
+//! Every read is checked: a reader never panics and never allocates more than the input could
+//! fill, whatever bytes it is given.
+
+use std::fmt;
+
+/// Why bytes could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadError {
+    /// The input ended in the middle of a value.
+    Truncated,
+    /// A varint longer than 64 bits.
+    BadVarint,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Truncated => f.write_str("input ends in the middle of a value"),
+            ReadError::BadVarint => f.write_str("a number is longer than 64 bits"),
+        }
+    }
+}
+
+/// Appends LEB128 varints and raw bytes to a vector.
+#[derive(Default)]
+pub(crate) struct Writer {
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl Writer {
+    pub(crate) fn varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.bytes.push((value as u8) | 0x80);
+            value >>= 7;
+        }
+        self.bytes.push(value as u8);
+    }
+
+    pub(crate) fn usize(&mut self, value: usize) {
+        self.varint(value as u64);
+    }
+
+    /// A signed value, zig-zag encoded so small magnitudes stay small.
+    pub(crate) fn signed(&mut self, value: i64) {
+        self.varint(((value << 1) ^ (value >> 63)) as u64);
+    }
+
+    pub(crate) fn raw(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    /// A length-prefixed byte string.
+    pub(crate) fn block(&mut self, bytes: &[u8]) {
+        self.usize(bytes.len());
+        self.raw(bytes);
+    }
+}
+
+/// Reads what [`Writer`] wrote, checking every bound.
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, ReadError> {
+        let (&first, rest) = self.bytes.split_first().ok_or(ReadError::Truncated)?;
+        self.bytes = rest;
+        Ok(first)
+    }
+
+    pub(crate) fn varint(&mut self) -> Result<u64, ReadError> {
+        let mut value: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            let bits = u64::from(byte & 0x7F);
+            if shift == 63 && bits > 1 {
+                return Err(ReadError::BadVarint);
+            }
+            value |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(ReadError::BadVarint)
+    }
+
+    /// A varint that must fit in `usize`.
+    pub(crate) fn usize(&mut self) -> Result<usize, ReadError> {
+        usize::try_from(self.varint()?).map_err(|_| ReadError::BadVarint)
+    }
+
+    pub(crate) fn signed(&mut self) -> Result<i64, ReadError> {
+        let raw = self.varint()?;
+        Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+    }
+
+    pub(crate) fn raw(&mut self, len: usize) -> Result<&'a [u8], ReadError> {
+        if len > self.bytes.len() {
+            return Err(ReadError::Truncated);
+        }
+        let (taken, rest) = self.bytes.split_at(len);
+        self.bytes = rest;
+        Ok(taken)
+    }
+
+    pub(crate) fn block(&mut self) -> Result<&'a [u8], ReadError> {
+        let len = self.usize()?;
+        self.raw(len)
+    }
+
+    /// A count of items that each take at least one byte: larger than what is left means the
+    /// input lies, so it is refused before anything is allocated for it.
+    pub(crate) fn count(&mut self) -> Result<usize, ReadError> {
+        let count = self.usize()?;
+        if count > self.bytes.len() {
+            return Err(ReadError::Truncated);
+        }
+        Ok(count)
+    }
+}
+
+/// CRC-32 (IEEE 802.3, the one of zlib and PNG) of `bytes`.
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut crc = i as u32;
+            let mut bit = 0;
+            while bit < 8 {
+                crc = if crc & 1 != 0 {
+                    0xEDB8_8320 ^ (crc >> 1)
+                } else {
+                    crc >> 1
+                };
+                bit += 1;
+            }
+            table[i] = crc;
+            i += 1;
+        }
+        table
+    };
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc = TABLE[((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip_and_refuse_overlong_input() {
+        let mut writer = Writer::default();
+        for value in [0, 1, 127, 128, 300, u64::MAX] {
+            writer.varint(value);
+        }
+        writer.signed(-5);
+        writer.signed(i64::MIN);
+        let mut reader = Reader::new(&writer.bytes);
+        for value in [0, 1, 127, 128, 300, u64::MAX] {
+            assert_eq!(reader.varint(), Ok(value));
+        }
+        assert_eq!(reader.signed(), Ok(-5));
+        assert_eq!(reader.signed(), Ok(i64::MIN));
+        assert!(reader.is_empty());
+        assert_eq!(Reader::new(&[0xFF; 11]).varint(), Err(ReadError::BadVarint));
+        assert_eq!(Reader::new(&[0x80]).varint(), Err(ReadError::Truncated));
+    }
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+}

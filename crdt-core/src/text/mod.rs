@@ -1,0 +1,385 @@
+//! Collaborative plain text: a sequence CRDT in the style of Eg-walker.
+//!
+//! A [`Text`] keeps three things:
+//! - the **causal graph** of every event (who, and after what), in [`crate::causal_graph`];
+//! - the **operation log**: each event's operation as its author made it, by index (`oplog`);
+//! - the **current text**, in a [`Rope`].
+//!
+//! Local edits touch only the rope and append to the logs. Remote events that follow the
+//! current version also apply directly. Only events made concurrently with the current version
+//! need CRDT machinery: the merge replays the concurrent section in a temporary tracker
+//! (`tracker`, `merge`), transforms the new operations into edits of the current text, and
+//! drops the tracker. So a document in steady state holds no per-character metadata at all,
+//! which is what makes it small in memory and fast to load (Gentle and Kleppmann, "Collaborative
+//! Text Editing with Eg-walker: Better, Faster, Smaller", EuroSys 2025).
+//!
+//! Concurrent insertions at the same place are ordered by the FugueMax rule, which never
+//! interleaves characters of runs typed concurrently.
+
+mod encoding;
+mod merge;
+mod oplog;
+mod tracker;
+mod update;
+
+use std::fmt;
+use std::ops::Range;
+
+pub use encoding::LoadError;
+
+use crate::causal_graph::CausalGraph;
+use crate::rope::{Rope, Unit};
+use crate::{Dot, ReplicaId, VersionVector};
+use oplog::OpLog;
+use update::{ApplyError, Update};
+
+/// A piece of plain text that many replicas edit at once and that always converges.
+///
+/// Indices are in Unicode scalar values (Rust `char`s) unless a method says otherwise; the
+/// `_utf16` methods take the UTF-16 code unit indices of JavaScript strings, and
+/// [`char_to_utf16`](Self::char_to_utf16) and friends convert, in O(log n).
+///
+/// ```
+/// use crdt_core::{ReplicaId, Text};
+///
+/// let mut alice = Text::new(ReplicaId::from_u128(1));
+/// alice.insert(0, "Hello world").unwrap();
+/// let mut bob = Text::new(ReplicaId::from_u128(2));
+/// bob.merge(&alice).unwrap();
+///
+/// // Concurrent edits...
+/// alice.insert(5, ",").unwrap();
+/// bob.delete(6..11).unwrap();
+/// bob.insert(6, "there").unwrap();
+///
+/// // ...exchanged as updates (bytes), in either direction.
+/// let update = bob.update_since(&alice.version());
+/// alice.apply_update(&update).unwrap();
+/// bob.merge(&alice).unwrap();
+/// assert_eq!(alice.to_string(), "Hello, there");
+/// assert_eq!(bob.to_string(), "Hello, there");
+/// ```
+#[derive(Clone)]
+pub struct Text {
+    replica: ReplicaId,
+    /// This replica's number in the graph, taken at its first edit.
+    agent: Option<u32>,
+    graph: CausalGraph,
+    log: OpLog,
+    text: Rope,
+}
+
+/// Why an edit was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TextError {
+    /// The index is past the end of the text.
+    OutOfRange {
+        /// The index given.
+        index: usize,
+        /// The length of the text in the same unit.
+        len: usize,
+    },
+    /// The UTF-16 or UTF-8 index falls inside a character.
+    NotCharBoundary {
+        /// The index given.
+        index: usize,
+    },
+}
+
+impl fmt::Display for TextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TextError::OutOfRange { index, len } => {
+                write!(
+                    f,
+                    "index {index} is out of range for a text of length {len}"
+                )
+            }
+            TextError::NotCharBoundary { index } => {
+                write!(f, "index {index} falls inside a character")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TextError {}
+
+impl Text {
+    /// An empty text whose edits will be made as `replica`.
+    pub fn new(replica: ReplicaId) -> Text {
+        Text {
+            replica,
+            agent: None,
+            graph: CausalGraph::default(),
+            log: OpLog::default(),
+            text: Rope::new(),
+        }
+    }
+
+    /// A copy of this text, with its whole history, whose edits will be made as `replica`.
+    ///
+    /// Use this rather than `clone` to branch: a clone goes on editing as the same replica, and
+    /// two places editing as one replica would give different events the same id.
+    pub fn fork(&self, replica: ReplicaId) -> Text {
+        let mut fork = self.clone();
+        fork.replica = replica;
+        fork.agent = None;
+        fork
+    }
+
+    /// The replica local edits are made as.
+    pub fn replica(&self) -> ReplicaId {
+        self.replica
+    }
+
+    /// The length in chars.
+    pub fn len(&self) -> usize {
+        self.text.metrics().chars
+    }
+
+    /// True if the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The length in UTF-16 code units (JavaScript's `string.length`).
+    pub fn len_utf16(&self) -> usize {
+        self.text.metrics().utf16
+    }
+
+    /// The length in UTF-8 bytes.
+    pub fn len_utf8(&self) -> usize {
+        self.text.metrics().bytes
+    }
+
+    /// The chars `range` as a string.
+    pub fn slice(&self, range: Range<usize>) -> Result<String, TextError> {
+        self.check_range(&range)?;
+        Ok(self.text.slice(range.start, range.end))
+    }
+
+    fn check_index(&self, index: usize) -> Result<(), TextError> {
+        if index > self.len() {
+            Err(TextError::OutOfRange {
+                index,
+                len: self.len(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_range(&self, range: &Range<usize>) -> Result<(), TextError> {
+        self.check_index(range.end)?;
+        if range.start > range.end {
+            return Err(TextError::OutOfRange {
+                index: range.start,
+                len: range.end,
+            });
+        }
+        Ok(())
+    }
+
+    fn local_agent(&mut self) -> u32 {
+        match self.agent {
+            Some(agent) => agent,
+            None => {
+                let agent = self.graph.agent(self.replica);
+                self.agent = Some(agent);
+                agent
+            }
+        }
+    }
+
+    /// Inserts `content` before char `at`.
+    pub fn insert(&mut self, at: usize, content: &str) -> Result<(), TextError> {
+        self.check_index(at)?;
+        let chars = content.chars().count();
+        if chars == 0 {
+            return Ok(());
+        }
+        let agent = self.local_agent();
+        let parents = self.graph.frontier().clone();
+        let span = self.graph.add_local(agent, chars, &parents);
+        self.log.push_insert(span, at, content);
+        self.text.insert(at, content);
+        Ok(())
+    }
+
+    /// Deletes the chars `range`.
+    pub fn delete(&mut self, range: Range<usize>) -> Result<(), TextError> {
+        self.check_range(&range)?;
+        if range.is_empty() {
+            return Ok(());
+        }
+        let agent = self.local_agent();
+        let parents = self.graph.frontier().clone();
+        let span = self.graph.add_local(agent, range.len(), &parents);
+        self.log.push_delete(span, range.start, true);
+        self.text.remove(range.start, range.end);
+        Ok(())
+    }
+
+    /// Deletes `delete` chars at `at`, then inserts `content` there (JavaScript's `splice`).
+    pub fn splice(&mut self, at: usize, delete: usize, content: &str) -> Result<(), TextError> {
+        let end = at.checked_add(delete).ok_or(TextError::OutOfRange {
+            index: at,
+            len: self.len(),
+        })?;
+        self.delete(at..end)?;
+        self.insert(at, content)
+    }
+
+    /// Converts a UTF-16 index (JavaScript) to a char index.
+    pub fn utf16_to_char(&self, index: usize) -> Result<usize, TextError> {
+        self.index_in_chars(index, Unit::Utf16)
+    }
+
+    /// Converts a char index to a UTF-16 index (JavaScript).
+    pub fn char_to_utf16(&self, index: usize) -> Result<usize, TextError> {
+        self.check_index(index)?;
+        Ok(self.text.convert(index, Unit::Chars, Unit::Utf16))
+    }
+
+    /// Converts a UTF-8 byte index to a char index.
+    pub fn utf8_to_char(&self, index: usize) -> Result<usize, TextError> {
+        self.index_in_chars(index, Unit::Bytes)
+    }
+
+    /// Converts a char index to a UTF-8 byte index.
+    pub fn char_to_utf8(&self, index: usize) -> Result<usize, TextError> {
+        self.check_index(index)?;
+        Ok(self.text.convert(index, Unit::Chars, Unit::Bytes))
+    }
+
+    fn index_in_chars(&self, index: usize, unit: Unit) -> Result<usize, TextError> {
+        let len = match unit {
+            Unit::Utf16 => self.len_utf16(),
+            Unit::Bytes => self.len_utf8(),
+            Unit::Chars => self.len(),
+        };
+        if index > len {
+            return Err(TextError::OutOfRange { index, len });
+        }
+        if !self.text.is_boundary(index, unit) {
+            return Err(TextError::NotCharBoundary { index });
+        }
+        Ok(self.text.convert(index, unit, Unit::Chars))
+    }
+
+    /// Inserts `content` at a UTF-16 index (JavaScript).
+    pub fn insert_utf16(&mut self, at: usize, content: &str) -> Result<(), TextError> {
+        let at = self.utf16_to_char(at)?;
+        self.insert(at, content)
+    }
+
+    /// Deletes a range of UTF-16 indices (JavaScript).
+    pub fn delete_utf16(&mut self, range: Range<usize>) -> Result<(), TextError> {
+        let start = self.utf16_to_char(range.start)?;
+        let end = self.utf16_to_char(range.end)?;
+        self.delete(start..end)
+    }
+
+    /// The version of the text: how many events of each replica it includes.
+    pub fn version(&self) -> VersionVector {
+        self.graph.version_vector()
+    }
+
+    /// The heads of the history: the latest events, which every other event precedes.
+    pub fn heads(&self) -> Vec<Dot> {
+        self.graph.frontier_to_dots(self.graph.frontier())
+    }
+
+    /// The number of events (one per inserted or deleted char) in the history.
+    pub fn history_len(&self) -> usize {
+        self.graph.len()
+    }
+
+    /// Everything this replica has that a replica at `version` lacks, encoded.
+    pub fn update_since(&self, version: &VersionVector) -> Vec<u8> {
+        encoding::encode_update(&Update::since(&self.graph, &self.log, version))
+    }
+
+    /// The events that version `until` has and version `since` lacks, encoded: the changes
+    /// between two versions. `until` must be a version of this text (causally closed, as every
+    /// version from [`version`](Self::version) is); events of it this text lacks are left out.
+    pub fn update_between(&self, since: &VersionVector, until: &VersionVector) -> Vec<u8> {
+        encoding::encode_update(&Update::between(&self.graph, &self.log, since, Some(until)))
+    }
+
+    /// Applies an update from [`update_since`](Self::update_since) or [`encode`](Self::encode)
+    /// made by any replica. Events already present are skipped. Returns how many events were
+    /// new. On error nothing is applied.
+    pub fn apply_update(&mut self, bytes: &[u8]) -> Result<usize, LoadError> {
+        let update = encoding::decode_update(bytes)?;
+        self.apply(&update)
+    }
+
+    /// Brings in everything `other` has that this text lacks.
+    pub fn merge(&mut self, other: &Text) -> Result<usize, LoadError> {
+        let update = Update::since(&other.graph, &other.log, &self.version());
+        self.apply(&update)
+    }
+
+    fn apply(&mut self, update: &Update) -> Result<usize, LoadError> {
+        update.validate().map_err(LoadError::from)?;
+        let before = self.graph.len();
+        let frontier = self.graph.frontier().clone();
+        let result = update
+            .add_to(&mut self.graph, &mut self.log)
+            .map_err(LoadError::from)
+            .and_then(|new| {
+                merge::merge_new_events(
+                    &self.graph,
+                    &self.log,
+                    &mut self.text,
+                    &frontier,
+                    new.start,
+                )
+                .map_err(|_| {
+                    LoadError::from(ApplyError::Invalid(
+                        "an operation refers to text that is not there",
+                    ))
+                })
+                .map(|()| new.len())
+            });
+        if result.is_err() {
+            self.graph.truncate(before, frontier);
+            self.log.truncate(before);
+        }
+        result
+    }
+
+    /// The whole text with its history, encoded (a snapshot). [`Text::load`] reads it back; it
+    /// is also a valid update for [`apply_update`](Self::apply_update).
+    pub fn encode(&self) -> Vec<u8> {
+        encoding::encode_snapshot(&self.graph, &self.log, &self.text)
+    }
+
+    /// Loads a snapshot from [`encode`](Self::encode); edits will be made as `replica`.
+    pub fn load(bytes: &[u8], replica: ReplicaId) -> Result<Text, LoadError> {
+        let mut text = Text::new(replica);
+        text.apply_update(bytes)?;
+        Ok(text)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.text, f)
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Text")
+            .field("replica", &self.replica)
+            .field("version", &self.version())
+            .field("text", &self.to_string())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,250 @@
+//! The operation log of a text: what each event did, as the user did it (by index).
+//!
+//! Eg-walker keeps operations exactly as they were made, "insert `abc` at 17", "delete at 40",
+//! with positions in the version the event's author saw (its parents). They are stored as runs:
+//! typing forward is one insert run, pressing backspace repeatedly one backward delete run,
+//! pressing delete repeatedly one forward delete run. Inserted text is kept in one arena string
+//! in event order, so an insert run's text is a contiguous byte range of it.
+
+use std::ops::Range;
+
+use crate::causal_graph::Lv;
+use crate::rle::{HasLength, HasRleKey, MergeableSpan, RleVec, SplitableSpan};
+
+/// Whether an operation inserts or deletes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpKind {
+    Insert,
+    Delete,
+}
+
+/// One operation per event of `span`.
+///
+/// - `Insert`: event `span.start + i` inserts char `i` of the run's text at `pos + i`.
+/// - `Delete`, `forward`: every event deletes the char at `pos` (the delete key held down): the
+///   run removes the chars `pos..pos + len` of the version before it.
+/// - `Delete`, not `forward`: event `span.start + i` deletes at `pos - i` (backspace held down):
+///   the run removes the chars `pos + 1 - len..pos + 1`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OpRun {
+    pub(crate) span: Range<Lv>,
+    pub(crate) kind: OpKind,
+    pub(crate) pos: usize,
+    pub(crate) forward: bool,
+    /// For inserts, the run's text as a byte range of the log's content arena.
+    pub(crate) content: Range<usize>,
+}
+
+impl OpRun {
+    /// The chars the run covers in the version before it: where an insert run ends up, or what
+    /// a delete run removes.
+    pub(crate) fn range(&self) -> Range<usize> {
+        let len = self.span.len();
+        if self.forward {
+            self.pos..self.pos + len
+        } else {
+            self.pos + 1 - len..self.pos + 1
+        }
+    }
+}
+
+impl HasLength for OpRun {
+    fn len(&self) -> usize {
+        self.span.len()
+    }
+}
+
+impl HasRleKey for OpRun {
+    fn rle_key(&self) -> usize {
+        self.span.start
+    }
+}
+
+impl MergeableSpan for OpRun {
+    fn can_append(&self, next: &Self) -> bool {
+        if next.span.start != self.span.end || next.kind != self.kind {
+            return false;
+        }
+        let (len, next_len) = (self.span.len(), next.span.len());
+        match self.kind {
+            OpKind::Insert => next.pos == self.pos + len && next.content.start == self.content.end,
+            OpKind::Delete => {
+                let forward_run = (self.forward || len == 1)
+                    && (next.forward || next_len == 1)
+                    && next.pos == self.pos;
+                let backward_run =
+                    (!self.forward || len == 1) && next_len == 1 && next.pos + len == self.pos;
+                forward_run || backward_run
+            }
+        }
+    }
+
+    fn append(&mut self, next: Self) {
+        let len = self.span.len();
+        if self.kind == OpKind::Delete && len == 1 {
+            self.forward = next.pos == self.pos;
+        }
+        self.span.end = next.span.end;
+        self.content.end = next.content.end;
+    }
+}
+
+impl SplitableSpan for OpRun {
+    /// Cuts after `at` events. Where an insert run's text splits depends on the arena's bytes, so
+    /// the returned run's content range is left empty at the end: callers holding the arena
+    /// ([`OpLog::runs_in`]) set both halves' ranges.
+    fn truncate(&mut self, at: usize) -> Self {
+        let split = self.span.start + at;
+        let pos = match (self.kind, self.forward) {
+            (OpKind::Insert, _) => self.pos + at,
+            (OpKind::Delete, true) => self.pos,
+            (OpKind::Delete, false) => self.pos - at,
+        };
+        let rest = OpRun {
+            span: split..self.span.end,
+            kind: self.kind,
+            pos,
+            forward: self.forward,
+            content: self.content.end..self.content.end,
+        };
+        self.span.end = split;
+        rest
+    }
+}
+
+/// Every operation of one text, and the text it inserted.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OpLog {
+    pub(crate) ops: RleVec<OpRun>,
+    /// Inserted text of every insert, in event order.
+    pub(crate) content: String,
+}
+
+impl OpLog {
+    /// Records that events `span` inserted `text` at `pos` (forward, one char per event).
+    pub(crate) fn push_insert(&mut self, span: Range<Lv>, pos: usize, text: &str) {
+        let start = self.content.len();
+        self.content.push_str(text);
+        self.ops.push(OpRun {
+            span,
+            kind: OpKind::Insert,
+            pos,
+            forward: true,
+            content: start..self.content.len(),
+        });
+    }
+
+    /// Records that events `span` deleted, as described on [`OpRun`].
+    pub(crate) fn push_delete(&mut self, span: Range<Lv>, pos: usize, forward: bool) {
+        self.ops.push(OpRun {
+            span,
+            kind: OpKind::Delete,
+            pos,
+            forward,
+            content: 0..0,
+        });
+    }
+
+    /// Forgets the operations of events from `lv` on (undoing a failed update).
+    pub(crate) fn truncate(&mut self, lv: Lv) {
+        if let Some(index) = self.ops.0.iter().rposition(|run| run.span.start < lv) {
+            let run = &self.ops.0[index];
+            if run.span.end > lv {
+                let byte = self.byte_after_chars(run, lv - run.span.start);
+                let run = &mut self.ops.0[index];
+                run.truncate(lv - run.span.start);
+                if run.kind == OpKind::Insert {
+                    run.content.end = byte;
+                }
+            }
+            self.ops.0.truncate(index + 1);
+        } else {
+            self.ops.0.clear();
+        }
+        let content_end = self
+            .ops
+            .0
+            .iter()
+            .rev()
+            .find(|run| run.kind == OpKind::Insert)
+            .map_or(0, |run| run.content.end);
+        self.content.truncate(content_end);
+    }
+
+    /// The operation runs of the events `range` (events without an operation here are skipped),
+    /// cut to the range, with insert runs' content ranges cut to match.
+    pub(crate) fn runs_in(&self, range: Range<Lv>) -> impl Iterator<Item = OpRun> + '_ {
+        let first = self
+            .ops
+            .0
+            .partition_point(|run| run.span.end <= range.start);
+        self.ops.0[first..]
+            .iter()
+            .take_while(move |run| run.span.start < range.end)
+            .map(move |run| {
+                let mut run = run.clone();
+                if run.span.start < range.start {
+                    let at = range.start - run.span.start;
+                    let split_byte = self.byte_after_chars(&run, at);
+                    run = run.truncate(at);
+                    run.content.start = split_byte;
+                }
+                if run.span.end > range.end {
+                    let at = range.end - run.span.start;
+                    let split_byte = self.byte_after_chars(&run, at);
+                    run.truncate(at);
+                    run.content.end = split_byte;
+                }
+                if run.kind == OpKind::Delete {
+                    run.content = 0..0;
+                }
+                run
+            })
+    }
+
+    /// The text of an insert run.
+    pub(crate) fn text_of(&self, run: &OpRun) -> &str {
+        self.content.get(run.content.clone()).unwrap_or("")
+    }
+
+    /// The byte offset in the arena after the first `chars` chars of insert run `run`.
+    fn byte_after_chars(&self, run: &OpRun, chars: usize) -> usize {
+        if run.kind != OpKind::Insert {
+            return run.content.start;
+        }
+        let text = self.text_of(run);
+        if text.len() == run.span.len() {
+            return run.content.start + chars;
+        }
+        run.content.start
+            + text
+                .char_indices()
+                .nth(chars)
+                .map_or(text.len(), |(b, _)| b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typing_and_backspacing_make_few_runs() {
+        let mut log = OpLog::default();
+        log.push_insert(0..1, 0, "h");
+        log.push_insert(1..2, 1, "é");
+        log.push_insert(2..3, 2, "y");
+        assert_eq!(log.ops.num_runs(), 1);
+        log.push_delete(3..4, 2, true);
+        log.push_delete(4..5, 1, true);
+        log.push_delete(5..6, 0, true);
+        assert_eq!(log.ops.num_runs(), 2);
+        let runs: Vec<OpRun> = log.runs_in(1..5).collect();
+        assert_eq!(log.text_of(&runs[0]), "éy");
+        assert_eq!(runs[1].range(), 1..3);
+        assert!(!runs[1].forward);
+        log.push_delete(6..7, 0, true);
+        log.push_delete(7..8, 0, true);
+        assert_eq!(log.ops.num_runs(), 3);
+    }
+}

@@ -1,0 +1,122 @@
+//! Behaviour of `Text` on small, readable cases. The randomized properties are in
+//! `tests/it/text.rs`.
+
+use super::*;
+
+fn replica(n: u128) -> ReplicaId {
+    ReplicaId::from_u128(n)
+}
+
+fn synced(a: &mut Text, b: &mut Text) {
+    a.merge(b).expect("merge");
+    b.merge(a).expect("merge");
+}
+
+#[test]
+fn local_edits() {
+    let mut text = Text::new(replica(1));
+    text.insert(0, "hello").unwrap();
+    text.insert(5, " world").unwrap();
+    text.delete(0..1).unwrap();
+    text.insert(0, "H").unwrap();
+    assert_eq!(text.to_string(), "Hello world");
+    assert_eq!(
+        text.insert(12, "!"),
+        Err(TextError::OutOfRange { index: 12, len: 11 })
+    );
+    assert_eq!(text.history_len(), 13);
+}
+
+#[test]
+fn concurrent_inserts_at_one_place_do_not_interleave() {
+    let mut a = Text::new(replica(1));
+    a.insert(0, "ab").unwrap();
+    let mut b = a.fork(replica(2));
+    // Both type a word between a and b, char by char.
+    for (i, c) in "1234".chars().enumerate() {
+        a.insert(1 + i, &c.to_string()).unwrap();
+    }
+    for (i, c) in "wxyz".chars().enumerate() {
+        b.insert(1 + i, &c.to_string()).unwrap();
+    }
+    synced(&mut a, &mut b);
+    assert_eq!(a.to_string(), b.to_string());
+    let merged = a.to_string();
+    assert!(
+        merged == "a1234wxyzb" || merged == "awxyz1234b",
+        "interleaved: {merged}"
+    );
+}
+
+#[test]
+fn concurrent_deletes_of_the_same_text_delete_it_once() {
+    let mut a = Text::new(replica(1));
+    a.insert(0, "hello world").unwrap();
+    let mut b = Text::new(replica(2));
+    b.merge(&a).unwrap();
+    a.delete(2..8).unwrap();
+    b.delete(4..11).unwrap();
+    b.insert(4, "!").unwrap();
+    synced(&mut a, &mut b);
+    assert_eq!(a.to_string(), "he!");
+    assert_eq!(b.to_string(), "he!");
+}
+
+#[test]
+fn updates_round_trip_through_bytes_and_skip_known_events() {
+    let mut a = Text::new(replica(1));
+    a.insert(0, "héllo 😀").unwrap();
+    let mut b = Text::new(replica(2));
+    let update = a.update_since(&b.version());
+    assert_eq!(b.apply_update(&update), Ok(7));
+    assert_eq!(b.apply_update(&update), Ok(0));
+    assert_eq!(b.to_string(), "héllo 😀");
+    a.delete(1..2).unwrap();
+    b.insert(7, "!").unwrap();
+    let from_b = b.update_since(&VersionVector::new());
+    a.apply_update(&from_b).unwrap();
+    assert_eq!(a.to_string(), "hllo 😀!");
+}
+
+#[test]
+fn an_update_with_a_missing_dependency_is_refused_whole() {
+    let mut a = Text::new(replica(1));
+    a.insert(0, "abc").unwrap();
+    let version = a.version();
+    a.insert(3, "def").unwrap();
+    let second_half = a.update_since(&version);
+    let mut b = Text::new(replica(2));
+    assert!(matches!(
+        b.apply_update(&second_half),
+        Err(LoadError::MissingEvent(_))
+    ));
+    assert_eq!(b.history_len(), 0);
+    assert_eq!(b.to_string(), "");
+}
+
+#[test]
+fn utf16_indices() {
+    let mut text = Text::new(replica(1));
+    text.insert(0, "a😀b").unwrap();
+    assert_eq!(text.len(), 3);
+    assert_eq!(text.len_utf16(), 4);
+    assert_eq!(text.char_to_utf16(2), Ok(3));
+    assert_eq!(
+        text.insert_utf16(2, "x"),
+        Err(TextError::NotCharBoundary { index: 2 })
+    );
+    text.insert_utf16(3, "x").unwrap();
+    assert_eq!(text.to_string(), "a😀xb");
+    text.delete_utf16(1..3).unwrap();
+    assert_eq!(text.to_string(), "axb");
+}
+
+#[test]
+fn snapshots_load() {
+    let mut a = Text::new(replica(1));
+    a.insert(0, "hello").unwrap();
+    a.delete(1..3).unwrap();
+    let loaded = Text::load(&a.encode(), replica(3)).unwrap();
+    assert_eq!(loaded.to_string(), "hlo");
+    assert_eq!(loaded.version(), a.version());
+}

@@ -1,0 +1,183 @@
+//! Updates: a batch of events with their operations, named by dots rather than local versions.
+//!
+//! This is what moves between replicas. [`Text::update_since`](super::Text::update_since)
+//! extracts one from a replica's log; `apply` adds one to another replica's log, skipping what it
+//! already has, and returns the local versions of the new events for the merge. The binary form
+//! is in [`super::encoding`].
+
+use std::ops::Range;
+
+use crate::causal_graph::{CausalGraph, GraphError, Lv};
+use crate::text::oplog::{OpKind, OpLog};
+use crate::{Dot, ReplicaId, VersionVector};
+
+/// One operation of an [`EventRun`], covering events `offset..offset + len` of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct UpdateOp {
+    pub(crate) offset: usize,
+    pub(crate) len: usize,
+    pub(crate) kind: OpKind,
+    pub(crate) pos: usize,
+    pub(crate) forward: bool,
+    /// For inserts, the inserted text: exactly `len` chars.
+    pub(crate) text: String,
+}
+
+/// A chain of events of one replica: sequence numbers `seq_start..seq_start + len`, the first
+/// with `parents`, each later one the child of the one before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct EventRun {
+    pub(crate) replica: ReplicaId,
+    pub(crate) seq_start: u64,
+    pub(crate) len: usize,
+    pub(crate) parents: Vec<Dot>,
+    /// Sorted by offset, not overlapping, inside `0..len`.
+    pub(crate) ops: Vec<UpdateOp>,
+}
+
+/// A batch of event runs in causal order (parents before children).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Update {
+    pub(crate) runs: Vec<EventRun>,
+}
+
+/// Why an update could not be applied. Nothing is applied when this is returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ApplyError {
+    /// The update builds on events this replica does not have.
+    Missing(Dot),
+    /// The update describes impossible events or operations.
+    Invalid(&'static str),
+}
+
+impl From<GraphError> for ApplyError {
+    fn from(error: GraphError) -> Self {
+        match error {
+            GraphError::MissingParent(dot) => ApplyError::Missing(dot),
+            GraphError::MissingPredecessor { expected } => ApplyError::Missing(expected),
+            GraphError::InvalidSequence => ApplyError::Invalid("event sequence numbers overflow"),
+        }
+    }
+}
+
+impl Update {
+    /// Every event of `graph` not covered by `version`, with its operations from `log`.
+    pub(crate) fn since(graph: &CausalGraph, log: &OpLog, version: &VersionVector) -> Update {
+        Update::between(graph, log, version, None)
+    }
+
+    /// Every event of `graph` covered by `until` (all if `None`) and not by `since`.
+    pub(crate) fn between(
+        graph: &CausalGraph,
+        log: &OpLog,
+        since: &VersionVector,
+        until: Option<&VersionVector>,
+    ) -> Update {
+        let mut runs = Vec::new();
+        for span in graph.spans_between(since, until) {
+            for chain in graph.runs_in(span) {
+                for agent_run in graph.assignment_in(chain.span.clone()) {
+                    let span = agent_run.span.clone();
+                    let parents = if span.start == chain.span.start {
+                        graph.frontier_to_dots(&chain.parents)
+                    } else {
+                        vec![graph.lv_to_dot(span.start - 1)]
+                    };
+                    let ops = log
+                        .runs_in(span.clone())
+                        .map(|op| UpdateOp {
+                            offset: op.span.start - span.start,
+                            len: op.span.len(),
+                            kind: op.kind,
+                            pos: op.pos,
+                            forward: op.forward,
+                            text: log.text_of(&op).to_owned(),
+                        })
+                        .collect();
+                    runs.push(EventRun {
+                        replica: graph.replica_of_agent(agent_run.agent),
+                        seq_start: agent_run.seq_start,
+                        len: span.len(),
+                        parents,
+                        ops,
+                    });
+                }
+            }
+        }
+        Update { runs }
+    }
+
+    /// Checks what can be checked without the receiving replica: operations inside their runs,
+    /// in order, with text of the right length.
+    pub(crate) fn validate(&self) -> Result<(), ApplyError> {
+        for run in &self.runs {
+            if run.len == 0 {
+                return Err(ApplyError::Invalid("empty event run"));
+            }
+            let mut next_free = 0;
+            for op in &run.ops {
+                if op.len == 0 || op.offset < next_free || op.offset + op.len > run.len {
+                    return Err(ApplyError::Invalid("operations overlap or leave their run"));
+                }
+                next_free = op.offset + op.len;
+                match op.kind {
+                    OpKind::Insert => {
+                        if op.text.chars().count() != op.len || !op.forward {
+                            return Err(ApplyError::Invalid(
+                                "insert text does not match its length",
+                            ));
+                        }
+                    }
+                    OpKind::Delete => {
+                        if !op.text.is_empty() || (!op.forward && op.pos + 1 < op.len) {
+                            return Err(ApplyError::Invalid("delete run reaches before the start"));
+                        }
+                    }
+                }
+                op.pos
+                    .checked_add(op.len)
+                    .ok_or(ApplyError::Invalid("position overflows"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the update's events and operations; returns the local versions of the new events
+    /// (everything from the returned start on is new). On error the graph and log may hold part
+    /// of the update: the caller truncates them back.
+    pub(crate) fn add_to(
+        &self,
+        graph: &mut CausalGraph,
+        log: &mut OpLog,
+    ) -> Result<Range<Lv>, ApplyError> {
+        let start = graph.len();
+        for run in &self.runs {
+            let new = graph.add_remote(run.replica, run.seq_start, run.len, &run.parents)?;
+            // The first `skip` events of the run were known already.
+            let skip = run.len - new.len();
+            for op in &run.ops {
+                if op.offset + op.len <= skip {
+                    continue;
+                }
+                let cut = skip.saturating_sub(op.offset);
+                let first = new.start + op.offset + cut - skip;
+                let span = first..first + op.len - cut;
+                match op.kind {
+                    OpKind::Insert => {
+                        let byte = op
+                            .text
+                            .char_indices()
+                            .nth(cut)
+                            .map_or(op.text.len(), |(b, _)| b);
+                        log.push_insert(span, op.pos + cut, &op.text[byte..]);
+                    }
+                    OpKind::Delete => {
+                        let pos = if op.forward { op.pos } else { op.pos - cut };
+                        log.push_delete(span, pos, op.forward);
+                    }
+                }
+            }
+        }
+        Ok(start..graph.len())
+    }
+}

@@ -1,0 +1,165 @@
+//! The real editing traces of `../shared/traces/` (format in its README), replayed on `Text`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crdt_core::{ReplicaId, Text, VersionVector};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct Trace {
+    #[serde(rename = "endContent")]
+    pub end_content: String,
+    pub txns: Vec<Txn>,
+    #[serde(rename = "numAgents", default)]
+    pub num_agents: usize,
+}
+
+#[derive(Deserialize)]
+pub struct Txn {
+    pub patches: Vec<(usize, usize, String)>,
+    #[serde(default)]
+    pub parents: Vec<usize>,
+    #[serde(default)]
+    pub agent: usize,
+}
+
+pub fn traces_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces")
+}
+
+pub fn load(path: &Path) -> Trace {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
+    serde_json::from_reader(reader).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn trace_files(subdir: &str) -> Vec<PathBuf> {
+    let dir = traces_dir().join(subdir);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("the shared traces must be at {}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".json.gz"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no traces in {}", dir.display());
+    files
+}
+
+/// Applies a patch `[pos, delete, insert]` (positions in chars) to a text.
+fn apply_patch(text: &mut Text, (pos, delete, insert): &(usize, usize, String)) {
+    if *delete > 0 {
+        text.delete(*pos..*pos + *delete)
+            .expect("trace patch in range");
+    }
+    if !insert.is_empty() {
+        text.insert(*pos, insert).expect("trace patch in range");
+    }
+}
+
+/// Replays a trace whose transactions form one sequence.
+fn replay_sequential(trace: &Trace) -> Text {
+    let mut text = Text::new(ReplicaId::from_u128(1));
+    for txn in &trace.txns {
+        for patch in &txn.patches {
+            apply_patch(&mut text, patch);
+        }
+    }
+    text
+}
+
+#[test]
+fn every_sequential_trace_yields_its_end_content() {
+    let mut files = trace_files("sequential");
+    files.extend(trace_files("sequential/ascii_only"));
+    files.push(traces_dir().join("egwalker-paper/S3.json.gz"));
+    for path in files {
+        let trace = load(&path);
+        let text = replay_sequential(&trace);
+        assert!(
+            text.to_string() == trace.end_content,
+            "{}: replay differs from endContent",
+            path.display()
+        );
+        // The encoded history loads back to the same text, at the same version.
+        let loaded = Text::load(&text.encode(), ReplicaId::from_u128(2)).expect("loads");
+        assert!(
+            loaded.to_string() == trace.end_content,
+            "{}: load",
+            path.display()
+        );
+        assert_eq!(loaded.version(), text.version());
+        // Merging into an existing empty replica gives the same.
+        let mut remote = Text::new(ReplicaId::from_u128(3));
+        remote.merge(&text).expect("merges");
+        assert!(
+            remote.to_string() == trace.end_content,
+            "{}: merge",
+            path.display()
+        );
+    }
+}
+
+/// Replays a concurrent trace with one replica per agent: before each transaction its agent's
+/// replica receives exactly the transactions its parents name (transitively), from a hub that
+/// holds everything.
+fn replay_concurrent(trace: &Trace) -> Text {
+    let agents = trace.num_agents.max(1);
+    let replica_of = |agent: usize| ReplicaId::from_u128(agent as u128 + 1);
+    let mut replicas: Vec<Text> = (0..agents).map(|a| Text::new(replica_of(a))).collect();
+    let mut hub = Text::new(ReplicaId::from_u128(u128::MAX));
+    // The version after each transaction: its parents' versions merged, plus its own events.
+    let mut versions: Vec<VersionVector> = Vec::with_capacity(trace.txns.len());
+    let mut own_events: HashMap<usize, u64> = HashMap::new();
+    for txn in &trace.txns {
+        let mut target = VersionVector::new();
+        for &parent in &txn.parents {
+            target.merge(&versions[parent]);
+        }
+        let replica = &mut replicas[txn.agent];
+        let missing = hub.update_between(&replica.version(), &target);
+        replica.apply_update(&missing).expect("ancestors apply");
+        assert_eq!(
+            replica.version(),
+            target,
+            "the agent's replica must be exactly at the parents' version"
+        );
+        for patch in &txn.patches {
+            apply_patch(replica, patch);
+        }
+        hub.merge(replica).expect("hub merges");
+        let mut after = target;
+        let count = own_events.entry(txn.agent).or_default();
+        *count = replica.version().get(replica_of(txn.agent));
+        after.advance(replica_of(txn.agent), *count);
+        versions.push(after);
+    }
+    hub
+}
+
+fn check_concurrent(relative: &str) {
+    let path = traces_dir().join(relative);
+    let trace = load(&path);
+    let merged = replay_concurrent(&trace);
+    assert!(
+        merged.to_string() == trace.end_content,
+        "{}: replay differs from endContent",
+        path.display()
+    );
+    let loaded = Text::load(&merged.encode(), ReplicaId::from_u128(2)).expect("loads");
+    assert!(
+        loaded.to_string() == trace.end_content,
+        "{}: load",
+        path.display()
+    );
+}
+
+#[test]
+fn concurrent_trace_friendsforever_yields_its_end_content() {
+    check_concurrent("concurrent/friendsforever.json.gz");
+}
+
+#[test]
+fn concurrent_trace_clownschool_yields_its_end_content() {
+    check_concurrent("concurrent/clownschool.json.gz");
+}
