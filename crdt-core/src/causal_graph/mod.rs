@@ -433,6 +433,9 @@ mod tests {
         let version: VersionVector = [(r(1), 2), (r(2), 2)].into_iter().collect();
         assert_eq!(graph.spans_between(&version, None), vec![2..3, 5..7]);
         let until: VersionVector = [(r(1), 4), (r(2), 2)].into_iter().collect();
-        assert_eq!(graph.spans_between(&version, Some(&until)), vec![2..3, 5..6]);
+        assert_eq!(
+            graph.spans_between(&version, Some(&until)),
+            vec![2..3, 5..6]
+        );
     }
 }

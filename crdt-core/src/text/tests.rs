@@ -120,3 +120,124 @@ fn snapshots_load() {
     assert_eq!(loaded.to_string(), "hlo");
     assert_eq!(loaded.version(), a.version());
 }
+
+/// The concurrent traces of `../shared/traces` read as one update: every transaction an event
+/// run with the trace's parents and its patches as operations (positions in the parents'
+/// version, exactly Eg-walker's operation semantics), merged into an empty text at once.
+mod concurrent_traces {
+    use super::*;
+    use crate::text::oplog::OpKind;
+    use crate::text::update::{EventRun, UpdateOp};
+
+    #[derive(serde::Deserialize)]
+    struct Trace {
+        #[serde(rename = "endContent")]
+        end_content: String,
+        txns: Vec<Txn>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Txn {
+        patches: Vec<(usize, usize, String)>,
+        parents: Vec<usize>,
+        agent: usize,
+    }
+
+    fn load(relative: &str) -> Trace {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/traces")
+            .join(relative);
+        let file = std::fs::File::open(&path).expect("the shared traces are beside the project");
+        serde_json::from_reader(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
+            .expect("trace parses")
+    }
+
+    fn as_update(trace: &Trace) -> Update {
+        let mut next_seq: std::collections::HashMap<usize, u64> = Default::default();
+        // The heads after each transaction, as dots.
+        let mut heads: Vec<Vec<Dot>> = Vec::with_capacity(trace.txns.len());
+        let mut runs = Vec::new();
+        for txn in &trace.txns {
+            let mut parents: Vec<Dot> = txn
+                .parents
+                .iter()
+                .flat_map(|&p| heads[p].iter().copied())
+                .collect();
+            parents.sort();
+            parents.dedup();
+            let replica = ReplicaId::from_u128(txn.agent as u128 + 1);
+            let mut ops = Vec::new();
+            let mut offset = 0;
+            for (pos, delete, insert) in &txn.patches {
+                if *delete > 0 {
+                    ops.push(UpdateOp {
+                        offset,
+                        len: *delete,
+                        kind: OpKind::Delete,
+                        pos: *pos,
+                        forward: true,
+                        text: String::new(),
+                    });
+                    offset += delete;
+                }
+                let chars = insert.chars().count();
+                if chars > 0 {
+                    ops.push(UpdateOp {
+                        offset,
+                        len: chars,
+                        kind: OpKind::Insert,
+                        pos: *pos,
+                        forward: true,
+                        text: insert.clone(),
+                    });
+                    offset += chars;
+                }
+            }
+            if offset == 0 {
+                heads.push(parents);
+                continue;
+            }
+            let seq = next_seq.entry(txn.agent).or_insert(1);
+            runs.push(EventRun {
+                replica,
+                seq_start: *seq,
+                len: offset,
+                parents,
+                ops,
+            });
+            *seq += offset as u64;
+            heads.push(vec![Dot::new(replica, *seq - 1)]);
+        }
+        Update { runs }
+    }
+
+    fn check(relative: &str) {
+        let trace = load(relative);
+        let mut text = Text::new(ReplicaId::from_u128(u128::MAX));
+        text.apply(&as_update(&trace)).expect("the trace applies");
+        assert!(
+            text.to_string() == trace.end_content,
+            "{relative}: differs from endContent"
+        );
+        let loaded = Text::load(&text.encode(), ReplicaId::from_u128(7)).expect("loads");
+        assert!(
+            loaded.to_string() == trace.end_content,
+            "{relative}: load differs"
+        );
+    }
+
+    #[test]
+    fn friendsforever() {
+        check("concurrent/friendsforever.json.gz");
+    }
+
+    #[test]
+    fn clownschool() {
+        check("concurrent/clownschool.json.gz");
+    }
+
+    #[test]
+    fn egwalker_a1() {
+        check("egwalker-paper/A1.json.gz");
+    }
+}

@@ -16,11 +16,14 @@
 //! text. The document before the replayed events is one placeholder run of items that exist in
 //! every version replayed.
 //!
-//! Items are stored as runs (a typing burst is one run), in a plain vector. Every operation is
-//! linear in the number of runs, which is fine for the concurrent sections replayed so far;
-//! a B-tree can replace the vector behind the same methods.
+//! Items are stored as runs (a typing burst is one run) in a B-tree ([`items`]) that finds
+//! positions in either version and items by id in O(log n).
+
+mod items;
 
 use std::ops::Range;
+
+use items::Items;
 
 use crate::causal_graph::{CausalGraph, Lv};
 use crate::text::oplog::{OpKind, OpRun};
@@ -100,135 +103,51 @@ impl DeleteTarget {
 pub(crate) struct OutOfRange;
 
 /// The replay state. See the module documentation.
-#[derive(Clone, Debug)]
 pub(crate) struct Tracker {
-    items: Vec<ItemRun>,
+    items: Items,
+    /// Which items each delete event deleted, sorted by event.
     deletes: Vec<DeleteTarget>,
-}
-
-/// A place between items: before item `offset` of run `run` (`offset` < its length), or at the
-/// very end when `run == items.len()`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Cursor {
-    run: usize,
-    offset: usize,
 }
 
 impl Tracker {
     /// A tracker for replaying events after a version whose document the placeholder stands for.
     pub(crate) fn new() -> Tracker {
         Tracker {
-            items: vec![ItemRun {
+            items: Items::new(ItemRun {
                 lv: PLACEHOLDER_START,
                 len: PLACEHOLDER_LEN,
                 origin_left: NONE,
                 origin_right: NONE,
                 prepare: INSERTED,
                 deleted: false,
-            }],
+            }),
             deletes: Vec::new(),
         }
     }
 
-    /// The cursor just after the `pos`-th item visible in the prepare version, and how many
-    /// items are visible in the effect state before it.
-    fn find_prepare_pos(&self, pos: usize) -> Result<(Cursor, usize), OutOfRange> {
-        if pos == 0 {
-            return Ok((Cursor { run: 0, offset: 0 }, 0));
-        }
-        let (mut seen, mut effect) = (0, 0);
-        for (i, run) in self.items.iter().enumerate() {
-            if run.visible_in_prepare() && seen + run.len >= pos {
-                let offset = pos - seen;
-                if !run.deleted {
-                    effect += offset;
-                }
-                return Ok((self.normalize(Cursor { run: i, offset }), effect));
-            }
-            if run.visible_in_prepare() {
-                seen += run.len;
-            }
-            if !run.deleted {
-                effect += run.len;
-            }
-        }
-        Err(OutOfRange)
-    }
-
-    /// A cursor at the end of a run becomes the cursor at the start of the next.
-    fn normalize(&self, cursor: Cursor) -> Cursor {
-        if cursor.run < self.items.len() && cursor.offset == self.items[cursor.run].len {
-            Cursor {
-                run: cursor.run + 1,
-                offset: 0,
-            }
-        } else {
-            cursor
-        }
-    }
-
-    /// The position of item `lv` among all items (for comparing origins), or `None` for NONE.
+    /// The position of item `lv` among all items, `None` for the document start (NONE).
     fn raw_position(&self, lv: Lv) -> Option<usize> {
         if lv == NONE {
             return None;
         }
-        let mut position = 0;
-        for run in &self.items {
-            if run.contains(lv) {
-                return Some(position + (lv - run.lv));
-            }
-            position += run.len;
-        }
-        None
-    }
-
-    fn raw_position_of_cursor(&self, cursor: Cursor) -> usize {
-        self.items[..cursor.run]
-            .iter()
-            .map(|r| r.len)
-            .sum::<usize>()
-            + cursor.offset
-    }
-
-    fn total_items(&self) -> usize {
-        self.items.iter().map(|r| r.len).sum()
-    }
-
-    /// Splits runs so that `cursor` falls on a run boundary; returns the run index it is before.
-    fn split_at(&mut self, cursor: Cursor) -> usize {
-        if cursor.offset == 0 {
-            return cursor.run;
-        }
-        let rest = self.items[cursor.run].split(cursor.offset);
-        self.items.insert(cursor.run + 1, rest);
-        cursor.run + 1
+        self.items.cursor_at(lv).map(|c| self.items.raw_position(c))
     }
 
     /// Replays the insert run `op` (events `op.span`) at its prepare position; returns where
     /// its text goes in the effect state.
     pub(crate) fn insert(&mut self, graph: &CausalGraph, op: &OpRun) -> Result<usize, OutOfRange> {
-        let (cursor, effect_at_cursor) = self.find_prepare_pos(op.pos)?;
-        let origin_left = if cursor.run == 0 && cursor.offset == 0 {
-            NONE
-        } else if cursor.offset > 0 {
-            self.items[cursor.run].lv + cursor.offset - 1
-        } else {
-            let before = &self.items[cursor.run - 1];
-            before.lv + before.len - 1
-        };
+        let (cursor, effect_at_cursor, origin_left) =
+            self.items.after_prepare_pos(op.pos).ok_or(OutOfRange)?;
         // The right origin: the first item from the cursor on that exists in the prepare version.
         let mut origin_right = NONE;
         let mut probe = cursor;
-        while probe.run < self.items.len() {
-            let run = &self.items[probe.run];
+        while !self.items.is_end(probe) {
+            let run = self.items.run(probe);
             if run.prepare != NOT_INSERTED {
                 origin_right = run.lv + probe.offset;
                 break;
             }
-            probe = Cursor {
-                run: probe.run + 1,
-                offset: 0,
-            };
+            probe = self.items.next_run(probe);
         }
 
         // FugueMax / YjsMod: order among the concurrent items (not yet inserted in the prepare
@@ -236,15 +155,15 @@ impl Tracker {
         let left_position = self.raw_position(origin_left);
         let right_position = self
             .raw_position(origin_right)
-            .unwrap_or_else(|| self.total_items());
+            .unwrap_or_else(|| self.items.total_raw());
         let my_replica = graph.lv_to_dot(op.span.start).replica;
         let mut scan = cursor;
-        let mut scan_position = self.raw_position_of_cursor(cursor);
+        let mut scan_position = self.items.raw_position(cursor);
         let mut scan_effect = effect_at_cursor;
         let (mut destination, mut destination_effect) = (cursor, effect_at_cursor);
         let mut scanning = false;
-        while scan.run < self.items.len() && scan_position < right_position {
-            let other = &self.items[scan.run];
+        while !self.items.is_end(scan) && scan_position < right_position {
+            let other = self.items.run(scan);
             if other.prepare != NOT_INSERTED {
                 break;
             }
@@ -259,7 +178,7 @@ impl Tracker {
             let other_left_position = self.raw_position(other_left);
             let other_right_position = self
                 .raw_position(other.origin_right)
-                .unwrap_or_else(|| self.total_items());
+                .unwrap_or_else(|| self.items.total_raw());
             if other_left_position < left_position {
                 break;
             }
@@ -281,19 +200,15 @@ impl Tracker {
             if !other.deleted {
                 scan_effect += skipped;
             }
-            scan = Cursor {
-                run: scan.run + 1,
-                offset: 0,
-            };
+            scan = self.items.next_run(scan);
             if !scanning {
                 destination = scan;
                 destination_effect = scan_effect;
             }
         }
 
-        let at = self.split_at(destination);
         self.items.insert(
-            at,
+            destination,
             ItemRun {
                 lv: op.span.start,
                 len: op.span.len(),
@@ -310,47 +225,44 @@ impl Tracker {
     /// returns the effect ranges `(position, length)` newly deleted, to apply in order.
     pub(crate) fn delete(&mut self, op: &OpRun) -> Result<Vec<(usize, usize)>, OutOfRange> {
         let range = op.range();
-        let (mut cursor, mut effect) = self.find_prepare_pos(range.start)?;
-        // Skip items not visible in the prepare version up to the first visible one.
+        let (mut cursor, mut effect, _) = self
+            .items
+            .after_prepare_pos(range.start)
+            .ok_or(OutOfRange)?;
         let mut remaining = range.len();
         let mut pieces: Vec<(Lv, usize)> = Vec::new(); // item runs deleted, in document order
         let mut effect_ranges: Vec<(usize, usize)> = Vec::new();
         while remaining > 0 {
-            if cursor.run >= self.items.len() {
+            if self.items.is_end(cursor) {
                 return Err(OutOfRange);
             }
-            let run = &self.items[cursor.run];
+            let run = self.items.run(cursor);
             if !run.visible_in_prepare() {
+                // Not in the prepare version: skip it (but count it if it is in the text).
                 if !run.deleted {
                     effect += run.len - cursor.offset;
                 }
-                cursor = Cursor {
-                    run: cursor.run + 1,
-                    offset: 0,
-                };
+                cursor = self.items.next_run(cursor);
                 continue;
             }
             let take = (run.len - cursor.offset).min(remaining);
-            let index = self.split_at(cursor);
-            if take < self.items[index].len {
-                let rest = self.items[index].split(take);
-                self.items.insert(index + 1, rest);
-            }
-            let item = &mut self.items[index];
-            item.prepare += 1;
-            pieces.push((item.lv, take));
-            if !item.deleted {
+            let first = run.lv + cursor.offset;
+            let was_deleted = run.deleted;
+            self.items.change_one_run(first..first + take, |item| {
+                item.prepare += 1;
                 item.deleted = true;
+            });
+            pieces.push((first, take));
+            if !was_deleted {
+                // Deleted items leave the effect text, so the next piece starts at `effect` too.
                 match effect_ranges.last_mut() {
                     Some((at, len)) if *at == effect => *len += take,
                     _ => effect_ranges.push((effect, take)),
                 }
             }
             remaining -= take;
-            cursor = Cursor {
-                run: index + 1,
-                offset: 0,
-            };
+            let last = self.items.cursor_at(first + take - 1).ok_or(OutOfRange)?;
+            cursor = self.items.next_run(last);
         }
         // Which event deleted which item: forward runs in document order, backward reversed.
         let mut event = op.span.start;
@@ -403,28 +315,17 @@ impl Tracker {
         }
     }
 
-    /// Applies `change` to the prepare state of the items `lvs`, splitting runs as needed.
+    /// Applies `change` to the prepare state of the items `lvs`, one run at a time.
     fn change_prepare(&mut self, lvs: Range<Lv>, change: impl Fn(&mut u32)) {
-        let mut i = 0;
-        while i < self.items.len() {
-            let run = &self.items[i];
-            let (start, end) = (run.lv, run.lv + run.len);
-            if end <= lvs.start || start >= lvs.end {
-                i += 1;
-                continue;
+        let mut at = lvs.start;
+        while at < lvs.end {
+            match self
+                .items
+                .change_one_run(at..lvs.end, |run| change(&mut run.prepare))
+            {
+                Some(next) => at = next,
+                None => return,
             }
-            if start < lvs.start {
-                let rest = self.items[i].split(lvs.start - start);
-                self.items.insert(i + 1, rest);
-                i += 1;
-                continue;
-            }
-            if end > lvs.end {
-                let rest = self.items[i].split(lvs.end - start);
-                self.items.insert(i + 1, rest);
-            }
-            change(&mut self.items[i].prepare);
-            i += 1;
         }
     }
 }
