@@ -1,4 +1,4 @@
-//! Byte-level helpers for the binary formats: varints, a bounds-checked reader, CRC-32.
+//! Byte-level helpers for the binary formats: varints and a bounds-checked reader.
 //!
 //! Every read is checked: a reader never panics and never allocates more than the input could
 //! fill, whatever bytes it is given.
@@ -129,34 +129,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// CRC-32 (IEEE 802.3, the one of zlib and PNG) of `bytes`.
-pub(crate) fn crc32(bytes: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut crc = i as u32;
-            let mut bit = 0;
-            while bit < 8 {
-                crc = if crc & 1 != 0 {
-                    0xEDB8_8320 ^ (crc >> 1)
-                } else {
-                    crc >> 1
-                };
-                bit += 1;
-            }
-            table[i] = crc;
-            i += 1;
-        }
-        table
-    };
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc = TABLE[((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    !crc
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,10 +150,5 @@ mod tests {
         assert!(reader.is_empty());
         assert_eq!(Reader::new(&[0xFF; 11]).varint(), Err(ReadError::BadVarint));
         assert_eq!(Reader::new(&[0x80]).varint(), Err(ReadError::Truncated));
-    }
-
-    #[test]
-    fn crc32_matches_the_standard_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     }
 }

@@ -106,7 +106,6 @@ impl Rope {
     }
 
     /// The rope holding `text`, built bottom-up in one pass.
-    #[cfg(test)]
     pub(crate) fn from_text(text: &str) -> Rope {
         let metrics = Metrics::of(text);
         Rope {

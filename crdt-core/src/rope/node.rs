@@ -207,7 +207,6 @@ impl Internal {
 impl Node {
     /// A tree holding `text`, built bottom-up: leaves about three quarters full, then levels of
     /// internal nodes.
-    #[cfg(test)]
     pub(super) fn build(text: &str) -> Node {
         let mut level: Vec<(Node, Metrics)> = pieces(text, MAX_LEAF * 3 / 4)
             .map(|piece| (Node::Leaf(piece.to_owned()), Metrics::of(piece)))

@@ -1,40 +1,54 @@
 //! The binary form of text updates and snapshots.
 //!
 //! ```text
-//! magic "\xC7TXT" | format version (u8) | kind (u8: 1 update, 2 snapshot)
-//! | CRC-32 of the body (u32, little-endian) | body
+//! header:  magic "\xC7TXT" | format version (u8) | kind (u8: 1 update, 2 snapshot)
+//!          | CRC-32 of everything after the header (u32, little-endian)
 //! body:
 //!   replicas:  count, then 16 bytes each
-//!   runs:      count, then per event run:
-//!                replica index, first sequence number, length,
-//!                parents: count, then (replica index, sequence number) each,
-//!                ops: count, then per op: gap since the previous op's end, length,
-//!                     flags (1 = delete, 2 = backward), position (zig-zag delta from the
-//!                     previous op's position)
-//!   content:   length, then the inserted text of every insert op in order (UTF-8)
+//!   runs:      count, then per event run: replica index, first sequence number, length,
+//!              parent count, then per parent: replica index, sequence number
+//!   ops:       count, then per operation (in event order over the runs):
+//!                head = length << 3 | has_gap << 2 | backward << 1 | is_delete,
+//!                [gap: events without an operation since the previous one],
+//!                position as a zig-zag delta from where the previous operation ended
+//!   content:   the inserted text of every insert, in order (a compressed block)
+//!   text:      snapshots only: the current text (a compressed block)
+//! compressed block: method (u8: 0 stored, 1 LZ4), uncompressed length, stored length, bytes
 //! ```
-//! All numbers are LEB128 varints unless noted. Every count and length is checked against the
-//! input left before anything is allocated, and the checksum guards against corruption, so any
-//! byte string decodes to an update or a [`LoadError`].
+//! Numbers are LEB128 varints unless noted. Every count and length is checked against the
+//! input left before anything is allocated for it, and the checksum catches corruption, so
+//! any byte string decodes to an update or a [`LoadError`].
+//!
+//! Version history: 1 (never released) stored ops as separate fields per run and no text; it is
+//! refused with [`LoadError::UnsupportedVersion`].
 
 use std::fmt;
 
-use crate::bytes::{ReadError, Reader, Writer, crc32};
+use crate::bytes::{ReadError, Reader, Writer};
 use crate::causal_graph::CausalGraph;
 use crate::rope::Rope;
-use crate::text::oplog::{OpKind, OpLog};
+use crate::text::oplog::{OpKind, OpLog, OpRun};
 use crate::text::update::{ApplyError, EventRun, Update, UpdateOp};
 use crate::{Dot, ReplicaId, VersionVector};
 
 const MAGIC: [u8; 4] = [0xC7, b'T', b'X', b'T'];
-/// The version written; the only one read so far.
-pub(crate) const FORMAT_VERSION: u8 = 1;
+/// The version written; the only one read.
+pub(crate) const FORMAT_VERSION: u8 = 2;
 const KIND_UPDATE: u8 = 1;
 const KIND_SNAPSHOT: u8 = 2;
 const HEADER_LEN: usize = 4 + 1 + 1 + 4;
 
-const FLAG_DELETE: u64 = 1;
-const FLAG_BACKWARD: u64 = 2;
+const HEAD_DELETE: u64 = 1;
+const HEAD_BACKWARD: u64 = 2;
+const HEAD_GAP: u64 = 4;
+const HEAD_FLAG_BITS: u32 = 3;
+
+const STORED: u8 = 0;
+const LZ4: u8 = 1;
+/// Blocks shorter than this are stored: compressing them gains nothing.
+const COMPRESS_FROM: usize = 64;
+/// LZ4 cannot expand data more than 255 times; a larger claim is a lie.
+const LZ4_MAX_RATIO: usize = 255;
 
 /// Why an update or snapshot could not be loaded. Nothing is applied when this is returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +56,7 @@ const FLAG_BACKWARD: u64 = 2;
 pub enum LoadError {
     /// The bytes are not a text update or snapshot (wrong magic number).
     NotText,
-    /// Written by a format version this build does not read (probably a newer release).
+    /// Written by a format version this build does not read.
     UnsupportedVersion {
         /// The version found.
         found: u8,
@@ -64,10 +78,15 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::NotText => f.write_str("not a text update or snapshot (bad magic number)"),
+            LoadError::UnsupportedVersion { found, supported } if found > supported => write!(
+                f,
+                "text format version {found} is newer than this build reads ({supported}): \
+                 upgrade to load it"
+            ),
             LoadError::UnsupportedVersion { found, supported } => write!(
                 f,
-                "text format version {found} is not supported (this build reads version \
-                 {supported}); it was probably written by a newer release"
+                "text format version {found} is an unreleased development format that this \
+                 build ({supported}) does not read"
             ),
             LoadError::Truncated => f.write_str("the update ends early"),
             LoadError::ChecksumMismatch => {
@@ -102,90 +121,213 @@ impl From<ApplyError> for LoadError {
     }
 }
 
+/// An operation on the wire: `len` events from the update's `event`-th event on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct WireOp {
+    pub(crate) event: usize,
+    pub(crate) len: usize,
+    pub(crate) kind: OpKind,
+    pub(crate) pos: usize,
+    pub(crate) forward: bool,
+}
+
+impl WireOp {
+    /// Where an operation following this one most likely starts: just after a typed run, at the
+    /// same place after a forward delete, just before a backspace run.
+    fn predicted_next_pos(&self) -> i64 {
+        let (pos, len) = (self.pos as i64, self.len as i64);
+        match (self.kind, self.forward) {
+            (OpKind::Insert, _) => pos + len,
+            (OpKind::Delete, true) => pos,
+            (OpKind::Delete, false) => pos - len,
+        }
+    }
+}
+
+/// A decoded update or snapshot, before it is applied.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub(crate) runs: Vec<EventRun>,
+    /// In event order; `event` counts the events of `runs` in order.
+    pub(crate) ops: Vec<WireOp>,
+    /// The inserted text of every insert op, in order.
+    pub(crate) content: String,
+    /// Snapshots: the text after every event.
+    pub(crate) text: Option<String>,
+}
+
 /// Assigns small indices to replicas in order of first appearance.
 #[derive(Default)]
 struct ReplicaTable {
     replicas: Vec<ReplicaId>,
+    index: std::collections::HashMap<ReplicaId, usize>,
 }
 
 impl ReplicaTable {
     fn index(&mut self, replica: ReplicaId) -> usize {
-        match self.replicas.iter().position(|&r| r == replica) {
-            Some(index) => index,
-            None => {
-                self.replicas.push(replica);
-                self.replicas.len() - 1
-            }
-        }
+        let next = self.replicas.len();
+        *self.index.entry(replica).or_insert_with(|| {
+            self.replicas.push(replica);
+            next
+        })
     }
 }
 
-fn encode_body(update: &Update, writer: &mut Writer) {
+fn write_block(out: &mut Writer, raw: &[u8]) {
+    if raw.len() >= COMPRESS_FROM {
+        let compressed = lz4_flex::block::compress(raw);
+        if compressed.len() < raw.len() {
+            out.varint(u64::from(LZ4));
+            out.usize(raw.len());
+            out.block(&compressed);
+            return;
+        }
+    }
+    out.varint(u64::from(STORED));
+    out.usize(raw.len());
+    out.block(raw);
+}
+
+fn read_block(reader: &mut Reader<'_>) -> Result<Vec<u8>, LoadError> {
+    let method = reader.varint()?;
+    let raw_len = reader.usize()?;
+    let stored = reader.block()?;
+    match u8::try_from(method) {
+        Ok(STORED) if stored.len() == raw_len => Ok(stored.to_vec()),
+        Ok(LZ4) if raw_len <= stored.len().saturating_mul(LZ4_MAX_RATIO) => {
+            lz4_flex::block::decompress(stored, raw_len)
+                .ok()
+                .filter(|raw| raw.len() == raw_len)
+                .ok_or(LoadError::Malformed(
+                    "a compressed block does not decompress",
+                ))
+        }
+        Ok(STORED | LZ4) => Err(LoadError::Malformed("a block's length is inconsistent")),
+        _ => Err(LoadError::Malformed("unknown compression method")),
+    }
+}
+
+fn read_text_block(reader: &mut Reader<'_>) -> Result<String, LoadError> {
+    String::from_utf8(read_block(reader)?).map_err(|_| LoadError::Malformed("text is not UTF-8"))
+}
+
+/// Writes the body: replicas, runs, ops, content and (snapshots) text.
+fn write_body(
+    out: &mut Writer,
+    runs: &[EventRun],
+    ops: &[WireOp],
+    content: &str,
+    text: Option<&str>,
+) {
     let mut table = ReplicaTable::default();
-    let mut runs = Writer::default();
-    let mut content = String::new();
-    runs.usize(update.runs.len());
-    for run in &update.runs {
-        runs.usize(table.index(run.replica));
-        runs.varint(run.seq_start);
-        runs.usize(run.len);
-        runs.usize(run.parents.len());
+    let mut body = Writer::default();
+    body.usize(runs.len());
+    for run in runs {
+        body.usize(table.index(run.replica));
+        body.varint(run.seq_start);
+        body.usize(run.len);
+        body.usize(run.parents.len());
         for parent in &run.parents {
-            runs.usize(table.index(parent.replica));
-            runs.varint(parent.counter);
-        }
-        runs.usize(run.ops.len());
-        let (mut previous_end, mut previous_pos) = (0usize, 0i64);
-        for op in &run.ops {
-            runs.usize(op.offset - previous_end);
-            runs.usize(op.len);
-            let mut flags = 0;
-            if op.kind == OpKind::Delete {
-                flags |= FLAG_DELETE;
-            }
-            if !op.forward {
-                flags |= FLAG_BACKWARD;
-            }
-            runs.varint(flags);
-            runs.signed(op.pos as i64 - previous_pos);
-            previous_end = op.offset + op.len;
-            previous_pos = op.pos as i64;
-            content.push_str(&op.text);
+            body.usize(table.index(parent.replica));
+            body.varint(parent.counter);
         }
     }
-    writer.usize(table.replicas.len());
+    body.usize(ops.len());
+    let (mut next_event, mut predicted) = (0usize, 0i64);
+    for op in ops {
+        let gap = op.event - next_event;
+        let mut head = (op.len as u64) << HEAD_FLAG_BITS;
+        if op.kind == OpKind::Delete {
+            head |= HEAD_DELETE;
+        }
+        if !op.forward {
+            head |= HEAD_BACKWARD;
+        }
+        if gap > 0 {
+            head |= HEAD_GAP;
+        }
+        body.varint(head);
+        if gap > 0 {
+            body.usize(gap);
+        }
+        body.signed(op.pos as i64 - predicted);
+        next_event = op.event + op.len;
+        predicted = op.predicted_next_pos();
+    }
+    write_block(&mut body, content.as_bytes());
+    if let Some(text) = text {
+        write_block(&mut body, text.as_bytes());
+    }
+
+    out.usize(table.replicas.len());
     for replica in &table.replicas {
-        writer.raw(&replica.to_bytes());
+        out.raw(&replica.to_bytes());
     }
-    writer.raw(&runs.bytes);
-    writer.block(content.as_bytes());
+    out.raw(&body.bytes);
 }
 
-fn encode_with_header(kind: u8, update: &Update) -> Vec<u8> {
-    let mut body = Writer::default();
-    encode_body(update, &mut body);
+fn with_header(kind: u8, body: Writer) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.bytes.len());
     out.extend_from_slice(&MAGIC);
     out.push(FORMAT_VERSION);
     out.push(kind);
-    out.extend_from_slice(&crc32(&body.bytes).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&body.bytes).to_le_bytes());
     out.extend_from_slice(&body.bytes);
     out
 }
 
 /// The binary form of `update`.
 pub(crate) fn encode_update(update: &Update) -> Vec<u8> {
-    encode_with_header(KIND_UPDATE, update)
+    let mut ops = Vec::new();
+    let mut content = String::new();
+    let mut event = 0;
+    for run in &update.runs {
+        for op in &run.ops {
+            ops.push(WireOp {
+                event: event + op.offset,
+                len: op.len,
+                kind: op.kind,
+                pos: op.pos,
+                forward: op.forward,
+            });
+            content.push_str(&op.text);
+        }
+        event += run.len;
+    }
+    let mut body = Writer::default();
+    write_body(&mut body, &update.runs, &ops, &content, None);
+    with_header(KIND_UPDATE, body)
 }
 
-/// The binary form of a whole text with its history.
-pub(crate) fn encode_snapshot(graph: &CausalGraph, log: &OpLog, _text: &Rope) -> Vec<u8> {
-    let update = Update::since(graph, log, &VersionVector::new());
-    encode_with_header(KIND_SNAPSHOT, &update)
+/// The binary form of a whole text with its history and current text.
+pub(crate) fn encode_snapshot(graph: &CausalGraph, log: &OpLog, text: &Rope) -> Vec<u8> {
+    let runs = Update::event_runs(graph, &VersionVector::new(), None);
+    // Every event is included, in local version order, so an event's index is its version.
+    let ops: Vec<WireOp> = log
+        .ops
+        .0
+        .iter()
+        .map(|op: &OpRun| WireOp {
+            event: op.span.start,
+            len: op.span.len(),
+            kind: op.kind,
+            pos: op.pos,
+            forward: op.forward,
+        })
+        .collect();
+    let mut body = Writer::default();
+    write_body(
+        &mut body,
+        &runs,
+        &ops,
+        &log.content,
+        Some(&text.to_string()),
+    );
+    with_header(KIND_SNAPSHOT, body)
 }
 
-/// Reads an update or snapshot (both carry the same body), checking everything.
-pub(crate) fn decode_update(bytes: &[u8]) -> Result<Update, LoadError> {
+/// Reads an update or snapshot, checking everything that can be checked without a replica.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
     let magic_len = bytes.len().min(MAGIC.len());
     if bytes[..magic_len] != MAGIC[..magic_len] {
         return Err(LoadError::NotText);
@@ -199,24 +341,29 @@ pub(crate) fn decode_update(bytes: &[u8]) -> Result<Update, LoadError> {
             supported: FORMAT_VERSION,
         });
     }
-    if bytes[5] != KIND_UPDATE && bytes[5] != KIND_SNAPSHOT {
+    let kind = bytes[5];
+    if kind != KIND_UPDATE && kind != KIND_SNAPSHOT {
         return Err(LoadError::Malformed("unknown kind of text encoding"));
     }
     let checksum = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let body = &bytes[HEADER_LEN..];
-    if crc32(body) != checksum {
+    if crc32fast::hash(body) != checksum {
         return Err(LoadError::ChecksumMismatch);
     }
-    decode_body(&mut Reader::new(body))
+    let mut reader = Reader::new(body);
+    let decoded = decode_body(&mut reader, kind == KIND_SNAPSHOT)?;
+    if !reader.is_empty() {
+        return Err(LoadError::Malformed("unexpected bytes after the update"));
+    }
+    Ok(decoded)
 }
 
-fn decode_body(reader: &mut Reader<'_>) -> Result<Update, LoadError> {
+fn decode_body(reader: &mut Reader<'_>, snapshot: bool) -> Result<Decoded, LoadError> {
     let replica_count = reader.count()?;
     let mut replicas = Vec::with_capacity(replica_count);
     for _ in 0..replica_count {
-        let raw = reader.raw(16)?;
         let mut id = [0u8; 16];
-        id.copy_from_slice(raw);
+        id.copy_from_slice(reader.raw(16)?);
         replicas.push(ReplicaId::from_bytes(id));
     }
     let replica = |index: usize| {
@@ -228,78 +375,134 @@ fn decode_body(reader: &mut Reader<'_>) -> Result<Update, LoadError> {
 
     let run_count = reader.count()?;
     let mut runs = Vec::with_capacity(run_count);
-    // Ops are read before the content they refer to: remember each insert's length in chars.
-    let mut insert_lengths: Vec<(usize, usize, usize)> = Vec::new(); // (run, op, chars)
-    for run_index in 0..run_count {
+    let mut total_events = 0usize;
+    for _ in 0..run_count {
         let run_replica = replica(reader.usize()?)?;
         let seq_start = reader.varint()?;
         let len = reader.usize()?;
+        total_events = total_events
+            .checked_add(len)
+            .ok_or(LoadError::Malformed("too many events"))?;
         let parent_count = reader.count()?;
         let mut parents = Vec::with_capacity(parent_count);
         for _ in 0..parent_count {
             let parent_replica = replica(reader.usize()?)?;
             parents.push(Dot::new(parent_replica, reader.varint()?));
         }
-        let op_count = reader.count()?;
-        let mut ops = Vec::with_capacity(op_count);
-        let (mut previous_end, mut previous_pos) = (0usize, 0i64);
-        for op_index in 0..op_count {
-            let offset = previous_end
-                .checked_add(reader.usize()?)
-                .ok_or(LoadError::Malformed("operation offset overflows"))?;
-            let op_len = reader.usize()?;
-            let flags = reader.varint()?;
-            if flags > (FLAG_DELETE | FLAG_BACKWARD) {
-                return Err(LoadError::Malformed("unknown operation flags"));
-            }
-            let pos = previous_pos
-                .checked_add(reader.signed()?)
-                .and_then(|p| usize::try_from(p).ok())
-                .ok_or(LoadError::Malformed("operation position out of range"))?;
-            let kind = if flags & FLAG_DELETE != 0 {
-                OpKind::Delete
-            } else {
-                insert_lengths.push((run_index, op_index, op_len));
-                OpKind::Insert
-            };
-            ops.push(UpdateOp {
-                offset,
-                len: op_len,
-                kind,
-                pos,
-                forward: flags & FLAG_BACKWARD == 0,
-                text: String::new(),
-            });
-            previous_end = offset
-                .checked_add(op_len)
-                .ok_or(LoadError::Malformed("operation length overflows"))?;
-            previous_pos = pos as i64;
-        }
         runs.push(EventRun {
             replica: run_replica,
             seq_start,
             len,
             parents,
-            ops,
+            ops: Vec::new(),
         });
     }
 
-    let content = std::str::from_utf8(reader.block()?)
-        .map_err(|_| LoadError::Malformed("inserted text is not UTF-8"))?;
-    let mut rest = content;
-    for (run_index, op_index, chars) in insert_lengths {
-        let split = rest
-            .char_indices()
-            .nth(chars)
-            .map_or(rest.len(), |(byte, _)| byte);
-        let (text, tail) = rest.split_at(split);
-        runs[run_index].ops[op_index].text = text.to_owned();
-        rest = tail;
+    let op_count = reader.count()?;
+    let mut ops = Vec::with_capacity(op_count);
+    let (mut next_event, mut predicted) = (0usize, 0i64);
+    for _ in 0..op_count {
+        let head = reader.varint()?;
+        let gap = if head & HEAD_GAP != 0 {
+            reader.usize()?
+        } else {
+            0
+        };
+        let len = usize::try_from(head >> HEAD_FLAG_BITS)
+            .map_err(|_| LoadError::Malformed("operation too long"))?;
+        let event = next_event
+            .checked_add(gap)
+            .ok_or(LoadError::Malformed("operation offset overflows"))?;
+        let end = event
+            .checked_add(len)
+            .filter(|&end| end <= total_events && len > 0)
+            .ok_or(LoadError::Malformed(
+                "operation outside the update's events",
+            ))?;
+        let pos = predicted
+            .checked_add(reader.signed()?)
+            .and_then(|p| usize::try_from(p).ok())
+            .ok_or(LoadError::Malformed("operation position out of range"))?;
+        let op = WireOp {
+            event,
+            len,
+            kind: if head & HEAD_DELETE != 0 {
+                OpKind::Delete
+            } else {
+                OpKind::Insert
+            },
+            pos,
+            forward: head & HEAD_BACKWARD == 0,
+        };
+        if op.kind == OpKind::Insert && !op.forward {
+            return Err(LoadError::Malformed("backward insert runs do not exist"));
+        }
+        predicted = op.predicted_next_pos();
+        next_event = end;
+        ops.push(op);
     }
-    if !rest.is_empty() || !reader.is_empty() {
-        return Err(LoadError::Malformed("unexpected bytes after the update"));
+    let content = read_text_block(reader)?;
+    let text = if snapshot {
+        Some(read_text_block(reader)?)
+    } else {
+        None
+    };
+    Ok(Decoded {
+        runs,
+        ops,
+        content,
+        text,
+    })
+}
+
+impl Decoded {
+    /// Spreads the operations over their event runs, with their text: the form `Update::add_to`
+    /// merges into any replica.
+    pub(crate) fn into_update(self) -> Result<Update, LoadError> {
+        let Decoded {
+            mut runs,
+            ops,
+            content,
+            ..
+        } = self;
+        let mut rest = content.as_str();
+        let mut ops = ops.into_iter().peekable();
+        let mut run_start = 0;
+        for run in &mut runs {
+            let run_end = run_start + run.len;
+            while let Some(op) = ops.next_if(|op| op.event < run_end) {
+                if op.event + op.len > run_end {
+                    return Err(LoadError::Malformed("an operation spans two event runs"));
+                }
+                let text = if op.kind == OpKind::Insert {
+                    let split = rest
+                        .char_indices()
+                        .nth(op.len)
+                        .map_or(rest.len(), |(byte, _)| byte);
+                    let (text, tail) = rest.split_at(split);
+                    rest = tail;
+                    text.to_owned()
+                } else {
+                    String::new()
+                };
+                run.ops.push(UpdateOp {
+                    offset: op.event - run_start,
+                    len: op.len,
+                    kind: op.kind,
+                    pos: op.pos,
+                    forward: op.forward,
+                    text,
+                });
+            }
+            run_start = run_end;
+        }
+        if ops.next().is_some() || !rest.is_empty() {
+            return Err(LoadError::Malformed(
+                "operations or inserted text left over after the last event",
+            ));
+        }
+        Ok(Update { runs })
     }
-    Ok(Update { runs })
 }
 
 #[cfg(test)]
@@ -308,13 +511,13 @@ mod tests {
 
     #[test]
     fn header_errors_are_typed() {
-        assert_eq!(decode_update(b""), Err(LoadError::Truncated));
-        assert_eq!(decode_update(b"hello world"), Err(LoadError::NotText));
+        assert_eq!(decode(b"").map(|_| ()), Err(LoadError::Truncated));
+        assert_eq!(decode(b"hello world").map(|_| ()), Err(LoadError::NotText));
         let mut bytes = encode_update(&Update::default());
-        assert_eq!(decode_update(&bytes), Ok(Update::default()));
+        assert!(decode(&bytes).is_ok());
         bytes[4] = 9;
         assert_eq!(
-            decode_update(&bytes),
+            decode(&bytes).map(|_| ()),
             Err(LoadError::UnsupportedVersion {
                 found: 9,
                 supported: FORMAT_VERSION
@@ -323,6 +526,30 @@ mod tests {
         bytes[4] = FORMAT_VERSION;
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        assert_eq!(decode_update(&bytes), Err(LoadError::ChecksumMismatch));
+        assert_eq!(decode(&bytes).map(|_| ()), Err(LoadError::ChecksumMismatch));
+    }
+
+    #[test]
+    fn development_format_1_is_refused_with_a_clear_error() {
+        let mut bytes = encode_update(&Update::default());
+        bytes[4] = 1;
+        let error = decode(&bytes).map(|_| ()).expect_err("refused");
+        assert_eq!(
+            error,
+            LoadError::UnsupportedVersion {
+                found: 1,
+                supported: FORMAT_VERSION
+            }
+        );
+        assert!(error.to_string().contains("unreleased development format"));
+    }
+
+    #[test]
+    fn a_lying_block_length_is_refused_before_allocating() {
+        let mut body = Writer::default();
+        body.varint(u64::from(LZ4));
+        body.usize(usize::MAX / 2);
+        body.block(&[0x10, b'a']);
+        assert!(read_block(&mut Reader::new(&body.bytes)).is_err());
     }
 }

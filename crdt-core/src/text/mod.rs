@@ -19,6 +19,7 @@
 mod encoding;
 mod merge;
 mod oplog;
+mod snapshot;
 mod tracker;
 mod update;
 
@@ -312,7 +313,15 @@ impl Text {
     /// made by any replica. Events already present are skipped. Returns how many events were
     /// new. On error nothing is applied.
     pub fn apply_update(&mut self, bytes: &[u8]) -> Result<usize, LoadError> {
-        let update = encoding::decode_update(bytes)?;
+        let decoded = encoding::decode(bytes)?;
+        if self.graph.len() == 0 && decoded.text.is_some() {
+            // A snapshot into an empty replica: adopt its text and history, no replay.
+            let (graph, log, text) = snapshot::adopt(decoded)?;
+            let events = graph.len();
+            (self.graph, self.log, self.text) = (graph, log, text);
+            return Ok(events);
+        }
+        let update = decoded.into_update()?;
         self.apply(&update)
     }
 

@@ -134,6 +134,11 @@ impl OpLog {
         });
     }
 
+    /// Appends a run whose content range points into the arena already.
+    pub(crate) fn push_run(&mut self, run: OpRun) {
+        self.ops.push(run);
+    }
+
     /// Records that events `span` deleted, as described on [`OpRun`].
     pub(crate) fn push_delete(&mut self, span: Range<Lv>, pos: usize, forward: bool) {
         self.ops.push(OpRun {

@@ -73,6 +73,44 @@ impl Update {
         since: &VersionVector,
         until: Option<&VersionVector>,
     ) -> Update {
+        let runs = Update::event_runs_with_spans(graph, since, until)
+            .into_iter()
+            .map(|(span, mut run)| {
+                run.ops = log
+                    .runs_in(span.clone())
+                    .map(|op| UpdateOp {
+                        offset: op.span.start - span.start,
+                        len: op.span.len(),
+                        kind: op.kind,
+                        pos: op.pos,
+                        forward: op.forward,
+                        text: log.text_of(&op).to_owned(),
+                    })
+                    .collect();
+                run
+            })
+            .collect();
+        Update { runs }
+    }
+
+    /// The event runs (without operations) of the events covered by `until` and not by
+    /// `since`: chains of one replica, in local version order.
+    pub(crate) fn event_runs(
+        graph: &CausalGraph,
+        since: &VersionVector,
+        until: Option<&VersionVector>,
+    ) -> Vec<EventRun> {
+        Update::event_runs_with_spans(graph, since, until)
+            .into_iter()
+            .map(|(_, run)| run)
+            .collect()
+    }
+
+    fn event_runs_with_spans(
+        graph: &CausalGraph,
+        since: &VersionVector,
+        until: Option<&VersionVector>,
+    ) -> Vec<(Range<Lv>, EventRun)> {
         let mut runs = Vec::new();
         for span in graph.spans_between(since, until) {
             for chain in graph.runs_in(span) {
@@ -83,28 +121,18 @@ impl Update {
                     } else {
                         vec![graph.lv_to_dot(span.start - 1)]
                     };
-                    let ops = log
-                        .runs_in(span.clone())
-                        .map(|op| UpdateOp {
-                            offset: op.span.start - span.start,
-                            len: op.span.len(),
-                            kind: op.kind,
-                            pos: op.pos,
-                            forward: op.forward,
-                            text: log.text_of(&op).to_owned(),
-                        })
-                        .collect();
-                    runs.push(EventRun {
+                    let run = EventRun {
                         replica: graph.replica_of_agent(agent_run.agent),
                         seq_start: agent_run.seq_start,
                         len: span.len(),
                         parents,
-                        ops,
-                    });
+                        ops: Vec::new(),
+                    };
+                    runs.push((span, run));
                 }
             }
         }
-        Update { runs }
+        runs
     }
 
     /// Checks what can be checked without the receiving replica: operations inside their runs,
