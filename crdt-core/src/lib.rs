@@ -45,7 +45,7 @@ pub use state::{
     AwSet, DeltaMessage, DeltaSync, DwFlag, EwFlag, GCounter, GSet, LwwRegister, MvRegister, OrMap,
     PNCounter, RwSet, StateCrdt, TwoPSet,
 };
-pub use text::{LoadError, Text, TextError};
+pub use text::{Bias, Cursor, CursorError, LoadError, Text, TextError};
 
 /// The workspace README's Rust example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

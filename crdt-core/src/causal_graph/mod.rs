@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 pub(crate) use frontier::{Frontier, Lv};
-pub(crate) use walk::Side;
+pub(crate) use walk::{ConflictZone, Side};
 
 use crate::rle::{HasLength, HasRleKey, MergeableSpan, RleVec, SplitableSpan};
 use crate::{Dot, ReplicaId, VersionVector};

@@ -10,7 +10,7 @@
 //! Every edit made to the text is logged, so a merge that meets an impossible operation (from a
 //! corrupt or malicious peer) is undone completely.
 
-use crate::causal_graph::{CausalGraph, Frontier, Lv, Side};
+use crate::causal_graph::{CausalGraph, ConflictZone, Frontier, Lv, Side};
 use crate::rope::Rope;
 use crate::text::oplog::{OpKind, OpLog, OpRun};
 use crate::text::tracker::{OutOfRange, Tracker};
@@ -122,27 +122,49 @@ fn merge_logged(
         return Ok(());
     }
 
-    // Replay the conflict zone.
+    // Replay the conflict zone; only the new events edit the text.
     let zone = graph.conflict_zone(&version, graph.frontier());
     let mut tracker = Tracker::new();
+    replay(graph, log, &mut tracker, zone, |side, effect| {
+        if side != Side::Theirs {
+            return Ok(());
+        }
+        match effect {
+            Effect::Insert { at, op } => edits.insert(at, log.text_of(op), op.span.len()),
+            Effect::Delete { at, len } => edits.remove(at, len),
+        }
+    })?;
+    Ok(())
+}
+
+/// What replaying an operation does to the effect (current) text.
+enum Effect<'a> {
+    Insert { at: usize, op: &'a OpRun },
+    Delete { at: usize, len: usize },
+}
+
+/// Replays the events of `zone` in `tracker`, calling `effect` with each change to the effect
+/// text and the side of the event that made it. Returns the prepare version at the end.
+fn replay(
+    graph: &CausalGraph,
+    log: &OpLog,
+    tracker: &mut Tracker,
+    zone: ConflictZone,
+    mut effect: impl FnMut(Side, Effect<'_>) -> Result<(), OutOfRange>,
+) -> Result<Frontier, OutOfRange> {
     let mut prepare = zone.common.clone();
     for (span, side) in zone.spans {
         for chain in graph.runs_in(span) {
-            move_prepare_version(graph, log, &mut tracker, &mut prepare, &chain.parents);
+            move_prepare_version(graph, log, tracker, &mut prepare, &chain.parents);
             for op in log.runs_in(chain.span.clone()) {
-                let is_new = side == Side::Theirs;
                 match op.kind {
                     OpKind::Insert => {
                         let at = tracker.insert(graph, &op)?;
-                        if is_new {
-                            edits.insert(at, log.text_of(&op), op.span.len())?;
-                        }
+                        effect(side, Effect::Insert { at, op: &op })?;
                     }
                     OpKind::Delete => {
                         for (at, len) in tracker.delete(&op)? {
-                            if is_new {
-                                edits.remove(at, len)?;
-                            }
+                            effect(side, Effect::Delete { at, len })?;
                         }
                     }
                 }
@@ -150,7 +172,25 @@ fn merge_logged(
             prepare = Frontier::single(chain.span.end - 1);
         }
     }
-    Ok(())
+    Ok(prepare)
+}
+
+/// Where the position `index` of the text at version `from` is in the current text: the
+/// position of the char that was at `index` (or, with `after_char`, just after the char before
+/// it), following it through every edit since. Costs a replay of the events since the last
+/// common point of `from` and the current version.
+pub(crate) fn transform_position(
+    graph: &CausalGraph,
+    log: &OpLog,
+    from: &Frontier,
+    index: usize,
+    after_char: bool,
+) -> Result<usize, OutOfRange> {
+    let zone = graph.conflict_zone(from, graph.frontier());
+    let mut tracker = Tracker::new();
+    let mut prepare = replay(graph, log, &mut tracker, zone, |_, _| Ok(()))?;
+    move_prepare_version(graph, log, &mut tracker, &mut prepare, from);
+    tracker.resolve(index, after_char)
 }
 
 /// Retreats and advances events so that the tracker's prepare version becomes `target`.

@@ -16,6 +16,7 @@
 //! Concurrent insertions at the same place are ordered by the FugueMax rule, which never
 //! interleaves characters of runs typed concurrently.
 
+mod cursor;
 mod encoding;
 mod merge;
 mod oplog;
@@ -26,6 +27,7 @@ mod update;
 use std::fmt;
 use std::ops::Range;
 
+pub use cursor::{Bias, Cursor, CursorError};
 pub use encoding::LoadError;
 
 use crate::causal_graph::CausalGraph;
@@ -358,6 +360,49 @@ impl Text {
             self.log.truncate(before);
         }
         result
+    }
+
+    /// A cursor at char `index`, sticking to the character on the side `bias`.
+    pub fn cursor(&self, index: usize, bias: Bias) -> Result<Cursor, TextError> {
+        self.check_index(index)?;
+        Ok(Cursor {
+            heads: self.heads(),
+            index,
+            bias,
+        })
+    }
+
+    /// Where `cursor` is now, in chars.
+    pub fn resolve_cursor(&self, cursor: &Cursor) -> Result<usize, CursorError> {
+        let mut heads = Vec::with_capacity(cursor.heads.len());
+        for &dot in &cursor.heads {
+            heads.push(
+                self.graph
+                    .dot_to_lv(dot)
+                    .ok_or(CursorError::UnknownEvent(dot))?,
+            );
+        }
+        let from = crate::causal_graph::Frontier::from_unsorted(&heads);
+        if &from == self.graph.frontier() {
+            return if cursor.index <= self.len() {
+                Ok(cursor.index)
+            } else {
+                Err(CursorError::OutOfRange)
+            };
+        }
+        let position = merge::transform_position(
+            &self.graph,
+            &self.log,
+            &from,
+            cursor.index,
+            cursor.bias == Bias::Before,
+        )
+        .map_err(|_| CursorError::OutOfRange)?;
+        // An index past the end of its version lands in the placeholder's endless tail.
+        if position > self.len() {
+            return Err(CursorError::OutOfRange);
+        }
+        Ok(position)
     }
 
     /// The whole text with its history, encoded (a snapshot). [`Text::load`] reads it back; it

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crdt_core::{Dot, ReplicaId, Text, VersionVector};
+use crdt_core::{Bias, Dot, ReplicaId, Text, VersionVector};
 use quickcheck::{Arbitrary, Gen};
 
 use crate::harness::check;
@@ -453,4 +453,89 @@ fn random_bytes_are_refused_or_applied_whole(bytes: Vec<u8>) -> bool {
 #[test]
 fn random_bytes_never_panic_and_never_half_apply() {
     check(2000, random_bytes_are_refused_or_applied_whole);
+}
+
+/// Cursors follow their character: texts made of unique characters are edited concurrently by
+/// three replicas; a cursor taken at some point resolves, at every replica that can see it, to
+/// the current index of the character it was anchored to (or stays in range if it was deleted).
+fn cursors_follow_their_character((scenario, probe, before): (Scenario, u16, bool)) -> bool {
+    let n = scenario.replicas;
+    let mut texts: Vec<Text> = (0..n).map(|i| Text::new(replica(i))).collect();
+    let mut next_char = 0x4E00u32;
+    let mut unique = |len: usize| -> String {
+        (0..len)
+            .map(|_| {
+                next_char += 1;
+                char::from_u32(next_char).expect("CJK block")
+            })
+            .collect()
+    };
+    let mut cursors: Vec<(usize, crdt_core::Cursor, Option<char>)> = Vec::new();
+    let bias = if before { Bias::Before } else { Bias::After };
+    for (step_index, step) in scenario.steps.iter().enumerate() {
+        match *step {
+            Step::Insert { at, pos, text } => {
+                let at = usize::from(at) % n;
+                let pos = usize::from(pos) % (texts[at].len() + 1);
+                let piece = unique(text.chars().count());
+                texts[at].insert(pos, &piece).expect("in range");
+            }
+            Step::Delete { at, pos, len } => {
+                let at = usize::from(at) % n;
+                let len_now = texts[at].len();
+                if len_now > 0 {
+                    let pos = usize::from(pos) % len_now;
+                    let end = (pos + usize::from(len)).min(len_now);
+                    texts[at].delete(pos..end).expect("in range");
+                }
+            }
+            Step::Sync { from, to } => {
+                let (from, to) = (usize::from(from) % n, usize::from(to) % n);
+                if from != to {
+                    let update = texts[from].update_since(&texts[to].version());
+                    texts[to].apply_update(&update).expect("applies");
+                }
+            }
+        }
+        // Take a cursor at one replica now and then.
+        if step_index % 3 == 0 {
+            let owner = (step_index + usize::from(probe)) % n;
+            let text = &texts[owner];
+            let index = usize::from(probe) % (text.len() + 1);
+            let anchored = if before {
+                index
+                    .checked_sub(1)
+                    .and_then(|i| text.to_string().chars().nth(i))
+            } else {
+                text.to_string().chars().nth(index)
+            };
+            cursors.push((owner, text.cursor(index, bias).expect("in range"), anchored));
+        }
+    }
+    for to in 0..n {
+        for from in 0..n {
+            if from != to {
+                let update = texts[from].update_since(&texts[to].version());
+                texts[to].apply_update(&update).expect("applies");
+            }
+        }
+    }
+    let final_text: Vec<char> = texts[0].to_string().chars().collect();
+    cursors.iter().all(|(_, cursor, anchored)| {
+        texts.iter().all(|text| {
+            let Ok(position) = text.resolve_cursor(cursor) else {
+                return false;
+            };
+            match anchored.and_then(|c| final_text.iter().position(|&x| x == c)) {
+                Some(index) if before => position == index + 1,
+                Some(index) => position == index,
+                None => position <= final_text.len(),
+            }
+        })
+    })
+}
+
+#[test]
+fn cursors_follow_their_character_through_concurrent_edits() {
+    check(300, cursors_follow_their_character);
 }

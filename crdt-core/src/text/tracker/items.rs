@@ -234,7 +234,6 @@ impl Items {
     }
 
     /// How many effect-visible items come before `cursor`.
-    #[cfg(test)]
     pub(super) fn effect_position(&self, cursor: Cursor) -> usize {
         let leaf = &self.leaves[cursor.leaf];
         let mut effect = self.counts_before_leaf(cursor.leaf).effect;

@@ -283,6 +283,28 @@ impl Tracker {
         Ok(effect_ranges)
     }
 
+    /// Where the char at `index` of the prepare version is in the effect version (its position
+    /// there, or where it would be if deleted). With `after_char`, the char before `index`
+    /// instead, and the position just after it. The placeholder stands for an endless text, so
+    /// an index at the end resolves to the end.
+    pub(crate) fn resolve(&self, index: usize, after_char: bool) -> Result<usize, OutOfRange> {
+        let (cursor, _, before) = self.items.after_prepare_pos(index).ok_or(OutOfRange)?;
+        if after_char {
+            if before == NONE {
+                return Ok(0);
+            }
+            let at = self.items.cursor_at(before).ok_or(OutOfRange)?;
+            let visible = !self.items.run(at).deleted;
+            return Ok(self.items.effect_position(at) + usize::from(visible));
+        }
+        // The next item visible in the prepare version.
+        let mut probe = cursor;
+        while !self.items.is_end(probe) && !self.items.run(probe).visible_in_prepare() {
+            probe = self.items.next_run(probe);
+        }
+        Ok(self.items.effect_position(probe))
+    }
+
     /// Takes the events of `op` out of the prepare version (retreat) or puts them back
     /// (advance).
     pub(crate) fn retreat_or_advance(&mut self, op: &OpRun, advance: bool) {
