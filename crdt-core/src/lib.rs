@@ -32,20 +32,24 @@ mod bytes;
 mod causal_graph;
 pub mod causality;
 pub mod codec;
+mod list;
 mod rle;
 mod rope;
+mod sequence;
 pub mod state;
-pub mod text;
+mod text;
 
 pub use causality::{
     CausalContext, Causality, Dot, DotRange, LamportClock, LamportTimestamp, ReplicaId,
     VersionVector,
 };
+pub use list::{Element, List, ListError};
+pub use sequence::{Bias, Cursor, CursorError, LoadError};
 pub use state::{
     AwSet, DeltaMessage, DeltaSync, DwFlag, EwFlag, GCounter, GSet, LwwRegister, MvRegister, OrMap,
     PNCounter, RwSet, StateCrdt, TwoPSet,
 };
-pub use text::{Bias, Cursor, CursorError, LoadError, Text, TextError};
+pub use text::{Text, TextError};
 
 /// The workspace README's Rust example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

@@ -101,6 +101,7 @@ pub(crate) struct Rope {
 
 impl Rope {
     /// An empty rope.
+    #[cfg(test)]
     pub(crate) fn new() -> Rope {
         Rope::default()
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crdt_core::{Bias, Dot, ReplicaId, Text, VersionVector};
+use crdt_core::{Bias, Dot, List, ReplicaId, Text, VersionVector};
 use quickcheck::{Arbitrary, Gen};
 
 use crate::harness::check;
@@ -538,4 +538,69 @@ fn cursors_follow_their_character((scenario, probe, before): (Scenario, u16, boo
 #[test]
 fn cursors_follow_their_character_through_concurrent_edits() {
     check(300, cursors_follow_their_character);
+}
+
+/// The same sequence CRDT backs `List`: a list of chars edited exactly like a text, synced
+/// through encoded updates, holds the text's characters at every step, and its snapshots load.
+fn lists_behave_like_texts(scenario: Scenario) -> bool {
+    let n = scenario.replicas;
+    let mut texts: Vec<Text> = (0..n).map(|i| Text::new(replica(i))).collect();
+    let mut lists: Vec<List<char>> = (0..n).map(|i| List::new(replica(i))).collect();
+    let same = |t: &Text, l: &List<char>| t.to_string().chars().eq(l.iter().copied());
+    for step in &scenario.steps {
+        match *step {
+            Step::Insert { at, pos, text } => {
+                let at = usize::from(at) % n;
+                let pos = usize::from(pos) % (texts[at].len() + 1);
+                texts[at].insert(pos, text).expect("in range");
+                let chars: Vec<char> = text.chars().collect();
+                lists[at].insert_many(pos, &chars).expect("in range");
+            }
+            Step::Delete { at, pos, len } => {
+                let at = usize::from(at) % n;
+                let len_now = texts[at].len();
+                if len_now == 0 {
+                    continue;
+                }
+                let pos = usize::from(pos) % len_now;
+                let end = (pos + usize::from(len)).min(len_now);
+                texts[at].delete(pos..end).expect("in range");
+                lists[at].delete(pos..end).expect("in range");
+            }
+            Step::Sync { from, to } => {
+                let (from, to) = (usize::from(from) % n, usize::from(to) % n);
+                if from == to {
+                    continue;
+                }
+                let update = texts[from].update_since(&texts[to].version());
+                texts[to].apply_update(&update).expect("applies");
+                let update = lists[from].update_since(&lists[to].version());
+                lists[to].apply_update(&update).expect("applies");
+            }
+        }
+        if !texts.iter().zip(&lists).all(|(t, l)| same(t, l)) {
+            return false;
+        }
+    }
+    lists.iter().all(|list| {
+        List::<char>::load(&list.encode(), replica(9))
+            .map(|loaded| loaded.to_vec() == list.to_vec() && loaded.version() == list.version())
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn lists_behave_like_texts_and_round_trip() {
+    check(300, lists_behave_like_texts);
+}
+
+#[test]
+fn list_updates_are_not_text_updates() {
+    let mut list: List<u64> = List::new(replica(1));
+    list.push(7).expect("in range");
+    let mut text = Text::new(replica(2));
+    assert_eq!(
+        text.apply_update(&list.encode()),
+        Err(crdt_core::LoadError::UnknownFormat)
+    );
 }

@@ -1,4 +1,4 @@
-//! Bringing new events into the document text: Eg-walker's merge.
+//! Bringing new events into the current document: Eg-walker's merge.
 //!
 //! New events whose parents are exactly the document's version apply as they are: their
 //! positions are positions in the current text ("fast-forward"; all of a sequential history).
@@ -11,57 +11,68 @@
 //! corrupt or malicious peer) is undone completely.
 
 use crate::causal_graph::{CausalGraph, ConflictZone, Frontier, Lv, Side};
-use crate::rope::Rope;
-use crate::text::oplog::{OpKind, OpLog, OpRun};
-use crate::text::tracker::{OutOfRange, Tracker};
+use crate::sequence::content::Content;
+use crate::sequence::oplog::{OpKind, OpLog, OpRun};
+use crate::sequence::tracker::{OutOfRange, Tracker};
 
-/// An edit made to the text during a merge, with what is needed to take it back.
-enum Undo {
-    Inserted { at: usize, chars: usize },
-    Removed { at: usize, text: String },
+/// An edit made to the document during a merge, with what is needed to take it back.
+enum Undo<C: Content> {
+    Inserted { at: usize, len: usize },
+    Removed { at: usize, units: C::Units },
 }
 
-/// The text being edited by a merge, with its undo log.
-struct Edits<'a> {
-    text: &'a mut Rope,
-    undo: Vec<Undo>,
+/// The document being edited by a merge, with its undo log.
+struct Edits<'a, C: Content> {
+    doc: &'a mut C::Doc,
+    undo: Vec<Undo<C>>,
 }
 
-impl Edits<'_> {
-    fn insert(&mut self, at: usize, content: &str, chars: usize) -> Result<(), OutOfRange> {
-        if at > self.text.len_chars() {
+impl<C: Content> Edits<'_, C> {
+    /// Inserts the content of insert run `op` at `at`.
+    fn insert(&mut self, at: usize, log: &OpLog<C>, op: &OpRun) -> Result<(), OutOfRange> {
+        if at > C::doc_len(self.doc) {
             return Err(OutOfRange);
         }
-        self.text.insert(at, content);
-        self.undo.push(Undo::Inserted { at, chars });
+        C::doc_insert(self.doc, at, C::sub(&log.content, op.content.clone()));
+        self.undo.push(Undo::Inserted {
+            at,
+            len: op.span.len(),
+        });
         Ok(())
     }
 
     fn remove(&mut self, at: usize, len: usize) -> Result<(), OutOfRange> {
         let end = at.checked_add(len).ok_or(OutOfRange)?;
-        if end > self.text.len_chars() {
+        if end > C::doc_len(self.doc) {
             return Err(OutOfRange);
         }
-        let removed = self.text.slice(at, end);
-        self.text.remove(at, end);
-        self.undo.push(Undo::Removed { at, text: removed });
+        let units = C::doc_remove(self.doc, at, len);
+        self.undo.push(Undo::Removed { at, units });
         Ok(())
     }
 
     fn roll_back(mut self) {
         while let Some(undo) = self.undo.pop() {
             match undo {
-                Undo::Inserted { at, chars } => self.text.remove(at, at + chars),
-                Undo::Removed { at, text } => self.text.insert(at, &text),
+                Undo::Inserted { at, len } => {
+                    C::doc_remove(self.doc, at, len);
+                }
+                Undo::Removed { at, units } => {
+                    C::doc_insert(self.doc, at, C::as_slice(&units));
+                }
             }
         }
     }
 }
 
-/// Applies `op`, made in the version the text is at now, to the text.
-fn apply_directly(edits: &mut Edits<'_>, log: &OpLog, op: &OpRun) -> Result<(), OutOfRange> {
+/// Applies `op`, made in the version the document is at now, to the document.
+fn apply_directly<C: Content>(
+    edits: &mut Edits<'_, C>,
+    log: &OpLog<C>,
+    op: &OpRun,
+) -> Result<(), OutOfRange> {
     match op.kind {
-        OpKind::Insert => edits.insert(op.pos, log.text_of(op), op.span.len()),
+        OpKind::Insert => edits.insert(op.pos, log, op),
         OpKind::Delete => {
             let range = op.range();
             edits.remove(range.start, range.len())
@@ -69,17 +80,17 @@ fn apply_directly(edits: &mut Edits<'_>, log: &OpLog, op: &OpRun) -> Result<(), 
     }
 }
 
-/// Brings the events `from..graph.len()` into `text`, which is at version `version` (every
-/// event before `from`). On error the text is unchanged.
-pub(crate) fn merge_new_events(
+/// Brings the events `from..graph.len()` into `doc`, which is at version `version` (every
+/// event before `from`). On error the document is unchanged.
+pub(crate) fn merge_new_events<C: Content>(
     graph: &CausalGraph,
-    log: &OpLog,
-    text: &mut Rope,
+    log: &OpLog<C>,
+    doc: &mut C::Doc,
     version: &Frontier,
     from: Lv,
 ) -> Result<(), OutOfRange> {
     let mut edits = Edits {
-        text,
+        doc,
         undo: Vec::new(),
     };
     match merge_logged(graph, log, &mut edits, version, from) {
@@ -91,10 +102,10 @@ pub(crate) fn merge_new_events(
     }
 }
 
-fn merge_logged(
+fn merge_logged<C: Content>(
     graph: &CausalGraph,
-    log: &OpLog,
-    edits: &mut Edits<'_>,
+    log: &OpLog<C>,
+    edits: &mut Edits<'_, C>,
     version: &Frontier,
     from: Lv,
 ) -> Result<(), OutOfRange> {
@@ -130,7 +141,7 @@ fn merge_logged(
             return Ok(());
         }
         match effect {
-            Effect::Insert { at, op } => edits.insert(at, log.text_of(op), op.span.len()),
+            Effect::Insert { at, op } => edits.insert(at, log, op),
             Effect::Delete { at, len } => edits.remove(at, len),
         }
     })?;
@@ -145,9 +156,9 @@ enum Effect<'a> {
 
 /// Replays the events of `zone` in `tracker`, calling `effect` with each change to the effect
 /// text and the side of the event that made it. Returns the prepare version at the end.
-fn replay(
+fn replay<C: Content>(
     graph: &CausalGraph,
-    log: &OpLog,
+    log: &OpLog<C>,
     tracker: &mut Tracker,
     zone: ConflictZone,
     mut effect: impl FnMut(Side, Effect<'_>) -> Result<(), OutOfRange>,
@@ -175,13 +186,13 @@ fn replay(
     Ok(prepare)
 }
 
-/// Where the position `index` of the text at version `from` is in the current text: the
+/// Where the position `index` of the document at version `from` is in the current one: the
 /// position of the char that was at `index` (or, with `after_char`, just after the char before
 /// it), following it through every edit since. Costs a replay of the events since the last
 /// common point of `from` and the current version.
-pub(crate) fn transform_position(
+pub(crate) fn transform_position<C: Content>(
     graph: &CausalGraph,
-    log: &OpLog,
+    log: &OpLog<C>,
     from: &Frontier,
     index: usize,
     after_char: bool,
@@ -194,9 +205,9 @@ pub(crate) fn transform_position(
 }
 
 /// Retreats and advances events so that the tracker's prepare version becomes `target`.
-fn move_prepare_version(
+fn move_prepare_version<C: Content>(
     graph: &CausalGraph,
-    log: &OpLog,
+    log: &OpLog<C>,
     tracker: &mut Tracker,
     prepare: &mut Frontier,
     target: &Frontier,

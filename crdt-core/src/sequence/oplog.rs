@@ -3,13 +3,14 @@
 //! Eg-walker keeps operations exactly as they were made, "insert `abc` at 17", "delete at 40",
 //! with positions in the version the event's author saw (its parents). They are stored as runs:
 //! typing forward is one insert run, pressing backspace repeatedly one backward delete run,
-//! pressing delete repeatedly one forward delete run. Inserted text is kept in one arena string
-//! in event order, so an insert run's text is a contiguous byte range of it.
+//! pressing delete repeatedly one forward delete run. Inserted content is kept in one arena in
+//! event order, so an insert run's content is a contiguous range of it.
 
 use std::ops::Range;
 
 use crate::causal_graph::Lv;
 use crate::rle::{HasLength, HasRleKey, MergeableSpan, RleVec, SplitableSpan};
+use crate::sequence::content::Content;
 
 /// Whether an operation inserts or deletes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +32,7 @@ pub(crate) struct OpRun {
     pub(crate) kind: OpKind,
     pub(crate) pos: usize,
     pub(crate) forward: bool,
-    /// For inserts, the run's text as a byte range of the log's content arena.
+    /// For inserts, the run's content as a storage range of the log's arena.
     pub(crate) content: Range<usize>,
 }
 
@@ -112,25 +113,42 @@ impl SplitableSpan for OpRun {
     }
 }
 
-/// Every operation of one text, and the text it inserted.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct OpLog {
+/// Every operation of one sequence, and the content it inserted.
+pub(crate) struct OpLog<C: Content> {
     pub(crate) ops: RleVec<OpRun>,
-    /// Inserted text of every insert, in event order.
-    pub(crate) content: String,
+    /// Inserted content of every insert, in event order.
+    pub(crate) content: C::Units,
 }
 
-impl OpLog {
-    /// Records that events `span` inserted `text` at `pos` (forward, one char per event).
-    pub(crate) fn push_insert(&mut self, span: Range<Lv>, pos: usize, text: &str) {
-        let start = self.content.len();
-        self.content.push_str(text);
+impl<C: Content> Clone for OpLog<C> {
+    fn clone(&self) -> Self {
+        OpLog {
+            ops: self.ops.clone(),
+            content: self.content.clone(),
+        }
+    }
+}
+
+impl<C: Content> Default for OpLog<C> {
+    fn default() -> Self {
+        OpLog {
+            ops: RleVec::default(),
+            content: C::Units::default(),
+        }
+    }
+}
+
+impl<C: Content> OpLog<C> {
+    /// Records that events `span` inserted `units` at `pos` (forward, one unit per event).
+    pub(crate) fn push_insert(&mut self, span: Range<Lv>, pos: usize, units: &C::Slice) {
+        let start = C::storage_len(&self.content);
+        C::push(&mut self.content, units);
         self.ops.push(OpRun {
             span,
             kind: OpKind::Insert,
             pos,
             forward: true,
-            content: start..self.content.len(),
+            content: start..C::storage_len(&self.content),
         });
     }
 
@@ -155,11 +173,11 @@ impl OpLog {
         if let Some(index) = self.ops.0.iter().rposition(|run| run.span.start < lv) {
             let run = &self.ops.0[index];
             if run.span.end > lv {
-                let byte = self.byte_after_chars(run, lv - run.span.start);
+                let offset = self.offset_after_units(run, lv - run.span.start);
                 let run = &mut self.ops.0[index];
                 run.truncate(lv - run.span.start);
                 if run.kind == OpKind::Insert {
-                    run.content.end = byte;
+                    run.content.end = offset;
                 }
             }
             self.ops.0.truncate(index + 1);
@@ -173,7 +191,7 @@ impl OpLog {
             .rev()
             .find(|run| run.kind == OpKind::Insert)
             .map_or(0, |run| run.content.end);
-        self.content.truncate(content_end);
+        C::truncate(&mut self.content, content_end);
     }
 
     /// The operation runs of the events `range` (events without an operation here are skipped),
@@ -190,15 +208,15 @@ impl OpLog {
                 let mut run = run.clone();
                 if run.span.start < range.start {
                     let at = range.start - run.span.start;
-                    let split_byte = self.byte_after_chars(&run, at);
+                    let split = self.offset_after_units(&run, at);
                     run = run.truncate(at);
-                    run.content.start = split_byte;
+                    run.content.start = split;
                 }
                 if run.span.end > range.end {
                     let at = range.end - run.span.start;
-                    let split_byte = self.byte_after_chars(&run, at);
+                    let split = self.offset_after_units(&run, at);
                     run.truncate(at);
-                    run.content.end = split_byte;
+                    run.content.end = split;
                 }
                 if run.kind == OpKind::Delete {
                     run.content = 0..0;
@@ -207,25 +225,21 @@ impl OpLog {
             })
     }
 
-    /// The text of an insert run.
-    pub(crate) fn text_of(&self, run: &OpRun) -> &str {
-        self.content.get(run.content.clone()).unwrap_or("")
+    /// A copy of an insert run's content.
+    pub(crate) fn content_of(&self, run: &OpRun) -> C::Units {
+        C::slice(&self.content, run.content.clone())
     }
 
-    /// The byte offset in the arena after the first `chars` chars of insert run `run`.
-    fn byte_after_chars(&self, run: &OpRun, chars: usize) -> usize {
+    /// The storage offset in the arena after the first `units` units of insert run `run`.
+    fn offset_after_units(&self, run: &OpRun, units: usize) -> usize {
         if run.kind != OpKind::Insert {
             return run.content.start;
         }
-        let text = self.text_of(run);
-        if text.len() == run.span.len() {
-            return run.content.start + chars;
+        if run.content.len() == run.span.len() {
+            // One storage unit per unit (ASCII text, any list): no scan needed.
+            return run.content.start + units;
         }
-        run.content.start
-            + text
-                .char_indices()
-                .nth(chars)
-                .map_or(text.len(), |(b, _)| b)
+        C::offset_after(&self.content, run.content.start, units)
     }
 }
 
@@ -233,9 +247,11 @@ impl OpLog {
 mod tests {
     use super::*;
 
+    use crate::sequence::content::TextContent;
+
     #[test]
     fn typing_and_backspacing_make_few_runs() {
-        let mut log = OpLog::default();
+        let mut log = OpLog::<TextContent>::default();
         log.push_insert(0..1, 0, "h");
         log.push_insert(1..2, 1, "é");
         log.push_insert(2..3, 2, "y");
@@ -245,7 +261,7 @@ mod tests {
         log.push_delete(5..6, 0, true);
         assert_eq!(log.ops.num_runs(), 2);
         let runs: Vec<OpRun> = log.runs_in(1..5).collect();
-        assert_eq!(log.text_of(&runs[0]), "éy");
+        assert_eq!(log.content_of(&runs[0]), "éy");
         assert_eq!(runs[1].range(), 1..3);
         assert!(!runs[1].forward);
         log.push_delete(6..7, 0, true);

@@ -26,7 +26,7 @@ use std::ops::Range;
 use items::Items;
 
 use crate::causal_graph::{CausalGraph, Lv};
-use crate::text::oplog::{OpKind, OpRun};
+use crate::sequence::oplog::{OpKind, OpRun};
 
 /// "No item": the start or end of the document as an origin.
 const NONE: Lv = Lv::MAX;

@@ -1,7 +1,7 @@
-//! Behaviour of `Text` on small, readable cases. The randomized properties are in
-//! `tests/it/text.rs`.
+//! Behaviour of the sequence CRDT through `Text` on small, readable cases. The randomized
+//! properties are in `tests/it/text.rs`.
 
-use super::*;
+use crate::{LoadError, ReplicaId, Text, TextError, VersionVector};
 
 fn replica(n: u128) -> ReplicaId {
     ReplicaId::from_u128(n)
@@ -126,8 +126,10 @@ fn snapshots_load() {
 /// version, exactly Eg-walker's operation semantics), merged into an empty text at once.
 mod concurrent_traces {
     use super::*;
-    use crate::text::oplog::OpKind;
-    use crate::text::update::{EventRun, UpdateOp};
+    use crate::Dot;
+    use crate::sequence::content::TextContent;
+    use crate::sequence::oplog::OpKind;
+    use crate::sequence::update::{EventRun, Update, UpdateOp};
 
     #[derive(serde::Deserialize)]
     struct Trace {
@@ -152,7 +154,7 @@ mod concurrent_traces {
             .expect("trace parses")
     }
 
-    fn as_update(trace: &Trace) -> Update {
+    fn as_update(trace: &Trace) -> Update<TextContent> {
         let mut next_seq: std::collections::HashMap<usize, u64> = Default::default();
         // The heads after each transaction, as dots.
         let mut heads: Vec<Vec<Dot>> = Vec::with_capacity(trace.txns.len());
@@ -176,7 +178,7 @@ mod concurrent_traces {
                         kind: OpKind::Delete,
                         pos: *pos,
                         forward: true,
-                        text: String::new(),
+                        units: String::new(),
                     });
                     offset += delete;
                 }
@@ -188,7 +190,7 @@ mod concurrent_traces {
                         kind: OpKind::Insert,
                         pos: *pos,
                         forward: true,
-                        text: insert.clone(),
+                        units: insert.clone(),
                     });
                     offset += chars;
                 }
@@ -214,7 +216,9 @@ mod concurrent_traces {
     fn check(relative: &str) {
         let trace = load(relative);
         let mut text = Text::new(ReplicaId::from_u128(u128::MAX));
-        text.apply(&as_update(&trace)).expect("the trace applies");
+        text.sequence_mut()
+            .apply(&as_update(&trace))
+            .expect("the trace applies");
         assert!(
             text.to_string() == trace.end_content,
             "{relative}: differs from endContent"

@@ -1,40 +1,15 @@
-//! Collaborative plain text: a sequence CRDT in the style of Eg-walker.
+//! Collaborative plain text: the sequence CRDT of [`crate::sequence`] over a rope.
 //!
-//! A [`Text`] keeps three things:
-//! - the **causal graph** of every event (who, and after what), in [`crate::causal_graph`];
-//! - the **operation log**: each event's operation as its author made it, by index (`oplog`);
-//! - the **current text**, in a [`Rope`].
-//!
-//! Local edits touch only the rope and append to the logs. Remote events that follow the
-//! current version also apply directly. Only events made concurrently with the current version
-//! need CRDT machinery: the merge replays the concurrent section in a temporary tracker
-//! (`tracker`, `merge`), transforms the new operations into edits of the current text, and
-//! drops the tracker. So a document in steady state holds no per-character metadata at all,
-//! which is what makes it small in memory and fast to load (Gentle and Kleppmann, "Collaborative
-//! Text Editing with Eg-walker: Better, Faster, Smaller", EuroSys 2025).
-//!
-//! Concurrent insertions at the same place are ordered by the FugueMax rule, which never
-//! interleaves characters of runs typed concurrently.
-
-mod cursor;
-mod encoding;
-mod merge;
-mod oplog;
-mod snapshot;
-mod tracker;
-mod update;
+//! Indices are Unicode scalar values (Rust `char`s); the `_utf16` methods take the UTF-16 code
+//! unit indices of JavaScript strings, and conversions are O(log n) (see [`crate::rope`]).
 
 use std::fmt;
 use std::ops::Range;
 
-pub use cursor::{Bias, Cursor, CursorError};
-pub use encoding::LoadError;
-
-use crate::causal_graph::CausalGraph;
-use crate::rope::{Rope, Unit};
+use crate::rope::Unit;
+use crate::sequence::content::TextContent;
+use crate::sequence::{Bias, Cursor, CursorError, IndexOutOfRange, LoadError, Sequence};
 use crate::{Dot, ReplicaId, VersionVector};
-use oplog::OpLog;
-use update::{ApplyError, Update};
 
 /// A piece of plain text that many replicas edit at once and that always converges.
 ///
@@ -64,12 +39,7 @@ use update::{ApplyError, Update};
 /// ```
 #[derive(Clone)]
 pub struct Text {
-    replica: ReplicaId,
-    /// This replica's number in the graph, taken at its first edit.
-    agent: Option<u32>,
-    graph: CausalGraph,
-    log: OpLog,
-    text: Rope,
+    seq: Sequence<TextContent>,
 }
 
 /// Why an edit was refused.
@@ -112,11 +82,7 @@ impl Text {
     /// An empty text whose edits will be made as `replica`.
     pub fn new(replica: ReplicaId) -> Text {
         Text {
-            replica,
-            agent: None,
-            graph: CausalGraph::default(),
-            log: OpLog::default(),
-            text: Rope::new(),
+            seq: Sequence::new(replica),
         }
     }
 
@@ -125,20 +91,19 @@ impl Text {
     /// Use this rather than `clone` to branch: a clone goes on editing as the same replica, and
     /// two places editing as one replica would give different events the same id.
     pub fn fork(&self, replica: ReplicaId) -> Text {
-        let mut fork = self.clone();
-        fork.replica = replica;
-        fork.agent = None;
-        fork
+        Text {
+            seq: self.seq.fork(replica),
+        }
     }
 
     /// The replica local edits are made as.
     pub fn replica(&self) -> ReplicaId {
-        self.replica
+        self.seq.replica()
     }
 
     /// The length in chars.
     pub fn len(&self) -> usize {
-        self.text.metrics().chars
+        self.seq.doc.metrics().chars
     }
 
     /// True if the text is empty.
@@ -148,18 +113,18 @@ impl Text {
 
     /// The length in UTF-16 code units (JavaScript's `string.length`).
     pub fn len_utf16(&self) -> usize {
-        self.text.metrics().utf16
+        self.seq.doc.metrics().utf16
     }
 
     /// The length in UTF-8 bytes.
     pub fn len_utf8(&self) -> usize {
-        self.text.metrics().bytes
+        self.seq.doc.metrics().bytes
     }
 
     /// The chars `range` as a string.
     pub fn slice(&self, range: Range<usize>) -> Result<String, TextError> {
         self.check_range(&range)?;
-        Ok(self.text.slice(range.start, range.end))
+        Ok(self.seq.doc.slice(range.start, range.end))
     }
 
     fn check_index(&self, index: usize) -> Result<(), TextError> {
@@ -184,44 +149,29 @@ impl Text {
         Ok(())
     }
 
-    fn local_agent(&mut self) -> u32 {
-        match self.agent {
-            Some(agent) => agent,
-            None => {
-                let agent = self.graph.agent(self.replica);
-                self.agent = Some(agent);
-                agent
-            }
-        }
-    }
-
     /// Inserts `content` before char `at`.
     pub fn insert(&mut self, at: usize, content: &str) -> Result<(), TextError> {
         self.check_index(at)?;
         let chars = content.chars().count();
-        if chars == 0 {
-            return Ok(());
+        self.seq
+            .insert(at, content, chars)
+            .map_err(|IndexOutOfRange| self.out_of_range(at))
+    }
+
+    fn out_of_range(&self, index: usize) -> TextError {
+        TextError::OutOfRange {
+            index,
+            len: self.len(),
         }
-        let agent = self.local_agent();
-        let parents = self.graph.frontier().clone();
-        let span = self.graph.add_local(agent, chars, &parents);
-        self.log.push_insert(span, at, content);
-        self.text.insert(at, content);
-        Ok(())
     }
 
     /// Deletes the chars `range`.
     pub fn delete(&mut self, range: Range<usize>) -> Result<(), TextError> {
         self.check_range(&range)?;
-        if range.is_empty() {
-            return Ok(());
-        }
-        let agent = self.local_agent();
-        let parents = self.graph.frontier().clone();
-        let span = self.graph.add_local(agent, range.len(), &parents);
-        self.log.push_delete(span, range.start, true);
-        self.text.remove(range.start, range.end);
-        Ok(())
+        let end = range.end;
+        self.seq
+            .delete(range)
+            .map_err(|IndexOutOfRange| self.out_of_range(end))
     }
 
     /// Deletes `delete` chars at `at`, then inserts `content` there (JavaScript's `splice`).
@@ -242,7 +192,7 @@ impl Text {
     /// Converts a char index to a UTF-16 index (JavaScript).
     pub fn char_to_utf16(&self, index: usize) -> Result<usize, TextError> {
         self.check_index(index)?;
-        Ok(self.text.convert(index, Unit::Chars, Unit::Utf16))
+        Ok(self.seq.doc.convert(index, Unit::Chars, Unit::Utf16))
     }
 
     /// Converts a UTF-8 byte index to a char index.
@@ -253,7 +203,7 @@ impl Text {
     /// Converts a char index to a UTF-8 byte index.
     pub fn char_to_utf8(&self, index: usize) -> Result<usize, TextError> {
         self.check_index(index)?;
-        Ok(self.text.convert(index, Unit::Chars, Unit::Bytes))
+        Ok(self.seq.doc.convert(index, Unit::Chars, Unit::Bytes))
     }
 
     fn index_in_chars(&self, index: usize, unit: Unit) -> Result<usize, TextError> {
@@ -265,10 +215,10 @@ impl Text {
         if index > len {
             return Err(TextError::OutOfRange { index, len });
         }
-        if !self.text.is_boundary(index, unit) {
+        if !self.seq.doc.is_boundary(index, unit) {
             return Err(TextError::NotCharBoundary { index });
         }
-        Ok(self.text.convert(index, unit, Unit::Chars))
+        Ok(self.seq.doc.convert(index, unit, Unit::Chars))
     }
 
     /// Inserts `content` at a UTF-16 index (JavaScript).
@@ -286,129 +236,59 @@ impl Text {
 
     /// The version of the text: how many events of each replica it includes.
     pub fn version(&self) -> VersionVector {
-        self.graph.version_vector()
+        self.seq.version()
     }
 
     /// The heads of the history: the latest events, which every other event precedes.
     pub fn heads(&self) -> Vec<Dot> {
-        self.graph.frontier_to_dots(self.graph.frontier())
+        self.seq.heads()
     }
 
     /// The number of events (one per inserted or deleted char) in the history.
     pub fn history_len(&self) -> usize {
-        self.graph.len()
+        self.seq.history_len()
     }
 
     /// Everything this replica has that a replica at `version` lacks, encoded.
     pub fn update_since(&self, version: &VersionVector) -> Vec<u8> {
-        encoding::encode_update(&Update::since(&self.graph, &self.log, version))
+        self.seq.update_since(version)
     }
 
     /// The events that version `until` has and version `since` lacks, encoded: the changes
     /// between two versions. `until` must be a version of this text (causally closed, as every
     /// version from [`version`](Self::version) is); events of it this text lacks are left out.
     pub fn update_between(&self, since: &VersionVector, until: &VersionVector) -> Vec<u8> {
-        encoding::encode_update(&Update::between(&self.graph, &self.log, since, Some(until)))
+        self.seq.update_between(since, until)
     }
 
     /// Applies an update from [`update_since`](Self::update_since) or [`encode`](Self::encode)
     /// made by any replica. Events already present are skipped. Returns how many events were
     /// new. On error nothing is applied.
     pub fn apply_update(&mut self, bytes: &[u8]) -> Result<usize, LoadError> {
-        let decoded = encoding::decode(bytes)?;
-        if self.graph.len() == 0 && decoded.text.is_some() {
-            // A snapshot into an empty replica: adopt its text and history, no replay.
-            let (graph, log, text) = snapshot::adopt(decoded)?;
-            let events = graph.len();
-            (self.graph, self.log, self.text) = (graph, log, text);
-            return Ok(events);
-        }
-        let update = decoded.into_update()?;
-        self.apply(&update)
+        self.seq.apply_update(bytes)
     }
 
     /// Brings in everything `other` has that this text lacks.
     pub fn merge(&mut self, other: &Text) -> Result<usize, LoadError> {
-        let update = Update::since(&other.graph, &other.log, &self.version());
-        self.apply(&update)
-    }
-
-    fn apply(&mut self, update: &Update) -> Result<usize, LoadError> {
-        update.validate().map_err(LoadError::from)?;
-        let before = self.graph.len();
-        let frontier = self.graph.frontier().clone();
-        let result = update
-            .add_to(&mut self.graph, &mut self.log)
-            .map_err(LoadError::from)
-            .and_then(|new| {
-                merge::merge_new_events(
-                    &self.graph,
-                    &self.log,
-                    &mut self.text,
-                    &frontier,
-                    new.start,
-                )
-                .map_err(|_| {
-                    LoadError::from(ApplyError::Invalid(
-                        "an operation refers to text that is not there",
-                    ))
-                })
-                .map(|()| new.len())
-            });
-        if result.is_err() {
-            self.graph.truncate(before, frontier);
-            self.log.truncate(before);
-        }
-        result
+        self.seq.merge(&other.seq)
     }
 
     /// A cursor at char `index`, sticking to the character on the side `bias`.
     pub fn cursor(&self, index: usize, bias: Bias) -> Result<Cursor, TextError> {
-        self.check_index(index)?;
-        Ok(Cursor {
-            heads: self.heads(),
-            index,
-            bias,
-        })
+        self.seq
+            .cursor(index, bias)
+            .map_err(|IndexOutOfRange| self.out_of_range(index))
     }
 
     /// Where `cursor` is now, in chars.
     pub fn resolve_cursor(&self, cursor: &Cursor) -> Result<usize, CursorError> {
-        let mut heads = Vec::with_capacity(cursor.heads.len());
-        for &dot in &cursor.heads {
-            heads.push(
-                self.graph
-                    .dot_to_lv(dot)
-                    .ok_or(CursorError::UnknownEvent(dot))?,
-            );
-        }
-        let from = crate::causal_graph::Frontier::from_unsorted(&heads);
-        if &from == self.graph.frontier() {
-            return if cursor.index <= self.len() {
-                Ok(cursor.index)
-            } else {
-                Err(CursorError::OutOfRange)
-            };
-        }
-        let position = merge::transform_position(
-            &self.graph,
-            &self.log,
-            &from,
-            cursor.index,
-            cursor.bias == Bias::Before,
-        )
-        .map_err(|_| CursorError::OutOfRange)?;
-        // An index past the end of its version lands in the placeholder's endless tail.
-        if position > self.len() {
-            return Err(CursorError::OutOfRange);
-        }
-        Ok(position)
+        self.seq.resolve_cursor(cursor)
     }
 
     /// The whole text with its history, encoded (a snapshot). [`Text::load`] reads it back; it
     /// is also a valid update for [`apply_update`](Self::apply_update).
     pub fn encode(&self) -> Vec<u8> {
-        encoding::encode_snapshot(&self.graph, &self.log, &self.text)
+        self.seq.encode()
     }
 
     /// Loads a snapshot from [`encode`](Self::encode); edits will be made as `replica`.
@@ -417,23 +297,25 @@ impl Text {
         text.apply_update(bytes)?;
         Ok(text)
     }
+
+    #[cfg(test)]
+    pub(crate) fn sequence_mut(&mut self) -> &mut Sequence<TextContent> {
+        &mut self.seq
+    }
 }
 
 impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.text, f)
+        fmt::Display::fmt(&self.seq.doc, f)
     }
 }
 
 impl fmt::Debug for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Text")
-            .field("replica", &self.replica)
+            .field("replica", &self.replica())
             .field("version", &self.version())
             .field("text", &self.to_string())
             .finish()
     }
 }
-
-#[cfg(test)]
-mod tests;

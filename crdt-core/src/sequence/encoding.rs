@@ -1,8 +1,8 @@
-//! The binary form of text updates and snapshots.
+//! The binary form of sequence (text and list) updates and snapshots.
 //!
 //! ```text
-//! header:  magic "\xC7TXT" | format version (u8) | kind (u8: 1 update, 2 snapshot)
-//!          | CRC-32 of everything after the header (u32, little-endian)
+//! header:  magic ("\xC7TXT" text, "\xC7LST" list) | format version (u8)
+//!          | kind (u8: 1 update, 2 snapshot) | CRC-32 of everything after the header (u32, little-endian)
 //! body:
 //!   replicas:  count, then 16 bytes each
 //!   runs:      count, then per event run: replica index, first sequence number, length,
@@ -11,8 +11,9 @@
 //!                head = length << 3 | has_gap << 2 | backward << 1 | is_delete,
 //!                [gap: events without an operation since the previous one],
 //!                position as a zig-zag delta from where the previous operation ended
-//!   content:   the inserted text of every insert, in order (a compressed block)
-//!   text:      snapshots only: the current text (a compressed block)
+//!   content:   the inserted content of every insert, in order (a compressed block: UTF-8
+//!              for text, postcard for list elements)
+//!   document:  snapshots only: the current text or list (a compressed block)
 //! compressed block: method (u8: 0 stored, 1 LZ4), uncompressed length, stored length, bytes
 //! ```
 //! Numbers are LEB128 varints unless noted. Every count and length is checked against the
@@ -26,12 +27,11 @@ use std::fmt;
 
 use crate::bytes::{ReadError, Reader, Writer};
 use crate::causal_graph::CausalGraph;
-use crate::rope::Rope;
-use crate::text::oplog::{OpKind, OpLog, OpRun};
-use crate::text::update::{ApplyError, EventRun, Update, UpdateOp};
+use crate::sequence::content::Content;
+use crate::sequence::oplog::{OpKind, OpLog, OpRun};
+use crate::sequence::update::{ApplyError, EventRun, Update, UpdateOp};
 use crate::{Dot, ReplicaId, VersionVector};
 
-const MAGIC: [u8; 4] = [0xC7, b'T', b'X', b'T'];
 /// The version written; the only one read.
 pub(crate) const FORMAT_VERSION: u8 = 2;
 const KIND_UPDATE: u8 = 1;
@@ -54,8 +54,9 @@ const LZ4_MAX_RATIO: usize = 255;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LoadError {
-    /// The bytes are not a text update or snapshot (wrong magic number).
-    NotText,
+    /// The bytes are not an update or snapshot of this kind of sequence (wrong magic number:
+    /// another kind, or not an encoding at all).
+    UnknownFormat,
     /// Written by a format version this build does not read.
     UnsupportedVersion {
         /// The version found.
@@ -70,22 +71,24 @@ pub enum LoadError {
     /// The bytes are well-formed but describe something impossible.
     Malformed(&'static str),
     /// The update builds on an event this replica does not have yet: apply the updates it
-    /// depends on first (or ask the sender for everything since [`Text::version`](super::Text)).
+    /// depends on first (or ask the sender for everything since this replica's version).
     MissingEvent(Dot),
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::NotText => f.write_str("not a text update or snapshot (bad magic number)"),
+            LoadError::UnknownFormat => {
+                f.write_str("not an update or snapshot of this kind (bad magic number)")
+            }
             LoadError::UnsupportedVersion { found, supported } if found > supported => write!(
                 f,
-                "text format version {found} is newer than this build reads ({supported}): \
+                "format version {found} is newer than this build reads ({supported}): \
                  upgrade to load it"
             ),
             LoadError::UnsupportedVersion { found, supported } => write!(
                 f,
-                "text format version {found} is an unreleased development format that this \
+                "format version {found} is an unreleased development format that this \
                  build ({supported}) does not read"
             ),
             LoadError::Truncated => f.write_str("the update ends early"),
@@ -145,15 +148,14 @@ impl WireOp {
 }
 
 /// A decoded update or snapshot, before it is applied.
-#[derive(Debug)]
-pub(crate) struct Decoded {
-    pub(crate) runs: Vec<EventRun>,
+pub(crate) struct Decoded<C: Content> {
+    pub(crate) runs: Vec<EventRun<C>>,
     /// In event order; `event` counts the events of `runs` in order.
     pub(crate) ops: Vec<WireOp>,
-    /// The inserted text of every insert op, in order.
-    pub(crate) content: String,
-    /// Snapshots: the text after every event.
-    pub(crate) text: Option<String>,
+    /// The inserted content of every insert op, in order.
+    pub(crate) content: C::Units,
+    /// Snapshots: the document after every event.
+    pub(crate) document: Option<C::Units>,
 }
 
 /// Assigns small indices to replicas in order of first appearance.
@@ -207,17 +209,17 @@ fn read_block(reader: &mut Reader<'_>) -> Result<Vec<u8>, LoadError> {
     }
 }
 
-fn read_text_block(reader: &mut Reader<'_>) -> Result<String, LoadError> {
-    String::from_utf8(read_block(reader)?).map_err(|_| LoadError::Malformed("text is not UTF-8"))
+fn read_units<C: Content>(reader: &mut Reader<'_>) -> Result<C::Units, LoadError> {
+    C::decode_units(&read_block(reader)?).map_err(LoadError::Malformed)
 }
 
-/// Writes the body: replicas, runs, ops, content and (snapshots) text.
-fn write_body(
+/// Writes the body: replicas, runs, ops, content and (snapshots) the document.
+fn write_body<C: Content>(
     out: &mut Writer,
-    runs: &[EventRun],
+    runs: &[EventRun<C>],
     ops: &[WireOp],
-    content: &str,
-    text: Option<&str>,
+    content: &C::Units,
+    document: Option<&C::Units>,
 ) {
     let mut table = ReplicaTable::default();
     let mut body = Writer::default();
@@ -254,9 +256,9 @@ fn write_body(
         next_event = op.event + op.len;
         predicted = op.predicted_next_pos();
     }
-    write_block(&mut body, content.as_bytes());
-    if let Some(text) = text {
-        write_block(&mut body, text.as_bytes());
+    write_block(&mut body, &C::encode_units(content));
+    if let Some(document) = document {
+        write_block(&mut body, &C::encode_units(document));
     }
 
     out.usize(table.replicas.len());
@@ -266,9 +268,9 @@ fn write_body(
     out.raw(&body.bytes);
 }
 
-fn with_header(kind: u8, body: Writer) -> Vec<u8> {
+fn with_header<C: Content>(kind: u8, body: Writer) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.bytes.len());
-    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&C::MAGIC);
     out.push(FORMAT_VERSION);
     out.push(kind);
     out.extend_from_slice(&crc32fast::hash(&body.bytes).to_le_bytes());
@@ -277,9 +279,9 @@ fn with_header(kind: u8, body: Writer) -> Vec<u8> {
 }
 
 /// The binary form of `update`.
-pub(crate) fn encode_update(update: &Update) -> Vec<u8> {
+pub(crate) fn encode_update<C: Content>(update: &Update<C>) -> Vec<u8> {
     let mut ops = Vec::new();
-    let mut content = String::new();
+    let mut content = C::Units::default();
     let mut event = 0;
     for run in &update.runs {
         for op in &run.ops {
@@ -290,18 +292,22 @@ pub(crate) fn encode_update(update: &Update) -> Vec<u8> {
                 pos: op.pos,
                 forward: op.forward,
             });
-            content.push_str(&op.text);
+            C::push(&mut content, C::as_slice(&op.units));
         }
         event += run.len;
     }
     let mut body = Writer::default();
     write_body(&mut body, &update.runs, &ops, &content, None);
-    with_header(KIND_UPDATE, body)
+    with_header::<C>(KIND_UPDATE, body)
 }
 
-/// The binary form of a whole text with its history and current text.
-pub(crate) fn encode_snapshot(graph: &CausalGraph, log: &OpLog, text: &Rope) -> Vec<u8> {
-    let runs = Update::event_runs(graph, &VersionVector::new(), None);
+/// The binary form of a whole sequence with its history and current document.
+pub(crate) fn encode_snapshot<C: Content>(
+    graph: &CausalGraph,
+    log: &OpLog<C>,
+    doc: &C::Doc,
+) -> Vec<u8> {
+    let runs = Update::<C>::event_runs(graph, &VersionVector::new(), None);
     // Every event is included, in local version order, so an event's index is its version.
     let ops: Vec<WireOp> = log
         .ops
@@ -321,16 +327,16 @@ pub(crate) fn encode_snapshot(graph: &CausalGraph, log: &OpLog, text: &Rope) -> 
         &runs,
         &ops,
         &log.content,
-        Some(&text.to_string()),
+        Some(&C::doc_to_units(doc)),
     );
-    with_header(KIND_SNAPSHOT, body)
+    with_header::<C>(KIND_SNAPSHOT, body)
 }
 
 /// Reads an update or snapshot, checking everything that can be checked without a replica.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
-    let magic_len = bytes.len().min(MAGIC.len());
-    if bytes[..magic_len] != MAGIC[..magic_len] {
-        return Err(LoadError::NotText);
+pub(crate) fn decode<C: Content>(bytes: &[u8]) -> Result<Decoded<C>, LoadError> {
+    let magic_len = bytes.len().min(C::MAGIC.len());
+    if bytes[..magic_len] != C::MAGIC[..magic_len] {
+        return Err(LoadError::UnknownFormat);
     }
     if bytes.len() < HEADER_LEN {
         return Err(LoadError::Truncated);
@@ -343,7 +349,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
     }
     let kind = bytes[5];
     if kind != KIND_UPDATE && kind != KIND_SNAPSHOT {
-        return Err(LoadError::Malformed("unknown kind of text encoding"));
+        return Err(LoadError::Malformed("unknown kind of encoding"));
     }
     let checksum = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let body = &bytes[HEADER_LEN..];
@@ -358,7 +364,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
     Ok(decoded)
 }
 
-fn decode_body(reader: &mut Reader<'_>, snapshot: bool) -> Result<Decoded, LoadError> {
+fn decode_body<C: Content>(
+    reader: &mut Reader<'_>,
+    snapshot: bool,
+) -> Result<Decoded<C>, LoadError> {
     let replica_count = reader.count()?;
     let mut replicas = Vec::with_capacity(replica_count);
     for _ in 0..replica_count {
@@ -441,9 +450,9 @@ fn decode_body(reader: &mut Reader<'_>, snapshot: bool) -> Result<Decoded, LoadE
         next_event = end;
         ops.push(op);
     }
-    let content = read_text_block(reader)?;
-    let text = if snapshot {
-        Some(read_text_block(reader)?)
+    let content = read_units::<C>(reader)?;
+    let document = if snapshot {
+        Some(read_units::<C>(reader)?)
     } else {
         None
     };
@@ -451,21 +460,21 @@ fn decode_body(reader: &mut Reader<'_>, snapshot: bool) -> Result<Decoded, LoadE
         runs,
         ops,
         content,
-        text,
+        document,
     })
 }
 
-impl Decoded {
-    /// Spreads the operations over their event runs, with their text: the form `Update::add_to`
+impl<C: Content> Decoded<C> {
+    /// Spreads the operations over their event runs, with their content: the form `Update::add_to`
     /// merges into any replica.
-    pub(crate) fn into_update(self) -> Result<Update, LoadError> {
+    pub(crate) fn into_update(self) -> Result<Update<C>, LoadError> {
         let Decoded {
             mut runs,
             ops,
             content,
             ..
         } = self;
-        let mut rest = content.as_str();
+        let mut offset = 0;
         let mut ops = ops.into_iter().peekable();
         let mut run_start = 0;
         for run in &mut runs {
@@ -474,16 +483,13 @@ impl Decoded {
                 if op.event + op.len > run_end {
                     return Err(LoadError::Malformed("an operation spans two event runs"));
                 }
-                let text = if op.kind == OpKind::Insert {
-                    let split = rest
-                        .char_indices()
-                        .nth(op.len)
-                        .map_or(rest.len(), |(byte, _)| byte);
-                    let (text, tail) = rest.split_at(split);
-                    rest = tail;
-                    text.to_owned()
+                let units = if op.kind == OpKind::Insert {
+                    let end = C::offset_after(&content, offset, op.len);
+                    let units = C::slice(&content, offset..end);
+                    offset = end;
+                    units
                 } else {
-                    String::new()
+                    C::Units::default()
                 };
                 run.ops.push(UpdateOp {
                     offset: op.event - run_start,
@@ -491,14 +497,14 @@ impl Decoded {
                     kind: op.kind,
                     pos: op.pos,
                     forward: op.forward,
-                    text,
+                    units,
                 });
             }
             run_start = run_end;
         }
-        if ops.next().is_some() || !rest.is_empty() {
+        if ops.next().is_some() || offset != C::storage_len(&content) {
             return Err(LoadError::Malformed(
-                "operations or inserted text left over after the last event",
+                "operations or inserted content left over after the last event",
             ));
         }
         Ok(Update { runs })
@@ -508,16 +514,23 @@ impl Decoded {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sequence::content::TextContent;
 
     #[test]
     fn header_errors_are_typed() {
-        assert_eq!(decode(b"").map(|_| ()), Err(LoadError::Truncated));
-        assert_eq!(decode(b"hello world").map(|_| ()), Err(LoadError::NotText));
-        let mut bytes = encode_update(&Update::default());
-        assert!(decode(&bytes).is_ok());
+        assert_eq!(
+            decode::<TextContent>(b"").map(|_| ()),
+            Err(LoadError::Truncated)
+        );
+        assert_eq!(
+            decode::<TextContent>(b"hello world").map(|_| ()),
+            Err(LoadError::UnknownFormat)
+        );
+        let mut bytes = encode_update(&Update::<TextContent>::default());
+        assert!(decode::<TextContent>(&bytes).is_ok());
         bytes[4] = 9;
         assert_eq!(
-            decode(&bytes).map(|_| ()),
+            decode::<TextContent>(&bytes).map(|_| ()),
             Err(LoadError::UnsupportedVersion {
                 found: 9,
                 supported: FORMAT_VERSION
@@ -526,14 +539,19 @@ mod tests {
         bytes[4] = FORMAT_VERSION;
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        assert_eq!(decode(&bytes).map(|_| ()), Err(LoadError::ChecksumMismatch));
+        assert_eq!(
+            decode::<TextContent>(&bytes).map(|_| ()),
+            Err(LoadError::ChecksumMismatch)
+        );
     }
 
     #[test]
     fn development_format_1_is_refused_with_a_clear_error() {
-        let mut bytes = encode_update(&Update::default());
+        let mut bytes = encode_update(&Update::<TextContent>::default());
         bytes[4] = 1;
-        let error = decode(&bytes).map(|_| ()).expect_err("refused");
+        let error = decode::<TextContent>(&bytes)
+            .map(|_| ())
+            .expect_err("refused");
         assert_eq!(
             error,
             LoadError::UnsupportedVersion {

@@ -1,44 +1,51 @@
 //! Updates: a batch of events with their operations, named by dots rather than local versions.
 //!
-//! This is what moves between replicas. [`Text::update_since`](super::Text::update_since)
-//! extracts one from a replica's log; `apply` adds one to another replica's log, skipping what it
+//! This is what moves between replicas. `Sequence::update_since` extracts one from a replica's
+//! log; `apply` adds one to another replica's log, skipping what it
 //! already has, and returns the local versions of the new events for the merge. The binary form
 //! is in [`super::encoding`].
 
 use std::ops::Range;
 
 use crate::causal_graph::{CausalGraph, GraphError, Lv};
-use crate::text::oplog::{OpKind, OpLog};
+use crate::sequence::content::Content;
+use crate::sequence::oplog::{OpKind, OpLog};
 use crate::{Dot, ReplicaId, VersionVector};
 
 /// One operation of an [`EventRun`], covering events `offset..offset + len` of it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct UpdateOp {
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct UpdateOp<C: Content> {
     pub(crate) offset: usize,
     pub(crate) len: usize,
     pub(crate) kind: OpKind,
     pub(crate) pos: usize,
     pub(crate) forward: bool,
-    /// For inserts, the inserted text: exactly `len` chars.
-    pub(crate) text: String,
+    /// For inserts, the inserted content: exactly `len` units.
+    pub(crate) units: C::Units,
 }
 
 /// A chain of events of one replica: sequence numbers `seq_start..seq_start + len`, the first
 /// with `parents`, each later one the child of the one before.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct EventRun {
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct EventRun<C: Content> {
     pub(crate) replica: ReplicaId,
     pub(crate) seq_start: u64,
     pub(crate) len: usize,
     pub(crate) parents: Vec<Dot>,
     /// Sorted by offset, not overlapping, inside `0..len`.
-    pub(crate) ops: Vec<UpdateOp>,
+    pub(crate) ops: Vec<UpdateOp<C>>,
 }
 
 /// A batch of event runs in causal order (parents before children).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Update {
-    pub(crate) runs: Vec<EventRun>,
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Update<C: Content> {
+    pub(crate) runs: Vec<EventRun<C>>,
+}
+
+impl<C: Content> Default for Update<C> {
+    fn default() -> Self {
+        Update { runs: Vec::new() }
+    }
 }
 
 /// Why an update could not be applied. Nothing is applied when this is returned.
@@ -60,19 +67,19 @@ impl From<GraphError> for ApplyError {
     }
 }
 
-impl Update {
+impl<C: Content> Update<C> {
     /// Every event of `graph` not covered by `version`, with its operations from `log`.
-    pub(crate) fn since(graph: &CausalGraph, log: &OpLog, version: &VersionVector) -> Update {
+    pub(crate) fn since(graph: &CausalGraph, log: &OpLog<C>, version: &VersionVector) -> Self {
         Update::between(graph, log, version, None)
     }
 
     /// Every event of `graph` covered by `until` (all if `None`) and not by `since`.
     pub(crate) fn between(
         graph: &CausalGraph,
-        log: &OpLog,
+        log: &OpLog<C>,
         since: &VersionVector,
         until: Option<&VersionVector>,
-    ) -> Update {
+    ) -> Self {
         let runs = Update::event_runs_with_spans(graph, since, until)
             .into_iter()
             .map(|(span, mut run)| {
@@ -84,7 +91,11 @@ impl Update {
                         kind: op.kind,
                         pos: op.pos,
                         forward: op.forward,
-                        text: log.text_of(&op).to_owned(),
+                        units: if op.kind == OpKind::Insert {
+                            log.content_of(&op)
+                        } else {
+                            C::Units::default()
+                        },
                     })
                     .collect();
                 run
@@ -99,7 +110,7 @@ impl Update {
         graph: &CausalGraph,
         since: &VersionVector,
         until: Option<&VersionVector>,
-    ) -> Vec<EventRun> {
+    ) -> Vec<EventRun<C>> {
         Update::event_runs_with_spans(graph, since, until)
             .into_iter()
             .map(|(_, run)| run)
@@ -110,7 +121,7 @@ impl Update {
         graph: &CausalGraph,
         since: &VersionVector,
         until: Option<&VersionVector>,
-    ) -> Vec<(Range<Lv>, EventRun)> {
+    ) -> Vec<(Range<Lv>, EventRun<C>)> {
         let mut runs = Vec::new();
         for span in graph.spans_between(since, until) {
             for chain in graph.runs_in(span) {
@@ -136,7 +147,7 @@ impl Update {
     }
 
     /// Checks what can be checked without the receiving replica: operations inside their runs,
-    /// in order, with text of the right length.
+    /// in order, with content of the right length.
     pub(crate) fn validate(&self) -> Result<(), ApplyError> {
         for run in &self.runs {
             if run.len == 0 {
@@ -150,14 +161,14 @@ impl Update {
                 next_free = op.offset + op.len;
                 match op.kind {
                     OpKind::Insert => {
-                        if op.text.chars().count() != op.len || !op.forward {
+                        if C::count(&op.units) != op.len || !op.forward {
                             return Err(ApplyError::Invalid(
-                                "insert text does not match its length",
+                                "inserted content does not match its length",
                             ));
                         }
                     }
                     OpKind::Delete => {
-                        if !op.text.is_empty() || (!op.forward && op.pos + 1 < op.len) {
+                        if C::storage_len(&op.units) != 0 || (!op.forward && op.pos + 1 < op.len) {
                             return Err(ApplyError::Invalid("delete run reaches before the start"));
                         }
                     }
@@ -176,7 +187,7 @@ impl Update {
     pub(crate) fn add_to(
         &self,
         graph: &mut CausalGraph,
-        log: &mut OpLog,
+        log: &mut OpLog<C>,
     ) -> Result<Range<Lv>, ApplyError> {
         let start = graph.len();
         for run in &self.runs {
@@ -192,12 +203,9 @@ impl Update {
                 let span = first..first + op.len - cut;
                 match op.kind {
                     OpKind::Insert => {
-                        let byte = op
-                            .text
-                            .char_indices()
-                            .nth(cut)
-                            .map_or(op.text.len(), |(b, _)| b);
-                        log.push_insert(span, op.pos + cut, &op.text[byte..]);
+                        let from = C::offset_after(&op.units, 0, cut);
+                        let units = C::sub(&op.units, from..C::storage_len(&op.units));
+                        log.push_insert(span, op.pos + cut, units);
                     }
                     OpKind::Delete => {
                         let pos = if op.forward { op.pos } else { op.pos - cut };
