@@ -78,7 +78,15 @@ impl<'a> Reader<'a> {
         Ok(first)
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self) -> Result<u64, ReadError> {
+        // Most numbers in our formats are below 128: one byte, no loop.
+        if let Some((&first, rest)) = self.bytes.split_first() {
+            if first < 0x80 {
+                self.bytes = rest;
+                return Ok(u64::from(first));
+            }
+        }
         let mut value: u64 = 0;
         for shift in (0..64).step_by(7) {
             let byte = self.u8()?;
@@ -99,6 +107,7 @@ impl<'a> Reader<'a> {
         usize::try_from(self.varint()?).map_err(|_| ReadError::BadVarint)
     }
 
+    #[inline]
     pub(crate) fn signed(&mut self) -> Result<i64, ReadError> {
         let raw = self.varint()?;
         Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))

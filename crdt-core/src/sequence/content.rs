@@ -25,12 +25,14 @@ pub(crate) trait Content: 'static {
     type Slice: ?Sized;
     /// The current document.
     type Doc: Clone + Default;
+    /// What an [`Arena`] keeps to turn unit offsets into storage offsets quickly.
+    type Index: Clone + Default + fmt::Debug;
 
     /// How many units (chars, elements) a run holds.
     fn count(units: &Self::Units) -> usize;
     /// The storage length of a run.
     fn storage_len(units: &Self::Units) -> usize;
-    /// The storage offset `n` units after the storage offset `start`.
+    /// The storage offset `n` units after the storage offset `start` (clamped to the end).
     fn offset_after(units: &Self::Units, start: usize, n: usize) -> usize;
     /// The storage range `range` (empty if out of range).
     fn sub(units: &Self::Units, range: Range<usize>) -> &Self::Slice;
@@ -54,10 +56,20 @@ pub(crate) trait Content: 'static {
     /// The document's units.
     fn doc_to_units(doc: &Self::Doc) -> Self::Units;
 
+    /// The index of `units` (`count` units long).
+    fn build_index(units: &Self::Units) -> Self::Index;
+    /// Updates `index` after `pushed` was appended to an arena that held `before` (units,
+    /// storage offset) before.
+    fn index_push(index: &mut Self::Index, before: (usize, usize), pushed: &Self::Slice);
+    /// Forgets what `index` knows past unit `units`.
+    fn index_truncate(index: &mut Self::Index, units: usize);
+    /// The storage offset of unit `unit` of `arena`.
+    fn storage_offset(arena: &Self::Units, index: &Self::Index, unit: usize) -> usize;
+
     /// The wire form of a run.
     fn encode_units(units: &Self::Units) -> Vec<u8>;
     /// Reads the wire form of a run.
-    fn decode_units(bytes: &[u8]) -> Result<Self::Units, &'static str>;
+    fn decode_units(bytes: Vec<u8>) -> Result<Self::Units, &'static str>;
 }
 
 /// Plain text: chars in a `String` arena, the document in a [`Rope`].
@@ -68,6 +80,7 @@ impl Content for TextContent {
     type Units = String;
     type Slice = str;
     type Doc = Rope;
+    type Index = TextIndex;
 
     fn count(units: &String) -> usize {
         units.chars().count()
@@ -128,12 +141,28 @@ impl Content for TextContent {
         doc.to_string()
     }
 
+    fn build_index(units: &String) -> TextIndex {
+        TextIndex::build(units)
+    }
+
+    fn index_push(index: &mut TextIndex, before: (usize, usize), pushed: &str) {
+        index.push(before, pushed);
+    }
+
+    fn index_truncate(index: &mut TextIndex, units: usize) {
+        index.truncate(units);
+    }
+
+    fn storage_offset(arena: &String, index: &TextIndex, unit: usize) -> usize {
+        index.byte_of(arena, unit)
+    }
+
     fn encode_units(units: &String) -> Vec<u8> {
         units.as_bytes().to_vec()
     }
 
-    fn decode_units(bytes: &[u8]) -> Result<String, &'static str> {
-        String::from_utf8(bytes.to_vec()).map_err(|_| "text is not UTF-8")
+    fn decode_units(bytes: Vec<u8>) -> Result<String, &'static str> {
+        String::from_utf8(bytes).map_err(|_| "text is not UTF-8")
     }
 }
 
@@ -151,6 +180,7 @@ where
     type Units = Vec<T>;
     type Slice = [T];
     type Doc = Vec<T>;
+    type Index = ();
 
     fn count(units: &Vec<T>) -> usize {
         units.len()
@@ -204,16 +234,251 @@ where
         doc.clone()
     }
 
+    fn build_index(_: &Vec<T>) {}
+
+    fn index_push(_: &mut (), _: (usize, usize), _: &[T]) {}
+
+    fn index_truncate(_: &mut (), _: usize) {}
+
+    fn storage_offset(_: &Vec<T>, _: &(), unit: usize) -> usize {
+        unit
+    }
+
     fn encode_units(units: &Vec<T>) -> Vec<u8> {
         // Only a custom `Serialize` of `T` can fail; such an element is written as nothing and
         // the receiver refuses the update (its element count does not match).
         postcard::to_allocvec(units).unwrap_or_default()
     }
 
-    fn decode_units(bytes: &[u8]) -> Result<Vec<T>, &'static str> {
-        match postcard::take_from_bytes::<Vec<T>>(bytes) {
+    fn decode_units(bytes: Vec<u8>) -> Result<Vec<T>, &'static str> {
+        match postcard::take_from_bytes::<Vec<T>>(&bytes) {
             Ok((units, [])) => Ok(units),
             _ => Err("list elements do not decode"),
         }
+    }
+}
+
+/// Char to byte offsets of a text arena in O(log n + 1 KB): nothing while the text is ASCII,
+/// then marks (char offset, byte offset) at least every [`TextIndex::SPACING`] bytes after
+/// the ASCII prefix.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TextIndex {
+    /// Chars before the first non-ASCII one; `None` while everything is ASCII.
+    ascii_prefix: Option<usize>,
+    /// Sorted; the first is at the end of the ASCII prefix.
+    marks: Vec<(usize, usize)>,
+}
+
+impl TextIndex {
+    const SPACING: usize = 1024;
+
+    fn build(text: &str) -> TextIndex {
+        let Some(first) = first_non_ascii(text.as_bytes()) else {
+            return TextIndex::default();
+        };
+        let mut index = TextIndex {
+            ascii_prefix: Some(first),
+            marks: vec![(first, first)],
+        };
+        index.mark_within(first, first, &text[first..]);
+        index
+    }
+
+    /// Adds marks inside `text`, which starts at (`chars`, `bytes`), every `SPACING` bytes.
+    fn mark_within(&mut self, mut chars: usize, bytes: usize, text: &str) {
+        let mut at = 0;
+        while text.len() - at > Self::SPACING {
+            let mut next = at + Self::SPACING;
+            while !text.is_char_boundary(next) {
+                next += 1;
+            }
+            chars += text[at..next].chars().count();
+            self.marks.push((chars, bytes + next));
+            at = next;
+        }
+    }
+
+    fn push(&mut self, (chars, bytes): (usize, usize), pushed: &str) {
+        match self.ascii_prefix {
+            None if pushed.is_ascii() => {}
+            None => {
+                let first = first_non_ascii(pushed.as_bytes()).unwrap_or(0);
+                self.ascii_prefix = Some(chars + first);
+                self.marks.push((chars + first, bytes + first));
+                self.mark_within(chars + first, bytes + first, &pushed[first..]);
+            }
+            Some(_) => {
+                let last_byte = self.marks.last().map_or(0, |&(_, b)| b);
+                if bytes - last_byte >= Self::SPACING {
+                    self.marks.push((chars, bytes));
+                }
+                self.mark_within(chars, bytes, pushed);
+            }
+        }
+    }
+
+    fn truncate(&mut self, chars: usize) {
+        match self.ascii_prefix {
+            Some(prefix) if chars <= prefix => *self = TextIndex::default(),
+            Some(_) => self.marks.retain(|&(c, _)| c <= chars),
+            None => {}
+        }
+    }
+
+    fn byte_of(&self, text: &str, char_offset: usize) -> usize {
+        match self.ascii_prefix {
+            Some(prefix) if char_offset > prefix => {
+                let at = self.marks.partition_point(|&(c, _)| c <= char_offset);
+                let (mark_chars, mark_byte) = self.marks[at.saturating_sub(1)];
+                let rest = text.get(mark_byte..).unwrap_or("");
+                mark_byte
+                    + rest
+                        .char_indices()
+                        .nth(char_offset - mark_chars)
+                        .map_or(rest.len(), |(b, _)| b)
+            }
+            _ => char_offset.min(text.len()),
+        }
+    }
+}
+
+/// The position of the first non-ASCII byte, checking 64 bytes at a time (`is_ascii` on a
+/// block is vectorized; a byte-by-byte search is not).
+fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
+    let mut offset = 0;
+    for block in bytes.chunks(64) {
+        if !block.is_ascii() {
+            return block.iter().position(|b| !b.is_ascii()).map(|i| offset + i);
+        }
+        offset += block.len();
+    }
+    None
+}
+
+/// The inserted content of a sequence: its units, their count, and the index from unit
+/// offsets (what operations refer to) to storage offsets.
+pub(crate) struct Arena<C: Content> {
+    units: C::Units,
+    len: usize,
+    index: C::Index,
+}
+
+impl<C: Content> Clone for Arena<C> {
+    fn clone(&self) -> Self {
+        Arena {
+            units: self.units.clone(),
+            len: self.len,
+            index: self.index.clone(),
+        }
+    }
+}
+
+impl<C: Content> Default for Arena<C> {
+    fn default() -> Self {
+        Arena {
+            units: C::Units::default(),
+            len: 0,
+            index: C::Index::default(),
+        }
+    }
+}
+
+impl<C: Content> fmt::Debug for Arena<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Arena({} units)", self.len)
+    }
+}
+
+impl<C: Content> Arena<C> {
+    /// An arena holding `units`, which hold `len` units.
+    pub(crate) fn from_units(units: C::Units, len: usize) -> Self {
+        let index = C::build_index(&units);
+        Arena { units, len, index }
+    }
+
+    /// All the units.
+    pub(crate) fn units(&self) -> &C::Units {
+        &self.units
+    }
+
+    /// Appends `pushed` (holding `count` units); returns its unit range.
+    pub(crate) fn push(&mut self, pushed: &C::Slice, count: usize) -> Range<usize> {
+        let before = (self.len, C::storage_len(&self.units));
+        C::push(&mut self.units, pushed);
+        C::index_push(&mut self.index, before, pushed);
+        self.len += count;
+        before.0..self.len
+    }
+
+    /// Keeps the first `len` units.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        let storage = C::storage_offset(&self.units, &self.index, len);
+        C::truncate(&mut self.units, storage);
+        C::index_truncate(&mut self.index, len);
+        self.len = len;
+    }
+
+    fn storage_range(&self, range: Range<usize>) -> Range<usize> {
+        C::storage_offset(&self.units, &self.index, range.start)
+            ..C::storage_offset(&self.units, &self.index, range.end)
+    }
+
+    /// The units `range`, borrowed.
+    pub(crate) fn get(&self, range: Range<usize>) -> &C::Slice {
+        C::sub(&self.units, self.storage_range(range))
+    }
+
+    /// A copy of the units `range`.
+    pub(crate) fn copy(&self, range: Range<usize>) -> C::Units {
+        C::slice(&self.units, self.storage_range(range))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quickcheck::QuickCheck;
+
+    const PIECES: [&str; 5] = ["a", "héllo ", "😀", "日本", "plain ascii text "];
+
+    #[test]
+    fn text_arena_offsets_match_a_scan() {
+        fn property(pushes: Vec<(u8, u16)>, cut: u16) -> bool {
+            let mut arena = Arena::<TextContent>::default();
+            let mut model = String::new();
+            for (piece, repeat) in pushes {
+                let text =
+                    PIECES[usize::from(piece) % PIECES.len()].repeat(usize::from(repeat) % 300);
+                arena.push(&text, text.chars().count());
+                model.push_str(&text);
+            }
+            let chars = model.chars().count();
+            let check = |arena: &Arena<TextContent>, model: &str| {
+                let bytes: Vec<usize> = model
+                    .char_indices()
+                    .map(|(b, _)| b)
+                    .chain([model.len()])
+                    .collect();
+                let n = bytes.len() - 1;
+                (0..=n).step_by(7).chain([n]).all(|c| {
+                    TextContent::storage_offset(arena.units(), &arena.index, c) == bytes[c]
+                }) && Arena::<TextContent>::from_units(model.to_owned(), n).copy(0..n) == model
+            };
+            let ok = check(&arena, &model);
+            let keep = usize::from(cut) % (chars + 1);
+            arena.truncate(keep);
+            let byte = model
+                .char_indices()
+                .nth(keep)
+                .map_or(model.len(), |(b, _)| b);
+            model.truncate(byte);
+            ok && check(&arena, &model)
+        }
+        QuickCheck::new()
+            .tests(300)
+            .quickcheck(property as fn(Vec<(u8, u16)>, u16) -> bool);
     }
 }

@@ -7,21 +7,25 @@
 //!   replicas:  count, then 16 bytes each
 //!   runs:      count, then per event run: replica index, first sequence number, length,
 //!              parent count, then per parent: replica index, sequence number
+//!   document:  snapshots only: the current text or list (a compressed block)
+//!   content:   the inserted content of every insert, in order (a compressed block: UTF-8
+//!              for text, postcard for list elements)
 //!   ops:       count, then per operation (in event order over the runs):
 //!                head = length << 3 | has_gap << 2 | backward << 1 | is_delete,
 //!                [gap: events without an operation since the previous one],
 //!                position as a zig-zag delta from where the previous operation ended
-//!   content:   the inserted content of every insert, in order (a compressed block: UTF-8
-//!              for text, postcard for list elements)
-//!   document:  snapshots only: the current text or list (a compressed block)
+//!
+//! The operations come last so that a loader reads them in one pass, straight into its
+//! operation log, with the content they point into already decoded.
 //! compressed block: method (u8: 0 stored, 1 LZ4), uncompressed length, stored length, bytes
 //! ```
 //! Numbers are LEB128 varints unless noted. Every count and length is checked against the
 //! input left before anything is allocated for it, and the checksum catches corruption, so
 //! any byte string decodes to an update or a [`LoadError`].
 //!
-//! Version history: 1 (never released) stored ops as separate fields per run and no text; it is
-//! refused with [`LoadError::UnsupportedVersion`].
+//! Version history: 1 and 2 were development formats, never released (1 stored ops per run and
+//! no document; 2 put the operations before the content). Both are refused with
+//! [`LoadError::UnsupportedVersion`] and a message saying so.
 
 use std::fmt;
 
@@ -33,7 +37,7 @@ use crate::sequence::update::{ApplyError, EventRun, Update, UpdateOp};
 use crate::{Dot, ReplicaId, VersionVector};
 
 /// The version written; the only one read.
-pub(crate) const FORMAT_VERSION: u8 = 2;
+pub(crate) const FORMAT_VERSION: u8 = 3;
 const KIND_UPDATE: u8 = 1;
 const KIND_SNAPSHOT: u8 = 2;
 const HEADER_LEN: usize = 4 + 1 + 1 + 4;
@@ -147,15 +151,85 @@ impl WireOp {
     }
 }
 
-/// A decoded update or snapshot, before it is applied.
-pub(crate) struct Decoded<C: Content> {
+/// A decoded update or snapshot, before it is applied. The operations are still bytes: they
+/// are read in one pass by whoever applies them ([`Decoded::into_update`], or
+/// `snapshot::adopt`).
+pub(crate) struct Decoded<'a, C: Content> {
     pub(crate) runs: Vec<EventRun<C>>,
-    /// In event order; `event` counts the events of `runs` in order.
-    pub(crate) ops: Vec<WireOp>,
     /// The inserted content of every insert op, in order.
     pub(crate) content: C::Units,
     /// Snapshots: the document after every event.
     pub(crate) document: Option<C::Units>,
+    /// The operations, in event order; `event` counts the events of `runs` in order.
+    pub(crate) ops: OpsReader<'a>,
+}
+
+/// Reads the operations section, checking each operation as it goes.
+pub(crate) struct OpsReader<'a> {
+    reader: Reader<'a>,
+    remaining: usize,
+    total_events: usize,
+    next_event: usize,
+    predicted: i64,
+}
+
+impl OpsReader<'_> {
+    /// How many operations are left.
+    pub(crate) fn len(&self) -> usize {
+        self.remaining
+    }
+
+    /// The next operation, `None` at the end (which must be the end of the input too).
+    pub(crate) fn next_op(&mut self) -> Result<Option<WireOp>, LoadError> {
+        if self.remaining == 0 {
+            if !self.reader.is_empty() {
+                return Err(LoadError::Malformed("unexpected bytes after the update"));
+            }
+            return Ok(None);
+        }
+        self.remaining -= 1;
+        let reader = &mut self.reader;
+        let head = reader.varint()?;
+        let gap = if head & HEAD_GAP != 0 {
+            reader.usize()?
+        } else {
+            0
+        };
+        let len = usize::try_from(head >> HEAD_FLAG_BITS)
+            .map_err(|_| LoadError::Malformed("operation too long"))?;
+        let event = self
+            .next_event
+            .checked_add(gap)
+            .ok_or(LoadError::Malformed("operation offset overflows"))?;
+        let end = event
+            .checked_add(len)
+            .filter(|&end| end <= self.total_events && len > 0)
+            .ok_or(LoadError::Malformed(
+                "operation outside the update's events",
+            ))?;
+        let pos = self
+            .predicted
+            .checked_add(reader.signed()?)
+            .and_then(|p| usize::try_from(p).ok())
+            .ok_or(LoadError::Malformed("operation position out of range"))?;
+        let op = WireOp {
+            event,
+            len,
+            kind: if head & HEAD_DELETE != 0 {
+                OpKind::Delete
+            } else {
+                OpKind::Insert
+            },
+            pos,
+            forward: head & HEAD_BACKWARD == 0,
+        };
+        if op.kind == OpKind::Insert && !op.forward {
+            return Err(LoadError::Malformed("backward insert runs do not exist"));
+        }
+        self.predicted = op.predicted_next_pos();
+        self.next_event = end;
+        Ok(Some(op))
+    }
 }
 
 /// Assigns small indices to replicas in order of first appearance.
@@ -210,7 +284,7 @@ fn read_block(reader: &mut Reader<'_>) -> Result<Vec<u8>, LoadError> {
 }
 
 fn read_units<C: Content>(reader: &mut Reader<'_>) -> Result<C::Units, LoadError> {
-    C::decode_units(&read_block(reader)?).map_err(LoadError::Malformed)
+    C::decode_units(read_block(reader)?).map_err(LoadError::Malformed)
 }
 
 /// Writes the body: replicas, runs, ops, content and (snapshots) the document.
@@ -234,6 +308,10 @@ fn write_body<C: Content>(
             body.varint(parent.counter);
         }
     }
+    if let Some(document) = document {
+        write_block(&mut body, &C::encode_units(document));
+    }
+    write_block(&mut body, &C::encode_units(content));
     body.usize(ops.len());
     let (mut next_event, mut predicted) = (0usize, 0i64);
     for op in ops {
@@ -255,10 +333,6 @@ fn write_body<C: Content>(
         body.signed(op.pos as i64 - predicted);
         next_event = op.event + op.len;
         predicted = op.predicted_next_pos();
-    }
-    write_block(&mut body, &C::encode_units(content));
-    if let Some(document) = document {
-        write_block(&mut body, &C::encode_units(document));
     }
 
     out.usize(table.replicas.len());
@@ -326,14 +400,14 @@ pub(crate) fn encode_snapshot<C: Content>(
         &mut body,
         &runs,
         &ops,
-        &log.content,
+        log.content.units(),
         Some(&C::doc_to_units(doc)),
     );
     with_header::<C>(KIND_SNAPSHOT, body)
 }
 
 /// Reads an update or snapshot, checking everything that can be checked without a replica.
-pub(crate) fn decode<C: Content>(bytes: &[u8]) -> Result<Decoded<C>, LoadError> {
+pub(crate) fn decode<C: Content>(bytes: &[u8]) -> Result<Decoded<'_, C>, LoadError> {
     let magic_len = bytes.len().min(C::MAGIC.len());
     if bytes[..magic_len] != C::MAGIC[..magic_len] {
         return Err(LoadError::UnknownFormat);
@@ -356,18 +430,14 @@ pub(crate) fn decode<C: Content>(bytes: &[u8]) -> Result<Decoded<C>, LoadError> 
     if crc32fast::hash(body) != checksum {
         return Err(LoadError::ChecksumMismatch);
     }
-    let mut reader = Reader::new(body);
-    let decoded = decode_body(&mut reader, kind == KIND_SNAPSHOT)?;
-    if !reader.is_empty() {
-        return Err(LoadError::Malformed("unexpected bytes after the update"));
-    }
-    Ok(decoded)
+    decode_body(Reader::new(body), kind == KIND_SNAPSHOT)
 }
 
 fn decode_body<C: Content>(
-    reader: &mut Reader<'_>,
+    mut body: Reader<'_>,
     snapshot: bool,
-) -> Result<Decoded<C>, LoadError> {
+) -> Result<Decoded<'_, C>, LoadError> {
+    let reader = &mut body;
     let replica_count = reader.count()?;
     let mut replicas = Vec::with_capacity(replica_count);
     for _ in 0..replica_count {
@@ -407,79 +477,44 @@ fn decode_body<C: Content>(
         });
     }
 
-    let op_count = reader.count()?;
-    let mut ops = Vec::with_capacity(op_count);
-    let (mut next_event, mut predicted) = (0usize, 0i64);
-    for _ in 0..op_count {
-        let head = reader.varint()?;
-        let gap = if head & HEAD_GAP != 0 {
-            reader.usize()?
-        } else {
-            0
-        };
-        let len = usize::try_from(head >> HEAD_FLAG_BITS)
-            .map_err(|_| LoadError::Malformed("operation too long"))?;
-        let event = next_event
-            .checked_add(gap)
-            .ok_or(LoadError::Malformed("operation offset overflows"))?;
-        let end = event
-            .checked_add(len)
-            .filter(|&end| end <= total_events && len > 0)
-            .ok_or(LoadError::Malformed(
-                "operation outside the update's events",
-            ))?;
-        let pos = predicted
-            .checked_add(reader.signed()?)
-            .and_then(|p| usize::try_from(p).ok())
-            .ok_or(LoadError::Malformed("operation position out of range"))?;
-        let op = WireOp {
-            event,
-            len,
-            kind: if head & HEAD_DELETE != 0 {
-                OpKind::Delete
-            } else {
-                OpKind::Insert
-            },
-            pos,
-            forward: head & HEAD_BACKWARD == 0,
-        };
-        if op.kind == OpKind::Insert && !op.forward {
-            return Err(LoadError::Malformed("backward insert runs do not exist"));
-        }
-        predicted = op.predicted_next_pos();
-        next_event = end;
-        ops.push(op);
-    }
-    let content = read_units::<C>(reader)?;
     let document = if snapshot {
         Some(read_units::<C>(reader)?)
     } else {
         None
     };
+    let content = read_units::<C>(reader)?;
+    let remaining = reader.count()?;
     Ok(Decoded {
         runs,
-        ops,
         content,
         document,
+        ops: OpsReader {
+            reader: body,
+            remaining,
+            total_events,
+            next_event: 0,
+            predicted: 0,
+        },
     })
 }
 
-impl<C: Content> Decoded<C> {
+impl<C: Content> Decoded<'_, C> {
     /// Spreads the operations over their event runs, with their content: the form `Update::add_to`
     /// merges into any replica.
     pub(crate) fn into_update(self) -> Result<Update<C>, LoadError> {
         let Decoded {
             mut runs,
-            ops,
+            mut ops,
             content,
             ..
         } = self;
         let mut offset = 0;
-        let mut ops = ops.into_iter().peekable();
+        let mut next = ops.next_op()?;
         let mut run_start = 0;
         for run in &mut runs {
             let run_end = run_start + run.len;
-            while let Some(op) = ops.next_if(|op| op.event < run_end) {
+            while let Some(op) = next.take_if(|op| op.event < run_end) {
+                next = ops.next_op()?;
                 if op.event + op.len > run_end {
                     return Err(LoadError::Malformed("an operation spans two event runs"));
                 }
@@ -502,7 +537,7 @@ impl<C: Content> Decoded<C> {
             }
             run_start = run_end;
         }
-        if ops.next().is_some() || offset != C::storage_len(&content) {
+        if next.is_some() || offset != C::storage_len(&content) {
             return Err(LoadError::Malformed(
                 "operations or inserted content left over after the last event",
             ));
@@ -546,20 +581,22 @@ mod tests {
     }
 
     #[test]
-    fn development_format_1_is_refused_with_a_clear_error() {
-        let mut bytes = encode_update(&Update::<TextContent>::default());
-        bytes[4] = 1;
-        let error = decode::<TextContent>(&bytes)
-            .map(|_| ())
-            .expect_err("refused");
-        assert_eq!(
-            error,
-            LoadError::UnsupportedVersion {
-                found: 1,
-                supported: FORMAT_VERSION
-            }
-        );
-        assert!(error.to_string().contains("unreleased development format"));
+    fn development_formats_1_and_2_are_refused_with_a_clear_error() {
+        for old in [1, 2] {
+            let mut bytes = encode_update(&Update::<TextContent>::default());
+            bytes[4] = old;
+            let error = decode::<TextContent>(&bytes)
+                .map(|_| ())
+                .expect_err("refused");
+            assert_eq!(
+                error,
+                LoadError::UnsupportedVersion {
+                    found: old,
+                    supported: FORMAT_VERSION
+                }
+            );
+            assert!(error.to_string().contains("unreleased development format"));
+        }
     }
 
     #[test]

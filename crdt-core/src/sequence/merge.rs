@@ -33,7 +33,7 @@ impl<C: Content> Edits<'_, C> {
         if at > C::doc_len(self.doc) {
             return Err(OutOfRange);
         }
-        C::doc_insert(self.doc, at, C::sub(&log.content, op.content.clone()));
+        C::doc_insert(self.doc, at, log.content_slice(op));
         self.undo.push(Undo::Inserted {
             at,
             len: op.span.len(),

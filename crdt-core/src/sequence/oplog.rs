@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use crate::causal_graph::Lv;
 use crate::rle::{HasLength, HasRleKey, MergeableSpan, RleVec, SplitableSpan};
-use crate::sequence::content::Content;
+use crate::sequence::content::{Arena, Content};
 
 /// Whether an operation inserts or deletes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +32,8 @@ pub(crate) struct OpRun {
     pub(crate) kind: OpKind,
     pub(crate) pos: usize,
     pub(crate) forward: bool,
-    /// For inserts, the run's content as a storage range of the log's arena.
+    /// For inserts, the run's content as a unit range of the log's arena (one unit per
+    /// event).
     pub(crate) content: Range<usize>,
 }
 
@@ -91,9 +92,7 @@ impl MergeableSpan for OpRun {
 }
 
 impl SplitableSpan for OpRun {
-    /// Cuts after `at` events. Where an insert run's text splits depends on the arena's bytes, so
-    /// the returned run's content range is left empty at the end: callers holding the arena
-    /// ([`OpLog::runs_in`]) set both halves' ranges.
+    /// Cuts after `at` events (and `at` units of content, for inserts).
     fn truncate(&mut self, at: usize) -> Self {
         let split = self.span.start + at;
         let pos = match (self.kind, self.forward) {
@@ -106,9 +105,15 @@ impl SplitableSpan for OpRun {
             kind: self.kind,
             pos,
             forward: self.forward,
-            content: self.content.end..self.content.end,
+            content: match self.kind {
+                OpKind::Insert => self.content.start + at..self.content.end,
+                OpKind::Delete => 0..0,
+            },
         };
         self.span.end = split;
+        if self.kind == OpKind::Insert {
+            self.content.end = self.content.start + at;
+        }
         rest
     }
 }
@@ -117,7 +122,7 @@ impl SplitableSpan for OpRun {
 pub(crate) struct OpLog<C: Content> {
     pub(crate) ops: RleVec<OpRun>,
     /// Inserted content of every insert, in event order.
-    pub(crate) content: C::Units,
+    pub(crate) content: Arena<C>,
 }
 
 impl<C: Content> Clone for OpLog<C> {
@@ -133,7 +138,7 @@ impl<C: Content> Default for OpLog<C> {
     fn default() -> Self {
         OpLog {
             ops: RleVec::default(),
-            content: C::Units::default(),
+            content: Arena::default(),
         }
     }
 }
@@ -141,20 +146,20 @@ impl<C: Content> Default for OpLog<C> {
 impl<C: Content> OpLog<C> {
     /// Records that events `span` inserted `units` at `pos` (forward, one unit per event).
     pub(crate) fn push_insert(&mut self, span: Range<Lv>, pos: usize, units: &C::Slice) {
-        let start = C::storage_len(&self.content);
-        C::push(&mut self.content, units);
+        let content = self.content.push(units, span.len());
         self.ops.push(OpRun {
             span,
             kind: OpKind::Insert,
             pos,
             forward: true,
-            content: start..C::storage_len(&self.content),
+            content,
         });
     }
 
-    /// Appends a run whose content range points into the arena already.
-    pub(crate) fn push_run(&mut self, run: OpRun) {
-        self.ops.push(run);
+    /// Appends a run whose content range points into the arena already, as its own entry:
+    /// for runs that are maximal already (decoded snapshots), skipping the merge check.
+    pub(crate) fn push_run_unmerged(&mut self, run: OpRun) {
+        self.ops.0.push(run);
     }
 
     /// Records that events `span` deleted, as described on [`OpRun`].
@@ -171,14 +176,9 @@ impl<C: Content> OpLog<C> {
     /// Forgets the operations of events from `lv` on (undoing a failed update).
     pub(crate) fn truncate(&mut self, lv: Lv) {
         if let Some(index) = self.ops.0.iter().rposition(|run| run.span.start < lv) {
-            let run = &self.ops.0[index];
+            let run = &mut self.ops.0[index];
             if run.span.end > lv {
-                let offset = self.offset_after_units(run, lv - run.span.start);
-                let run = &mut self.ops.0[index];
                 run.truncate(lv - run.span.start);
-                if run.kind == OpKind::Insert {
-                    run.content.end = offset;
-                }
             }
             self.ops.0.truncate(index + 1);
         } else {
@@ -191,7 +191,7 @@ impl<C: Content> OpLog<C> {
             .rev()
             .find(|run| run.kind == OpKind::Insert)
             .map_or(0, |run| run.content.end);
-        C::truncate(&mut self.content, content_end);
+        self.content.truncate(content_end);
     }
 
     /// The operation runs of the events `range` (events without an operation here are skipped),
@@ -207,16 +207,10 @@ impl<C: Content> OpLog<C> {
             .map(move |run| {
                 let mut run = run.clone();
                 if run.span.start < range.start {
-                    let at = range.start - run.span.start;
-                    let split = self.offset_after_units(&run, at);
-                    run = run.truncate(at);
-                    run.content.start = split;
+                    run = run.truncate(range.start - run.span.start);
                 }
                 if run.span.end > range.end {
-                    let at = range.end - run.span.start;
-                    let split = self.offset_after_units(&run, at);
-                    run.truncate(at);
-                    run.content.end = split;
+                    run.truncate(range.end - run.span.start);
                 }
                 if run.kind == OpKind::Delete {
                     run.content = 0..0;
@@ -227,19 +221,12 @@ impl<C: Content> OpLog<C> {
 
     /// A copy of an insert run's content.
     pub(crate) fn content_of(&self, run: &OpRun) -> C::Units {
-        C::slice(&self.content, run.content.clone())
+        self.content.copy(run.content.clone())
     }
 
-    /// The storage offset in the arena after the first `units` units of insert run `run`.
-    fn offset_after_units(&self, run: &OpRun, units: usize) -> usize {
-        if run.kind != OpKind::Insert {
-            return run.content.start;
-        }
-        if run.content.len() == run.span.len() {
-            // One storage unit per unit (ASCII text, any list): no scan needed.
-            return run.content.start + units;
-        }
-        C::offset_after(&self.content, run.content.start, units)
+    /// An insert run's content, borrowed.
+    pub(crate) fn content_slice(&self, run: &OpRun) -> &C::Slice {
+        self.content.get(run.content.clone())
     }
 }
 

@@ -7,7 +7,7 @@
 //! few cheap consistency checks catch gross mismatches.
 
 use crate::causal_graph::CausalGraph;
-use crate::sequence::content::Content;
+use crate::sequence::content::{Arena, Content};
 use crate::sequence::encoding::{Decoded, LoadError};
 use crate::sequence::oplog::{OpKind, OpLog, OpRun};
 use crate::sequence::update::ApplyError;
@@ -18,7 +18,7 @@ pub(crate) fn adopt<C: Content>(
 ) -> Result<(CausalGraph, OpLog<C>, C::Doc), LoadError> {
     let Decoded {
         runs,
-        ops,
+        mut ops,
         content,
         document,
     } = decoded;
@@ -34,27 +34,18 @@ pub(crate) fn adopt<C: Content>(
         }
     }
 
+    let total_units = C::count(&content);
     let mut log = OpLog::<C> {
-        content,
+        content: Arena::from_units(content, total_units),
         ..OpLog::default()
     };
-    let storage_len = C::storage_len(&log.content);
-    let total_units = C::count(&log.content);
-    // One storage unit per unit (ASCII text, lists): offsets need no scan.
-    let uniform = storage_len == total_units;
-    let (mut offset, mut inserted, mut deleted) = (0usize, 0usize, 0usize);
-    for op in ops {
-        let start = offset;
+    log.ops.0.reserve_exact(ops.len());
+    let (mut next_unit, mut inserted, mut deleted) = (0usize, 0usize, 0usize);
+    while let Some(op) = ops.next_op()? {
+        let start = next_unit;
         match op.kind {
             OpKind::Insert => {
-                offset = if uniform {
-                    start + op.len
-                } else {
-                    C::offset_after(&log.content, start, op.len)
-                };
-                if offset > storage_len {
-                    return Err(LoadError::Malformed("inserted content is missing"));
-                }
+                next_unit += op.len;
                 inserted += op.len;
             }
             OpKind::Delete => {
@@ -64,15 +55,15 @@ pub(crate) fn adopt<C: Content>(
                 deleted += op.len;
             }
         }
-        log.push_run(OpRun {
+        log.push_run_unmerged(OpRun {
             span: op.event..op.event + op.len,
             kind: op.kind,
             pos: op.pos,
             forward: op.forward,
-            content: start..offset,
+            content: start..next_unit,
         });
     }
-    if offset != storage_len || inserted != total_units {
+    if inserted != total_units {
         return Err(LoadError::Malformed(
             "inserted content does not match the operations",
         ));

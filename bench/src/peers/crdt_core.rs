@@ -1,0 +1,82 @@
+//! crdt-core, this project's own text CRDT (`crdt_core::Text`).
+//!
+//! - Index units: `Text::insert` / `delete` take char (code point) positions: no conversion.
+//! - Transactions: `Text` has none; a trace transaction is its patches as local edits of one
+//!   replica, each `delete` then `insert`.
+//! - Per-transaction update: `text.update_since(&version_before)`; received with
+//!   `apply_update` (one call per update; merging happens inside each call).
+//! - Encoding: `Text::encode` (history, inserted text and current text; LZ4).
+//! - Load: `Text::load` (adopts the stored text and history, no replay).
+//! - Merge: `apply_update` of the encoded document into an existing empty `Text`.
+
+use crdt_core::{ReplicaId, Text};
+
+use super::{DocSpec, OURS, Peer, PeerError};
+use crate::trace::Txn;
+
+/// The crdt-core adapter.
+pub struct CrdtCore;
+
+fn replica(agent: usize) -> ReplicaId {
+    ReplicaId::from_u128(agent as u128 + 1)
+}
+
+fn apply(doc: &mut Text, txn: &Txn) -> Result<(), PeerError> {
+    for patch in &txn.patches {
+        if patch.delete > 0 {
+            doc.delete(patch.pos..patch.pos + patch.delete)
+                .map_err(|e| PeerError::Edit(e.to_string()))?;
+        }
+        if !patch.insert.is_empty() {
+            doc.insert(patch.pos, &patch.insert)
+                .map_err(|e| PeerError::Edit(e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+impl Peer for CrdtCore {
+    type Doc = Text;
+
+    fn name(&self) -> &'static str {
+        OURS
+    }
+
+    fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn new_doc(&self, _spec: &DocSpec, agent: usize) -> Result<Text, PeerError> {
+        Ok(Text::new(replica(agent)))
+    }
+
+    fn apply_txn(&self, doc: &mut Text, txn: &Txn) -> Result<(), PeerError> {
+        apply(doc, txn)
+    }
+
+    fn apply_txn_with_update(&self, doc: &mut Text, txn: &Txn) -> Result<Vec<u8>, PeerError> {
+        let before = doc.version();
+        apply(doc, txn)?;
+        Ok(doc.update_since(&before))
+    }
+
+    fn apply_updates(&self, doc: &mut Text, updates: &[&[u8]]) -> Result<(), PeerError> {
+        for update in updates {
+            doc.apply_update(update)
+                .map_err(|e| PeerError::Decode(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn text(&self, doc: &Text) -> Result<String, PeerError> {
+        Ok(doc.to_string())
+    }
+
+    fn encode(&self, doc: &Text) -> Result<Vec<u8>, PeerError> {
+        Ok(doc.encode())
+    }
+
+    fn load(&self, _spec: &DocSpec, bytes: &[u8]) -> Result<Text, PeerError> {
+        Text::load(bytes, replica(usize::MAX - 1)).map_err(|e| PeerError::Decode(e.to_string()))
+    }
+}
