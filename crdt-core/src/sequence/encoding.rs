@@ -7,9 +7,10 @@
 //!   replicas:  count, then 16 bytes each
 //!   runs:      count, then per event run: replica index, first sequence number, length,
 //!              parent count, then per parent: replica index, sequence number
-//!   document:  snapshots only: the current text or list (a compressed block)
-//!   content:   the inserted content of every insert, in order (a compressed block: UTF-8
-//!              for text, postcard for list elements)
+//!   content:   the inserted content of every insert, in order (UTF-8 for text, postcard for
+//!              list elements), in a compressed block; snapshots: the length of the content's
+//!              encoding, then one compressed block holding the content followed by the current
+//!              document (the document refers back to the content)
 //!   ops:       count, then per operation (in event order over the runs):
 //!                head = length << 3 | has_gap << 2 | backward << 1 | is_delete,
 //!                [gap: events without an operation since the previous one],
@@ -23,9 +24,9 @@
 //! input left before anything is allocated for it, and the checksum catches corruption, so
 //! any byte string decodes to an update or a [`LoadError`].
 //!
-//! Version history: 1 and 2 were development formats, never released (1 stored ops per run and
-//! no document; 2 put the operations before the content). Both are refused with
-//! [`LoadError::UnsupportedVersion`] and a message saying so.
+//! Version history: 1 to 3 were development formats, never released (1 stored ops per run and
+//! no document; 2 put the operations before the content; 3 compressed document and content
+//! apart). They are refused with [`LoadError::UnsupportedVersion`] and a message saying so.
 
 use std::fmt;
 
@@ -37,7 +38,7 @@ use crate::sequence::update::{ApplyError, EventRun, Update, UpdateOp};
 use crate::{Dot, ReplicaId, VersionVector};
 
 /// The version written; the only one read.
-pub(crate) const FORMAT_VERSION: u8 = 3;
+pub(crate) const FORMAT_VERSION: u8 = 4;
 const KIND_UPDATE: u8 = 1;
 const KIND_SNAPSHOT: u8 = 2;
 const HEADER_LEN: usize = 4 + 1 + 1 + 4;
@@ -308,10 +309,17 @@ fn write_body<C: Content>(
             body.varint(parent.counter);
         }
     }
-    if let Some(document) = document {
-        write_block(&mut body, &C::encode_units(document));
+    match document {
+        // One block for content and document: the document is mostly text that the content
+        // holds too, and one LZ4 block lets it refer back to it.
+        Some(document) => {
+            let mut both = C::encode_units(content);
+            body.usize(both.len());
+            both.extend(C::encode_units(document));
+            write_block(&mut body, &both);
+        }
+        None => write_block(&mut body, &C::encode_units(content)),
     }
-    write_block(&mut body, &C::encode_units(content));
     body.usize(ops.len());
     let (mut next_event, mut predicted) = (0usize, 0i64);
     for op in ops {
@@ -477,12 +485,18 @@ fn decode_body<C: Content>(
         });
     }
 
-    let document = if snapshot {
-        Some(read_units::<C>(reader)?)
+    let (content, document) = if snapshot {
+        let content_len = reader.usize()?;
+        let mut both = read_block(reader)?;
+        if content_len > both.len() {
+            return Err(LoadError::Malformed("content longer than its block"));
+        }
+        let document = both.split_off(content_len);
+        let decode = |bytes| C::decode_units(bytes).map_err(LoadError::Malformed);
+        (decode(both)?, Some(decode(document)?))
     } else {
-        None
+        (read_units::<C>(reader)?, None)
     };
-    let content = read_units::<C>(reader)?;
     let remaining = reader.count()?;
     Ok(Decoded {
         runs,
@@ -581,8 +595,8 @@ mod tests {
     }
 
     #[test]
-    fn development_formats_1_and_2_are_refused_with_a_clear_error() {
-        for old in [1, 2] {
+    fn development_formats_1_to_3_are_refused_with_a_clear_error() {
+        for old in [1, 2, 3] {
             let mut bytes = encode_update(&Update::<TextContent>::default());
             bytes[4] = old;
             let error = decode::<TextContent>(&bytes)
