@@ -140,6 +140,29 @@ pub(crate) struct WireOp {
 }
 
 impl WireOp {
+    /// Cuts the operation at event `event` if it continues past it, returning the rest.
+    fn split_at(&mut self, event: usize) -> Option<WireOp> {
+        if self.event + self.len <= event {
+            return None;
+        }
+        let at = event - self.event;
+        let pos = match (self.kind, self.forward) {
+            (OpKind::Insert, _) => self.pos + at,
+            (OpKind::Delete, true) => self.pos,
+            // Validation refuses a backward run reaching before 0; no underflow here either way.
+            (OpKind::Delete, false) => self.pos.saturating_sub(at),
+        };
+        let rest = WireOp {
+            event,
+            len: self.len - at,
+            kind: self.kind,
+            pos,
+            forward: self.forward,
+        };
+        self.len = at;
+        Some(rest)
+    }
+
     /// Where an operation following this one most likely starts: just after a typed run, at the
     /// same place after a forward delete, just before a backspace run.
     fn predicted_next_pos(&self) -> i64 {
@@ -527,11 +550,14 @@ impl<C: Content> Decoded<'_, C> {
         let mut run_start = 0;
         for run in &mut runs {
             let run_end = run_start + run.len;
-            while let Some(op) = next.take_if(|op| op.event < run_end) {
-                next = ops.next_op()?;
-                if op.event + op.len > run_end {
-                    return Err(LoadError::Malformed("an operation spans two event runs"));
-                }
+            while let Some(mut op) = next.take_if(|op| op.event < run_end) {
+                // An operation run may continue into the next event run (a snapshot stores
+                // runs as its log holds them): the part past this run waits for the next.
+                let rest = op.split_at(run_end);
+                next = match rest {
+                    Some(rest) => Some(rest),
+                    None => ops.next_op()?,
+                };
                 let units = if op.kind == OpKind::Insert {
                     let end = C::offset_after(&content, offset, op.len);
                     let units = C::slice(&content, offset..end);

@@ -245,3 +245,19 @@ mod concurrent_traces {
         check("egwalker-paper/A1.json.gz");
     }
 }
+
+#[test]
+fn a_snapshot_whose_operation_runs_span_replicas_merges_into_a_non_empty_text() {
+    // b continues a's typing: in b's log the two replicas' inserts form one operation run.
+    let mut a = Text::new(ReplicaId::from_u128(1));
+    a.insert(0, "ab").unwrap();
+    let mut b = Text::new(ReplicaId::from_u128(2));
+    b.merge(&a).unwrap();
+    b.insert(2, "c").unwrap();
+    let mut c = Text::new(ReplicaId::from_u128(3));
+    c.insert(0, "x").unwrap();
+    c.apply_update(&b.encode()).unwrap();
+    b.merge(&c).unwrap();
+    assert_eq!(c.to_string(), b.to_string());
+    assert_eq!(c.len(), 4);
+}
