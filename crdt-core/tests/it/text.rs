@@ -604,3 +604,55 @@ fn list_updates_are_not_text_updates() {
         Err(crdt_core::LoadError::UnknownFormat)
     );
 }
+
+/// A peer can write bytes with a correct checksum around any content: corrupt the body of a
+/// real snapshot or update, fix the checksum, and apply it to an empty and to a non-empty text.
+/// It must never panic, and a refused update must leave the text as it was.
+fn forged_updates_never_panic(
+    (scenario, edits, cut, snapshot): (Scenario, Vec<(u16, u8)>, u16, bool),
+) -> bool {
+    let mut source = Text::new(replica(0));
+    for step in &scenario.steps {
+        if let Step::Insert { pos, text, .. } = *step {
+            let pos = usize::from(pos) % (source.len() + 1);
+            source.insert(pos, text).expect("in range");
+        } else if let Step::Delete { pos, len, .. } = *step {
+            if !source.is_empty() {
+                let pos = usize::from(pos) % source.len();
+                let end = (pos + usize::from(len)).min(source.len());
+                source.delete(pos..end).expect("in range");
+            }
+        }
+    }
+    let mut bytes = if snapshot {
+        source.encode()
+    } else {
+        source.update_since(&VersionVector::new())
+    };
+    const HEADER: usize = 10;
+    for (position, value) in edits {
+        if bytes.len() > HEADER {
+            let at = HEADER + usize::from(position) % (bytes.len() - HEADER);
+            bytes[at] = value;
+        }
+    }
+    let keep = bytes.len() - usize::from(cut) % (bytes.len() / 3 + 1);
+    bytes.truncate(keep.max(HEADER));
+    let checksum = crc32fast::hash(&bytes[HEADER..]).to_le_bytes();
+    bytes[6..10].copy_from_slice(&checksum);
+
+    let mut empty = Text::new(replica(1));
+    let mut busy = Text::new(replica(2));
+    busy.insert(0, "already here").expect("in range");
+    let before = (busy.to_string(), busy.version());
+    let _ = empty.apply_update(&bytes);
+    match busy.apply_update(&bytes) {
+        Ok(_) => true,
+        Err(_) => (busy.to_string(), busy.version()) == before,
+    }
+}
+
+#[test]
+fn forged_updates_with_valid_checksums_never_panic() {
+    check(2000, forged_updates_never_panic);
+}
