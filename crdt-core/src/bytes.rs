@@ -1,4 +1,5 @@
-//! Byte-level helpers for the binary formats: varints and a bounds-checked reader.
+//! Byte-level helpers for the binary formats: varints, a bounds-checked reader, compressed
+//! blocks.
 //!
 //! Every read is checked: a reader never panics and never allocates more than the input could
 //! fill, whatever bytes it is given.
@@ -72,6 +73,11 @@ impl<'a> Reader<'a> {
         self.bytes.is_empty()
     }
 
+    /// How many bytes are left.
+    pub(crate) fn remaining_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     pub(crate) fn u8(&mut self) -> Result<u8, ReadError> {
         let (&first, rest) = self.bytes.split_first().ok_or(ReadError::Truncated)?;
         self.bytes = rest;
@@ -135,6 +141,66 @@ impl<'a> Reader<'a> {
             return Err(ReadError::Truncated);
         }
         Ok(count)
+    }
+}
+
+const STORED: u8 = 0;
+const LZ4: u8 = 1;
+/// Blocks shorter than this are stored: compressing them gains nothing.
+const COMPRESS_FROM: usize = 64;
+/// LZ4 cannot expand data more than 255 times; a larger claim is a lie.
+const LZ4_MAX_RATIO: usize = 255;
+
+/// Why a compressed block could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BlockError {
+    /// The bytes around or inside it could not be read.
+    Read(ReadError),
+    /// It does not decompress to what it claims.
+    Corrupt(&'static str),
+}
+
+impl From<ReadError> for BlockError {
+    fn from(error: ReadError) -> Self {
+        BlockError::Read(error)
+    }
+}
+
+/// Writes `raw` as a block: method (0 stored, 1 LZ4), raw length, stored length, bytes. Small
+/// or incompressible data is stored as is.
+pub(crate) fn write_block(out: &mut Writer, raw: &[u8]) {
+    if raw.len() >= COMPRESS_FROM {
+        let compressed = lz4_flex::block::compress(raw);
+        if compressed.len() < raw.len() {
+            out.varint(u64::from(LZ4));
+            out.usize(raw.len());
+            out.block(&compressed);
+            return;
+        }
+    }
+    out.varint(u64::from(STORED));
+    out.usize(raw.len());
+    out.block(raw);
+}
+
+/// Reads a block written by [`write_block`]; refuses a claimed size the input cannot hold
+/// before allocating it.
+pub(crate) fn read_block(reader: &mut Reader<'_>) -> Result<Vec<u8>, BlockError> {
+    let method = reader.varint()?;
+    let raw_len = reader.usize()?;
+    let stored = reader.block()?;
+    match u8::try_from(method) {
+        Ok(STORED) if stored.len() == raw_len => Ok(stored.to_vec()),
+        Ok(LZ4) if raw_len <= stored.len().saturating_mul(LZ4_MAX_RATIO) => {
+            lz4_flex::block::decompress(stored, raw_len)
+                .ok()
+                .filter(|raw| raw.len() == raw_len)
+                .ok_or(BlockError::Corrupt(
+                    "a compressed block does not decompress",
+                ))
+        }
+        Ok(STORED | LZ4) => Err(BlockError::Corrupt("a block's length is inconsistent")),
+        _ => Err(BlockError::Corrupt("unknown compression method")),
     }
 }
 

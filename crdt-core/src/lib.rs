@@ -32,6 +32,7 @@ mod bytes;
 mod causal_graph;
 pub mod causality;
 pub mod codec;
+mod document;
 mod list;
 mod rle;
 mod rope;
@@ -43,6 +44,13 @@ pub use causality::{
     CausalContext, Causality, Dot, DotRange, LamportClock, LamportTimestamp, ReplicaId,
     VersionVector,
 };
+pub use document::{
+    ChangeOptions, ContainerId, ContainerKind, CounterId, DocError, Document, ListId, Listener,
+    MapId, Origin, Patch, PatchAction, PathSegment, RegisterId, SubscriptionId, TextId,
+    Transaction, Value,
+};
+#[cfg(feature = "json")]
+pub use document::JsonStrings;
 pub use list::{Element, List, ListError};
 pub use sequence::{Bias, Cursor, CursorError, LoadError};
 pub use state::{

@@ -30,6 +30,9 @@ use crate::{Dot, ReplicaId, VersionVector};
 pub(crate) struct GraphRun {
     pub(crate) span: Range<Lv>,
     pub(crate) parents: Frontier,
+    /// The Lamport timestamp of `span.start`: one more than the greatest of its parents'.
+    /// Later events of the chain count up from it.
+    pub(crate) lamport: u64,
 }
 
 impl HasLength for GraphRun {
@@ -59,6 +62,7 @@ impl SplitableSpan for GraphRun {
         let rest = GraphRun {
             span: split..self.span.end,
             parents: Frontier::single(split - 1),
+            lamport: self.lamport + at as u64,
         };
         self.span.end = split;
         rest
@@ -118,6 +122,16 @@ struct AgentEvents {
     runs: Vec<(u64, Lv, usize)>,
     /// How many of its events are known: the next is `known + 1`.
     known: u64,
+}
+
+/// A chain of events of one replica, named as it travels: its local versions, replica, first
+/// sequence number and the parents of its first event as dots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct WireChain {
+    pub(crate) span: Range<Lv>,
+    pub(crate) replica: ReplicaId,
+    pub(crate) seq_start: u64,
+    pub(crate) parents: Vec<Dot>,
 }
 
 /// Why events could not be added to the graph.
@@ -249,9 +263,16 @@ impl CausalGraph {
         if len == 0 {
             return span;
         }
+        let lamport = parents
+            .as_slice()
+            .iter()
+            .map(|&p| self.lamport_of(p) + 1)
+            .max()
+            .unwrap_or(1);
         self.parents.push(GraphRun {
             span: span.clone(),
             parents: parents.clone(),
+            lamport,
         });
         self.assignment.push(AgentRun {
             span: span.clone(),
@@ -284,6 +305,14 @@ impl CausalGraph {
                 .map_or(0, |&(seq, _, run_len)| seq + run_len as u64 - 1);
         }
         self.frontier = frontier;
+    }
+
+    /// The Lamport timestamp of event `lv` (1 for events without parents): a total order
+    /// consistent with causality when paired with the replica id.
+    pub(crate) fn lamport_of(&self, lv: Lv) -> u64 {
+        self.parents
+            .find(lv)
+            .map_or(0, |(run, offset)| run.lamport + offset as u64)
     }
 
     /// The parents of event `lv`.
@@ -368,6 +397,35 @@ impl CausalGraph {
             }
         }
         merged
+    }
+
+    /// The events covered by `until` (all if `None`) and not by `since`, as chains of one
+    /// replica each, in local version order (so parents come before children).
+    pub(crate) fn chains_between(
+        &self,
+        since: &VersionVector,
+        until: Option<&VersionVector>,
+    ) -> Vec<WireChain> {
+        let mut chains = Vec::new();
+        for span in self.spans_between(since, until) {
+            for chain in self.runs_in(span) {
+                for agent_run in self.assignment_in(chain.span.clone()) {
+                    let span = agent_run.span.clone();
+                    let parents = if span.start == chain.span.start {
+                        self.frontier_to_dots(&chain.parents)
+                    } else {
+                        vec![self.lv_to_dot(span.start - 1)]
+                    };
+                    chains.push(WireChain {
+                        replica: self.replica_of_agent(agent_run.agent),
+                        seq_start: agent_run.seq_start,
+                        span,
+                        parents,
+                    });
+                }
+            }
+        }
+        chains
     }
 
     /// The dots of a frontier's heads.

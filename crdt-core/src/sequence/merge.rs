@@ -15,16 +15,37 @@ use crate::sequence::content::Content;
 use crate::sequence::oplog::{OpKind, OpLog, OpRun};
 use crate::sequence::tracker::{OutOfRange, Tracker};
 
-/// An edit made to the document during a merge, with what is needed to take it back.
-enum Undo<C: Content> {
-    Inserted { at: usize, len: usize },
+/// An edit made to the document during a merge, with what is needed to take it back (and to
+/// tell listeners what changed).
+pub(crate) enum Edit<C: Content> {
+    /// `len` units inserted at `at`: the units `content` of the log's arena.
+    Inserted {
+        at: usize,
+        len: usize,
+        content: std::ops::Range<usize>,
+    },
+    /// `units` removed at `at`.
     Removed { at: usize, units: C::Units },
+}
+
+/// Takes back `edits` (made in order) from `doc`, newest first.
+pub(crate) fn roll_back<C: Content>(doc: &mut C::Doc, edits: Vec<Edit<C>>) {
+    for edit in edits.into_iter().rev() {
+        match edit {
+            Edit::Inserted { at, len, .. } => {
+                C::doc_remove(doc, at, len);
+            }
+            Edit::Removed { at, units } => {
+                C::doc_insert(doc, at, C::as_slice(&units));
+            }
+        }
+    }
 }
 
 /// The document being edited by a merge, with its undo log.
 struct Edits<'a, C: Content> {
     doc: &'a mut C::Doc,
-    undo: Vec<Undo<C>>,
+    undo: Vec<Edit<C>>,
 }
 
 impl<C: Content> Edits<'_, C> {
@@ -34,9 +55,10 @@ impl<C: Content> Edits<'_, C> {
             return Err(OutOfRange);
         }
         C::doc_insert(self.doc, at, log.content_slice(op));
-        self.undo.push(Undo::Inserted {
+        self.undo.push(Edit::Inserted {
             at,
             len: op.span.len(),
+            content: op.content.clone(),
         });
         Ok(())
     }
@@ -47,21 +69,8 @@ impl<C: Content> Edits<'_, C> {
             return Err(OutOfRange);
         }
         let units = C::doc_remove(self.doc, at, len);
-        self.undo.push(Undo::Removed { at, units });
+        self.undo.push(Edit::Removed { at, units });
         Ok(())
-    }
-
-    fn roll_back(mut self) {
-        while let Some(undo) = self.undo.pop() {
-            match undo {
-                Undo::Inserted { at, len } => {
-                    C::doc_remove(self.doc, at, len);
-                }
-                Undo::Removed { at, units } => {
-                    C::doc_insert(self.doc, at, C::as_slice(&units));
-                }
-            }
-        }
     }
 }
 
@@ -81,22 +90,23 @@ fn apply_directly<C: Content>(
 }
 
 /// Brings the events `from..graph.len()` into `doc`, which is at version `version` (every
-/// event before `from`). On error the document is unchanged.
+/// event before `from`). Returns the edits made, in order (to take back with [`roll_back`] if
+/// a larger batch fails, and to report). On error the document is unchanged.
 pub(crate) fn merge_new_events<C: Content>(
     graph: &CausalGraph,
     log: &OpLog<C>,
     doc: &mut C::Doc,
     version: &Frontier,
     from: Lv,
-) -> Result<(), OutOfRange> {
+) -> Result<Vec<Edit<C>>, OutOfRange> {
     let mut edits = Edits {
         doc,
         undo: Vec::new(),
     };
     match merge_logged(graph, log, &mut edits, version, from) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(edits.undo),
         Err(error) => {
-            edits.roll_back();
+            roll_back(edits.doc, edits.undo);
             Err(error)
         }
     }

@@ -20,11 +20,11 @@
 pub(crate) mod content;
 mod cursor;
 mod encoding;
-mod merge;
-mod oplog;
+pub(crate) mod merge;
+pub(crate) mod oplog;
 mod snapshot;
 mod tracker;
-mod update;
+pub(crate) mod update;
 
 use std::ops::Range;
 
@@ -191,7 +191,7 @@ impl<C: Content> Sequence<C> {
                             "an operation refers to content that is not there",
                         ))
                     })
-                    .map(|()| new.len())
+                    .map(|_| new.len())
             });
         if result.is_err() {
             self.graph.truncate(before, frontier);

@@ -122,28 +122,20 @@ impl<C: Content> Update<C> {
         since: &VersionVector,
         until: Option<&VersionVector>,
     ) -> Vec<(Range<Lv>, EventRun<C>)> {
-        let mut runs = Vec::new();
-        for span in graph.spans_between(since, until) {
-            for chain in graph.runs_in(span) {
-                for agent_run in graph.assignment_in(chain.span.clone()) {
-                    let span = agent_run.span.clone();
-                    let parents = if span.start == chain.span.start {
-                        graph.frontier_to_dots(&chain.parents)
-                    } else {
-                        vec![graph.lv_to_dot(span.start - 1)]
-                    };
-                    let run = EventRun {
-                        replica: graph.replica_of_agent(agent_run.agent),
-                        seq_start: agent_run.seq_start,
-                        len: span.len(),
-                        parents,
-                        ops: Vec::new(),
-                    };
-                    runs.push((span, run));
-                }
-            }
-        }
-        runs
+        graph
+            .chains_between(since, until)
+            .into_iter()
+            .map(|chain| {
+                let run = EventRun {
+                    replica: chain.replica,
+                    seq_start: chain.seq_start,
+                    len: chain.span.len(),
+                    parents: chain.parents,
+                    ops: Vec::new(),
+                };
+                (chain.span, run)
+            })
+            .collect()
     }
 
     /// Checks what can be checked without the receiving replica: operations inside their runs,

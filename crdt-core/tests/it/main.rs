@@ -10,3 +10,4 @@ mod harness;
 mod laws;
 mod text;
 mod traces;
+mod document;

@@ -163,3 +163,29 @@ fn concurrent_trace_friendsforever_yields_its_end_content() {
 fn concurrent_trace_clownschool_yields_its_end_content() {
     check_concurrent("concurrent/clownschool.json.gz");
 }
+
+/// The same traces in a document: a text container under the root, one transaction per trace
+/// transaction, then encoded, loaded into a fresh replica and merged into another.
+#[test]
+fn every_sequential_trace_in_a_document_text_yields_its_end_content() {
+    use crdt_core::{Document, MapId};
+    for path in trace_files("sequential") {
+        let trace = load(&path);
+        let mut doc = Document::new(ReplicaId::from_u128(1));
+        let text = doc.set_new_text(MapId::ROOT, "text").expect("root is a map");
+        for txn in &trace.txns {
+            doc.transact(|tx| {
+                for (pos, delete, insert) in &txn.patches {
+                    tx.text_delete(text, *pos..*pos + *delete)?;
+                    tx.text_insert(text, *pos, insert)?;
+                }
+                Ok(())
+            })
+            .expect("trace patches are in range");
+        }
+        assert!(doc.text(text).expect("a text") == trace.end_content, "{}", path.display());
+        let loaded = Document::load(&doc.encode(), ReplicaId::from_u128(2)).expect("loads");
+        assert!(loaded.text(text).expect("a text") == trace.end_content, "{}: load", path.display());
+        assert_eq!(loaded.version(), doc.version());
+    }
+}

@@ -1,0 +1,475 @@
+//! The binary form of document updates and snapshots.
+//!
+//! ```text
+//! header:  magic "\xC7DOC" | format version (u8) | kind (u8: 1 update, 2 snapshot)
+//!          | CRC-32 of everything after the header (u32, little-endian)
+//! body:
+//!   replicas:    count, then 16 bytes each
+//!   containers:  count, then per container created elsewhere: replica index, sequence
+//!                number (index 0 is the root; containers are referred to by index)
+//!   changes:     count, then per change:
+//!                  replica index, first sequence number, length,
+//!                  parent count, then (replica index, sequence number) each,
+//!                  flags (1 = starts a transaction, 2 = has message, 4 = has timestamp),
+//!                  [message: length + UTF-8], [timestamp: zig-zag],
+//!                  op count, then per op (ops cover the change's events in order):
+//!                    head = length << 4 | op kind, container index, then by kind:
+//!                      text insert: position (text in the text block),
+//!                      list insert: position, then `length` values,
+//!                      delete forward / backward: position,
+//!                      map set: key (length + UTF-8), value or none, overwritten dots,
+//!                      register set: value or none, overwritten dots,
+//!                      increment: amount (zig-zag)
+//!   text:        the inserted text of every text insert, in order (a compressed block)
+//! value: tag (0 null, 1 false, 2 true, 3 int zig-zag, 4 float 8 bytes LE, 5 string,
+//!        6 bytes, 7 new container + kind) then its payload; "none" is tag 255.
+//! ```
+//! Every count and length is checked against the bytes left before anything is allocated;
+//! the checksum catches corruption; applying is all or nothing.
+
+use std::collections::HashMap;
+
+use super::change::{Change, ChangeOp, OpBody};
+use super::value::{ContainerId, ContainerKind, Value};
+use crate::bytes::{Reader, Writer, read_block, write_block};
+use crate::sequence::LoadError;
+use crate::{Dot, ReplicaId};
+
+const MAGIC: [u8; 4] = [0xC7, b'D', b'O', b'C'];
+/// The version written; the only one read.
+pub(crate) const FORMAT_VERSION: u8 = 1;
+const KIND_UPDATE: u8 = 1;
+const KIND_SNAPSHOT: u8 = 2;
+const HEADER_LEN: usize = 10;
+
+const OP_TEXT_INSERT: u64 = 0;
+const OP_LIST_INSERT: u64 = 1;
+const OP_DELETE_FORWARD: u64 = 2;
+const OP_DELETE_BACKWARD: u64 = 3;
+const OP_MAP_SET: u64 = 4;
+const OP_REGISTER_SET: u64 = 5;
+const OP_INCREMENT: u64 = 6;
+const OP_KIND_BITS: u32 = 4;
+
+const FLAG_STARTS: u64 = 1;
+const FLAG_MESSAGE: u64 = 2;
+const FLAG_TIMESTAMP: u64 = 4;
+
+const VALUE_NONE: u8 = 255;
+
+fn malformed(why: &'static str) -> LoadError {
+    LoadError::Malformed(why)
+}
+
+/// Interns replicas and containers as small indices.
+#[derive(Default)]
+struct Tables {
+    replicas: Vec<ReplicaId>,
+    replica_index: HashMap<ReplicaId, usize>,
+    containers: Vec<Dot>,
+    container_index: HashMap<Dot, usize>,
+}
+
+impl Tables {
+    fn replica(&mut self, replica: ReplicaId) -> usize {
+        let next = self.replicas.len();
+        *self.replica_index.entry(replica).or_insert_with(|| {
+            self.replicas.push(replica);
+            next
+        })
+    }
+
+    fn container(&mut self, id: ContainerId) -> usize {
+        match id {
+            ContainerId::Root => 0,
+            ContainerId::Created(dot) => {
+                self.replica(dot.replica);
+                let next = self.containers.len() + 1;
+                *self.container_index.entry(dot).or_insert_with(|| {
+                    self.containers.push(dot);
+                    next
+                })
+            }
+        }
+    }
+
+    fn dot(&mut self, out: &mut Writer, dot: Dot) {
+        out.usize(self.replica(dot.replica));
+        out.varint(dot.counter);
+    }
+}
+
+fn kind_code(kind: ContainerKind) -> u8 {
+    match kind {
+        ContainerKind::Map => 0,
+        ContainerKind::List => 1,
+        ContainerKind::Text => 2,
+        ContainerKind::Counter => 3,
+        ContainerKind::Register => 4,
+    }
+}
+
+fn kind_from(code: u8) -> Result<ContainerKind, LoadError> {
+    Ok(match code {
+        0 => ContainerKind::Map,
+        1 => ContainerKind::List,
+        2 => ContainerKind::Text,
+        3 => ContainerKind::Counter,
+        4 => ContainerKind::Register,
+        _ => return Err(malformed("unknown container kind")),
+    })
+}
+
+fn write_value(out: &mut Writer, value: Option<&Value>) {
+    match value {
+        None => out.raw(&[VALUE_NONE]),
+        Some(Value::Null) => out.raw(&[0]),
+        Some(Value::Bool(false)) => out.raw(&[1]),
+        Some(Value::Bool(true)) => out.raw(&[2]),
+        Some(Value::Int(i)) => {
+            out.raw(&[3]);
+            out.signed(*i);
+        }
+        Some(Value::Float(f)) => {
+            out.raw(&[4]);
+            out.raw(&f.to_le_bytes());
+        }
+        Some(Value::String(s)) => {
+            out.raw(&[5]);
+            out.block(s.as_bytes());
+        }
+        Some(Value::Bytes(b)) => {
+            out.raw(&[6]);
+            out.block(b);
+        }
+        // The container's id is its creating event's: implied, not written.
+        Some(Value::Container(kind, _)) => out.raw(&[7, kind_code(*kind)]),
+    }
+}
+
+/// Reads a value; a new container takes the id `own` (the event writing it).
+fn read_value(reader: &mut Reader<'_>, own: Dot) -> Result<Option<Value>, LoadError> {
+    Ok(Some(match reader.u8()? {
+        VALUE_NONE => return Ok(None),
+        0 => Value::Null,
+        1 => Value::Bool(false),
+        2 => Value::Bool(true),
+        3 => Value::Int(reader.signed()?),
+        4 => {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(reader.raw(8)?);
+            Value::Float(f64::from_le_bytes(bytes))
+        }
+        5 => Value::String(
+            String::from_utf8(reader.block()?.to_vec())
+                .map_err(|_| malformed("a string value is not UTF-8"))?,
+        ),
+        6 => Value::Bytes(reader.block()?.to_vec()),
+        7 => Value::Container(kind_from(reader.u8()?)?, ContainerId::Created(own)),
+        _ => return Err(malformed("unknown value tag")),
+    }))
+}
+
+/// The binary form of `changes` (an update; a snapshot when `snapshot`).
+pub(crate) fn encode(changes: &[Change], snapshot: bool) -> Vec<u8> {
+    let mut tables = Tables::default();
+    let mut body = Writer::default();
+    let mut text = String::new();
+    body.usize(changes.len());
+    for change in changes {
+        body.usize(tables.replica(change.replica));
+        body.varint(change.seq_start);
+        body.usize(change.len);
+        body.usize(change.parents.len());
+        for &parent in &change.parents {
+            tables.dot(&mut body, parent);
+        }
+        let mut flags = 0;
+        if let Some((message, timestamp)) = &change.meta {
+            flags |= FLAG_STARTS;
+            if message.is_some() {
+                flags |= FLAG_MESSAGE;
+            }
+            if timestamp.is_some() {
+                flags |= FLAG_TIMESTAMP;
+            }
+            body.varint(flags);
+            if let Some(message) = message {
+                body.block(message.as_bytes());
+            }
+            if let Some(timestamp) = timestamp {
+                body.signed(*timestamp);
+            }
+        } else {
+            body.varint(flags);
+        }
+        body.usize(change.ops.len());
+        for op in &change.ops {
+            let kind = match &op.body {
+                OpBody::TextInsert { .. } => OP_TEXT_INSERT,
+                OpBody::ListInsert { .. } => OP_LIST_INSERT,
+                OpBody::SeqDelete { forward: true, .. } => OP_DELETE_FORWARD,
+                OpBody::SeqDelete { forward: false, .. } => OP_DELETE_BACKWARD,
+                OpBody::MapSet { .. } => OP_MAP_SET,
+                OpBody::RegisterSet { .. } => OP_REGISTER_SET,
+                OpBody::Increment { .. } => OP_INCREMENT,
+            };
+            body.varint(((op.len as u64) << OP_KIND_BITS) | kind);
+            let container = tables.container(op.container);
+            body.usize(container);
+            match &op.body {
+                OpBody::TextInsert {
+                    pos,
+                    text: inserted,
+                } => {
+                    body.usize(*pos);
+                    text.push_str(inserted);
+                }
+                OpBody::ListInsert { pos, values } => {
+                    body.usize(*pos);
+                    for value in values {
+                        write_value(&mut body, Some(value));
+                    }
+                }
+                OpBody::SeqDelete { pos, .. } => body.usize(*pos),
+                OpBody::MapSet { key, value, pred } => {
+                    body.block(key.as_bytes());
+                    write_value(&mut body, value.as_ref());
+                    body.usize(pred.len());
+                    for &dot in pred {
+                        tables.dot(&mut body, dot);
+                    }
+                }
+                OpBody::RegisterSet { value, pred } => {
+                    write_value(&mut body, value.as_ref());
+                    body.usize(pred.len());
+                    for &dot in pred {
+                        tables.dot(&mut body, dot);
+                    }
+                }
+                OpBody::Increment { by } => body.signed(*by),
+            }
+        }
+    }
+    write_block(&mut body, text.as_bytes());
+
+    let mut head = Writer::default();
+    head.usize(tables.replicas.len());
+    for replica in &tables.replicas {
+        head.raw(&replica.to_bytes());
+    }
+    head.usize(tables.containers.len());
+    for dot in &tables.containers {
+        head.usize(tables.replica_index.get(&dot.replica).copied().unwrap_or(0));
+        head.varint(dot.counter);
+    }
+    head.raw(&body.bytes);
+
+    let mut out = Vec::with_capacity(HEADER_LEN + head.bytes.len());
+    out.extend_from_slice(&MAGIC);
+    out.push(FORMAT_VERSION);
+    out.push(if snapshot { KIND_SNAPSHOT } else { KIND_UPDATE });
+    out.extend_from_slice(&crc32fast::hash(&head.bytes).to_le_bytes());
+    out.extend_from_slice(&head.bytes);
+    out
+}
+
+/// Reads an update or snapshot, checking everything that can be checked without a replica.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Change>, LoadError> {
+    let magic_len = bytes.len().min(MAGIC.len());
+    if bytes[..magic_len] != MAGIC[..magic_len] {
+        return Err(LoadError::UnknownFormat);
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(LoadError::Truncated);
+    }
+    if bytes[4] != FORMAT_VERSION {
+        return Err(LoadError::UnsupportedVersion {
+            found: bytes[4],
+            supported: FORMAT_VERSION,
+        });
+    }
+    if bytes[5] != KIND_UPDATE && bytes[5] != KIND_SNAPSHOT {
+        return Err(malformed("unknown kind of encoding"));
+    }
+    let checksum = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
+    let body = &bytes[HEADER_LEN..];
+    if crc32fast::hash(body) != checksum {
+        return Err(LoadError::ChecksumMismatch);
+    }
+    let mut reader = Reader::new(body);
+    let reader = &mut reader;
+
+    let replica_count = reader.count()?;
+    let mut replicas = Vec::with_capacity(replica_count);
+    for _ in 0..replica_count {
+        let mut id = [0u8; 16];
+        id.copy_from_slice(reader.raw(16)?);
+        replicas.push(ReplicaId::from_bytes(id));
+    }
+    let replica = |reader: &mut Reader<'_>| -> Result<ReplicaId, LoadError> {
+        replicas
+            .get(reader.usize()?)
+            .copied()
+            .ok_or(malformed("replica index out of range"))
+    };
+    let dot = |reader: &mut Reader<'_>| -> Result<Dot, LoadError> {
+        let r = replica(reader)?;
+        Ok(Dot::new(r, reader.varint()?))
+    };
+    let container_count = reader.count()?;
+    let mut containers = Vec::with_capacity(container_count + 1);
+    containers.push(ContainerId::Root);
+    for _ in 0..container_count {
+        containers.push(ContainerId::Created(dot(reader)?));
+    }
+
+    let change_count = reader.count()?;
+    let mut changes = Vec::with_capacity(change_count);
+    // Text inserts take their text from the block after the changes: remember where.
+    let mut text_ops: Vec<(usize, usize)> = Vec::new();
+    for change_index in 0..change_count {
+        let change_replica = replica(reader)?;
+        let seq_start = reader.varint()?;
+        let len = reader.usize()?;
+        let parent_count = reader.count()?;
+        let mut parents = Vec::with_capacity(parent_count);
+        for _ in 0..parent_count {
+            parents.push(dot(reader)?);
+        }
+        let flags = reader.varint()?;
+        if flags > (FLAG_STARTS | FLAG_MESSAGE | FLAG_TIMESTAMP) {
+            return Err(malformed("unknown change flags"));
+        }
+        let meta = if flags & FLAG_STARTS != 0 {
+            let message = if flags & FLAG_MESSAGE != 0 {
+                Some(
+                    String::from_utf8(reader.block()?.to_vec())
+                        .map_err(|_| malformed("a change message is not UTF-8"))?,
+                )
+            } else {
+                None
+            };
+            let timestamp = if flags & FLAG_TIMESTAMP != 0 {
+                Some(reader.signed()?)
+            } else {
+                None
+            };
+            Some((message, timestamp))
+        } else {
+            None
+        };
+        let op_count = reader.count()?;
+        let mut ops = Vec::with_capacity(op_count);
+        let mut offset = 0usize;
+        for _ in 0..op_count {
+            let head = reader.varint()?;
+            let op_len = usize::try_from(head >> OP_KIND_BITS)
+                .map_err(|_| malformed("operation too long"))?;
+            let end = offset
+                .checked_add(op_len)
+                .filter(|&end| end <= len && op_len > 0)
+                .ok_or(malformed("operation outside its change"))?;
+            let container = *containers
+                .get(reader.usize()?)
+                .ok_or(malformed("container index out of range"))?;
+            let own = |i: usize| {
+                Dot::new(
+                    change_replica,
+                    seq_start.saturating_add((offset + i) as u64),
+                )
+            };
+            let body = match head & ((1 << OP_KIND_BITS) - 1) {
+                OP_TEXT_INSERT => {
+                    text_ops.push((change_index, ops.len()));
+                    OpBody::TextInsert {
+                        pos: reader.usize()?,
+                        text: String::new(),
+                    }
+                }
+                OP_LIST_INSERT => {
+                    let pos = reader.usize()?;
+                    if op_len > reader.remaining_len() {
+                        return Err(LoadError::Truncated);
+                    }
+                    let mut values = Vec::with_capacity(op_len);
+                    for i in 0..op_len {
+                        values.push(
+                            read_value(reader, own(i))?
+                                .ok_or(malformed("a list element is missing"))?,
+                        );
+                    }
+                    OpBody::ListInsert { pos, values }
+                }
+                OP_DELETE_FORWARD | OP_DELETE_BACKWARD => OpBody::SeqDelete {
+                    pos: reader.usize()?,
+                    forward: head & ((1 << OP_KIND_BITS) - 1) == OP_DELETE_FORWARD,
+                },
+                OP_MAP_SET => {
+                    let key = String::from_utf8(reader.block()?.to_vec())
+                        .map_err(|_| malformed("a map key is not UTF-8"))?;
+                    let value = read_value(reader, own(0))?;
+                    let pred_count = reader.count()?;
+                    let mut pred = Vec::with_capacity(pred_count);
+                    for _ in 0..pred_count {
+                        pred.push(dot(reader)?);
+                    }
+                    OpBody::MapSet { key, value, pred }
+                }
+                OP_REGISTER_SET => {
+                    let value = read_value(reader, own(0))?;
+                    let pred_count = reader.count()?;
+                    let mut pred = Vec::with_capacity(pred_count);
+                    for _ in 0..pred_count {
+                        pred.push(dot(reader)?);
+                    }
+                    OpBody::RegisterSet { value, pred }
+                }
+                OP_INCREMENT => OpBody::Increment {
+                    by: reader.signed()?,
+                },
+                _ => return Err(malformed("unknown operation kind")),
+            };
+            ops.push(ChangeOp {
+                offset,
+                len: op_len,
+                container,
+                body,
+            });
+            offset = end;
+        }
+        changes.push(Change {
+            replica: change_replica,
+            seq_start,
+            len,
+            parents,
+            meta,
+            ops,
+        });
+    }
+    let text = String::from_utf8(read_block(reader).map_err(|e| match e {
+        crate::bytes::BlockError::Read(e) => LoadError::from(e),
+        crate::bytes::BlockError::Corrupt(why) => malformed(why),
+    })?)
+    .map_err(|_| malformed("inserted text is not UTF-8"))?;
+    if !reader.is_empty() {
+        return Err(malformed("unexpected bytes after the changes"));
+    }
+    let mut rest = text.as_str();
+    for (change, op) in text_ops {
+        let op = &mut changes[change].ops[op];
+        let split = rest
+            .char_indices()
+            .nth(op.len)
+            .map_or(rest.len(), |(b, _)| b);
+        let (inserted, tail) = rest.split_at(split);
+        if let OpBody::TextInsert { text, .. } = &mut op.body {
+            *text = inserted.to_owned();
+        }
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        return Err(malformed("inserted text left over"));
+    }
+    Ok(changes)
+}

@@ -1,0 +1,635 @@
+//! The JSON-like document: a root map holding nested maps, lists, texts, counters and
+//! registers, edited in transactions and synced as changes.
+//!
+//! One causal graph numbers every event of the document (one event per inserted or deleted
+//! element and per map, register or counter operation); a transaction is a run of events of one
+//! replica, a *change*, the unit of sync and storage. Lists and texts are the sequence CRDT of
+//! [`crate::sequence`] sharing that graph; maps and registers keep concurrent writes as
+//! conflicts ([`state`]).
+//!
+//! - [`Document`]: reading, subscribing, versions, encoding;
+//! - `transaction`: local edits ([`Transaction`]);
+//! - `change`: changes as they travel, and applying remote ones;
+//! - `encoding`: the binary forms of updates and snapshots.
+
+mod change;
+mod encoding;
+mod events;
+#[cfg(feature = "json")]
+mod json;
+mod state;
+mod transaction;
+mod value;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+
+pub use events::{Listener, Origin, Patch, PatchAction, PathSegment, SubscriptionId};
+#[cfg(feature = "json")]
+pub use json::JsonStrings;
+pub use transaction::{ChangeOptions, Transaction};
+pub use value::{ContainerId, ContainerKind, CounterId, ListId, MapId, RegisterId, TextId, Value};
+
+use crate::causal_graph::{CausalGraph, Frontier, Lv};
+use crate::rope::Unit;
+use crate::sequence::LoadError;
+use crate::{Dot, ReplicaId, VersionVector};
+use state::{Container, Entries, ScalarOp};
+
+/// Why a document operation was refused. Nothing changed when this is returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DocError {
+    /// No container has this id (yet): it was never created, or its creation has not arrived.
+    NoSuchContainer(ContainerId),
+    /// The container is of another kind than the operation needs.
+    WrongKind {
+        /// The container.
+        container: ContainerId,
+        /// The kind the operation works on.
+        expected: ContainerKind,
+        /// The container's kind.
+        found: ContainerKind,
+    },
+    /// An index past the end of a list or text.
+    OutOfRange {
+        /// The index given.
+        index: usize,
+        /// The length in the same unit.
+        len: usize,
+    },
+    /// A UTF-16 or UTF-8 index inside a character.
+    NotCharBoundary {
+        /// The index given.
+        index: usize,
+    },
+    /// Containers are created with the `*_new` operations, not stored as values: a container
+    /// has exactly one place in the document.
+    ContainerAsValue,
+}
+
+impl fmt::Display for DocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DocError::NoSuchContainer(id) => write!(f, "no container {id:?} in this document"),
+            DocError::WrongKind {
+                container,
+                expected,
+                found,
+            } => write!(
+                f,
+                "container {container:?} is a {found:?}, not a {expected:?}"
+            ),
+            DocError::OutOfRange { index, len } => {
+                write!(f, "index {index} is out of range for length {len}")
+            }
+            DocError::NotCharBoundary { index } => {
+                write!(f, "index {index} falls inside a character")
+            }
+            DocError::ContainerAsValue => f.write_str(
+                "a container cannot be stored as a value; create it with a *_new operation",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DocError {}
+
+/// Where a container was created: in which container, and under which key for maps.
+#[derive(Clone, Debug)]
+struct Placement {
+    parent: ContainerId,
+    key: Option<String>,
+}
+
+/// Metadata of a change (a committed transaction).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ChangeMeta {
+    start: Lv,
+    message: Option<String>,
+    timestamp: Option<i64>,
+}
+
+/// A JSON-like collaborative document.
+///
+/// Edit it with single operations (each its own change) or in a [`transact`](Self::transact)
+/// closure (one change, all or nothing); read it through typed handles; sync it with
+/// [`update_since`](Self::update_since) and [`apply_update`](Self::apply_update).
+///
+/// ```
+/// use crdt_core::{Document, MapId, ReplicaId};
+///
+/// let mut doc = Document::new(ReplicaId::from_u128(1));
+/// let title = doc.set_new_text(MapId::ROOT, "title").unwrap();
+/// doc.text_insert(title, 0, "Shopping").unwrap();
+/// let items = doc.set_new_list(MapId::ROOT, "items").unwrap();
+/// doc.transact(|tx| {
+///     tx.list_insert(items, 0, "milk")?;
+///     tx.list_insert(items, 1, "eggs")?;
+///     Ok(())
+/// })
+/// .unwrap();
+///
+/// let mut other = Document::new(ReplicaId::from_u128(2));
+/// other.apply_update(&doc.update_since(&other.version())).unwrap();
+/// assert_eq!(other.text(title).unwrap(), "Shopping");
+/// assert_eq!(other.list_len(items).unwrap(), 2);
+/// ```
+pub struct Document {
+    replica: ReplicaId,
+    agent: Option<u32>,
+    graph: CausalGraph,
+    containers: HashMap<ContainerId, Container>,
+    placements: HashMap<ContainerId, Placement>,
+    /// Map, register and counter operations, by event, ascending.
+    scalar_ops: Vec<(Lv, ScalarOp)>,
+    /// Which sequence container holds the operation of each event that has one, ascending.
+    sequence_ops: Vec<(Range<Lv>, ContainerId)>,
+    changes: Vec<ChangeMeta>,
+    listeners: Vec<(SubscriptionId, Listener)>,
+    next_subscription: u64,
+}
+
+impl Clone for Document {
+    /// A copy with the same history and state, without the subscribers. It edits as the same
+    /// replica: use [`fork`](Document::fork) to branch.
+    fn clone(&self) -> Self {
+        Document {
+            replica: self.replica,
+            agent: self.agent,
+            graph: self.graph.clone(),
+            containers: self.containers.clone(),
+            placements: self.placements.clone(),
+            scalar_ops: self.scalar_ops.clone(),
+            sequence_ops: self.sequence_ops.clone(),
+            changes: self.changes.clone(),
+            listeners: Vec::new(),
+            next_subscription: 0,
+        }
+    }
+}
+
+impl fmt::Debug for Document {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Document")
+            .field("replica", &self.replica)
+            .field("version", &self.version())
+            .field("containers", &self.containers.len())
+            .finish()
+    }
+}
+
+impl Document {
+    /// An empty document (an empty root map) whose edits will be made as `replica`.
+    pub fn new(replica: ReplicaId) -> Document {
+        let mut containers = HashMap::new();
+        containers.insert(ContainerId::Root, Container::new(ContainerKind::Map));
+        Document {
+            replica,
+            agent: None,
+            graph: CausalGraph::default(),
+            containers,
+            placements: HashMap::new(),
+            scalar_ops: Vec::new(),
+            sequence_ops: Vec::new(),
+            changes: Vec::new(),
+            listeners: Vec::new(),
+            next_subscription: 0,
+        }
+    }
+
+    /// A copy with the whole history whose edits will be made as `replica` (without the
+    /// subscribers).
+    pub fn fork(&self, replica: ReplicaId) -> Document {
+        let mut fork = self.clone();
+        fork.replica = replica;
+        fork.agent = None;
+        fork
+    }
+
+    /// The replica local edits are made as.
+    pub fn replica(&self) -> ReplicaId {
+        self.replica
+    }
+
+    /// The version: how many events of each replica the document includes.
+    pub fn version(&self) -> VersionVector {
+        self.graph.version_vector()
+    }
+
+    /// The heads of the history: the latest events, which every other event precedes.
+    pub fn heads(&self) -> Vec<Dot> {
+        self.graph.frontier_to_dots(self.graph.frontier())
+    }
+
+    /// How many events the history holds.
+    pub fn history_len(&self) -> usize {
+        self.graph.len()
+    }
+
+    // ---- reading --------------------------------------------------------------------------
+
+    fn container(&self, id: ContainerId) -> Result<&Container, DocError> {
+        self.containers
+            .get(&id)
+            .ok_or(DocError::NoSuchContainer(id))
+    }
+
+    fn wrong_kind(id: ContainerId, expected: ContainerKind, found: &Container) -> DocError {
+        DocError::WrongKind {
+            container: id,
+            expected,
+            found: found.kind(),
+        }
+    }
+
+    fn map_entries(
+        &self,
+        map: MapId,
+    ) -> Result<&std::collections::BTreeMap<String, Entries>, DocError> {
+        match self.container(map.0)? {
+            Container::Map(entries) => Ok(entries),
+            other => Err(Self::wrong_kind(map.0, ContainerKind::Map, other)),
+        }
+    }
+
+    /// The value of `key` in `map`: the winner if writes were concurrent.
+    pub fn get(&self, map: MapId, key: &str) -> Result<Option<&Value>, DocError> {
+        Ok(self
+            .map_entries(map)?
+            .get(key)
+            .and_then(|entries| entries.last())
+            .map(|e| &e.value))
+    }
+
+    /// Every value of `key` written concurrently, the winner first (one value if there is no
+    /// conflict, none if the key is absent).
+    pub fn get_conflicts(&self, map: MapId, key: &str) -> Result<Vec<&Value>, DocError> {
+        Ok(self
+            .map_entries(map)?
+            .get(key)
+            .map(|entries| entries.iter().rev().map(|e| &e.value).collect())
+            .unwrap_or_default())
+    }
+
+    /// The keys of `map`, in order.
+    pub fn keys(&self, map: MapId) -> Result<Vec<&str>, DocError> {
+        Ok(self.map_entries(map)?.keys().map(String::as_str).collect())
+    }
+
+    /// The number of keys of `map`.
+    pub fn map_len(&self, map: MapId) -> Result<usize, DocError> {
+        Ok(self.map_entries(map)?.len())
+    }
+
+    fn list_values(&self, list: ListId) -> Result<&Vec<Value>, DocError> {
+        match self.container(list.0)? {
+            Container::List(seq) => Ok(&seq.doc),
+            other => Err(Self::wrong_kind(list.0, ContainerKind::List, other)),
+        }
+    }
+
+    /// The number of elements of `list`.
+    pub fn list_len(&self, list: ListId) -> Result<usize, DocError> {
+        Ok(self.list_values(list)?.len())
+    }
+
+    /// The element at `index` of `list`.
+    pub fn list_get(&self, list: ListId, index: usize) -> Result<Option<&Value>, DocError> {
+        Ok(self.list_values(list)?.get(index))
+    }
+
+    /// The elements of `list`.
+    pub fn list(&self, list: ListId) -> Result<&[Value], DocError> {
+        Ok(self.list_values(list)?)
+    }
+
+    fn rope(&self, text: TextId) -> Result<&crate::rope::Rope, DocError> {
+        match self.container(text.0)? {
+            Container::Text(seq) => Ok(&seq.doc),
+            other => Err(Self::wrong_kind(text.0, ContainerKind::Text, other)),
+        }
+    }
+
+    /// The content of `text`.
+    pub fn text(&self, text: TextId) -> Result<String, DocError> {
+        Ok(self.rope(text)?.to_string())
+    }
+
+    /// The length of `text` in chars.
+    pub fn text_len(&self, text: TextId) -> Result<usize, DocError> {
+        Ok(self.rope(text)?.len_chars())
+    }
+
+    /// The length of `text` in UTF-16 code units (JavaScript's `string.length`).
+    pub fn text_len_utf16(&self, text: TextId) -> Result<usize, DocError> {
+        Ok(self.rope(text)?.metrics().utf16)
+    }
+
+    /// Converts a UTF-16 index of `text` to a char index.
+    pub fn text_utf16_to_char(&self, text: TextId, index: usize) -> Result<usize, DocError> {
+        let rope = self.rope(text)?;
+        if index > rope.metrics().utf16 {
+            return Err(DocError::OutOfRange {
+                index,
+                len: rope.metrics().utf16,
+            });
+        }
+        if !rope.is_boundary(index, Unit::Utf16) {
+            return Err(DocError::NotCharBoundary { index });
+        }
+        Ok(rope.convert(index, Unit::Utf16, Unit::Chars))
+    }
+
+    /// Converts a char index of `text` to a UTF-16 index.
+    pub fn text_char_to_utf16(&self, text: TextId, index: usize) -> Result<usize, DocError> {
+        let rope = self.rope(text)?;
+        if index > rope.len_chars() {
+            return Err(DocError::OutOfRange {
+                index,
+                len: rope.len_chars(),
+            });
+        }
+        Ok(rope.convert(index, Unit::Chars, Unit::Utf16))
+    }
+
+    /// The value of `counter`.
+    pub fn counter(&self, counter: CounterId) -> Result<i64, DocError> {
+        match self.container(counter.0)? {
+            Container::Counter(value) => Ok(*value),
+            other => Err(Self::wrong_kind(counter.0, ContainerKind::Counter, other)),
+        }
+    }
+
+    fn register_entries(&self, register: RegisterId) -> Result<&Entries, DocError> {
+        match self.container(register.0)? {
+            Container::Register(entries) => Ok(entries),
+            other => Err(Self::wrong_kind(register.0, ContainerKind::Register, other)),
+        }
+    }
+
+    /// The value of `register`: the winner if writes were concurrent.
+    pub fn register(&self, register: RegisterId) -> Result<Option<&Value>, DocError> {
+        Ok(self.register_entries(register)?.last().map(|e| &e.value))
+    }
+
+    /// Every value of `register` written concurrently, the winner first.
+    pub fn register_conflicts(&self, register: RegisterId) -> Result<Vec<&Value>, DocError> {
+        Ok(self
+            .register_entries(register)?
+            .iter()
+            .rev()
+            .map(|e| &e.value)
+            .collect())
+    }
+
+    /// The kind of container `id`, if the document has it.
+    pub fn kind_of(&self, id: ContainerId) -> Option<ContainerKind> {
+        self.containers.get(&id).map(Container::kind)
+    }
+
+    /// Where container `id` is, from the root; `None` if it is not reachable (its key was
+    /// overwritten or its list element deleted) or unknown.
+    pub fn path_of(&self, id: ContainerId) -> Option<Vec<PathSegment>> {
+        let mut path = Vec::new();
+        let mut current = id;
+        // Containers form a tree; the bound only guards against a corrupt placement table.
+        for _ in 0..=self.placements.len() {
+            if current == ContainerId::Root {
+                path.reverse();
+                return Some(path);
+            }
+            let placement = self.placements.get(&current)?;
+            match (&placement.key, self.containers.get(&placement.parent)?) {
+                (Some(key), Container::Map(entries)) => {
+                    let winner = entries.get(key)?.last()?;
+                    if winner.value.as_container().map(|(_, c)| c) != Some(current) {
+                        return None;
+                    }
+                    path.push(PathSegment::Key(key.clone()));
+                }
+                (None, Container::List(seq)) => {
+                    let index = seq
+                        .doc
+                        .iter()
+                        .position(|v| v.as_container().map(|(_, c)| c) == Some(current))?;
+                    path.push(PathSegment::Index(index));
+                }
+                (None, Container::Register(entries)) => {
+                    let winner = entries.last()?;
+                    if winner.value.as_container().map(|(_, c)| c) != Some(current) {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+            current = placement.parent;
+        }
+        None
+    }
+
+    // ---- sync ---------------------------------------------------------------------------
+
+    /// Everything this replica has that a replica at `version` lacks, encoded: a batch of
+    /// changes for [`apply_update`](Self::apply_update).
+    pub fn update_since(&self, version: &VersionVector) -> Vec<u8> {
+        encoding::encode(&self.changes_between(version, None), false)
+    }
+
+    /// The changes that version `until` has and `since` lacks, encoded. `until` must be a
+    /// version of this document (causally closed, as every [`version`](Self::version) is).
+    pub fn update_between(&self, since: &VersionVector, until: &VersionVector) -> Vec<u8> {
+        encoding::encode(&self.changes_between(since, Some(until)), false)
+    }
+
+    /// Applies an update or snapshot from any replica: the changes this document lacks are
+    /// added and merged, all or nothing, and subscribers receive the patches. Returns how many
+    /// events were new.
+    pub fn apply_update(&mut self, bytes: &[u8]) -> Result<usize, LoadError> {
+        let changes = encoding::decode(bytes)?;
+        self.apply_decoded(&changes)
+    }
+
+    fn apply_decoded(&mut self, changes: &[change::Change]) -> Result<usize, LoadError> {
+        let before = self.graph.len();
+        let patches = self.apply_changes(changes)?;
+        self.notify(Origin::Remote, &patches);
+        Ok(self.graph.len() - before)
+    }
+
+    /// Brings in everything `other` has that this document lacks.
+    pub fn merge(&mut self, other: &Document) -> Result<usize, LoadError> {
+        let changes = other.changes_between(&self.version(), None);
+        self.apply_decoded(&changes)
+    }
+
+    /// The whole document with its history, encoded. [`Document::load`] reads it back; it is
+    /// also a valid update for [`apply_update`](Self::apply_update).
+    pub fn encode(&self) -> Vec<u8> {
+        encoding::encode(&self.changes_between(&VersionVector::new(), None), true)
+    }
+
+    /// Loads an encoded document; edits will be made as `replica`.
+    pub fn load(bytes: &[u8], replica: ReplicaId) -> Result<Document, LoadError> {
+        let mut doc = Document::new(replica);
+        let changes = encoding::decode(bytes)?;
+        doc.apply_changes(&changes)?;
+        Ok(doc)
+    }
+
+    // ---- bookkeeping ----------------------------------------------------------------------
+
+    /// Records that the events `span` are operations of sequence container `container`.
+    fn record_sequence_ops(&mut self, span: Range<Lv>, container: ContainerId) {
+        match self.sequence_ops.last_mut() {
+            Some((last, owner)) if last.end == span.start && *owner == container => {
+                last.end = span.end;
+            }
+            _ => self.sequence_ops.push((span, container)),
+        }
+    }
+
+    /// Forgets every event from `start` on (undoing a failed transaction or update; the
+    /// containers' states were restored by the caller).
+    fn forget_events_from(&mut self, start: Lv, frontier: Frontier) {
+        self.graph.truncate(start, frontier);
+        let keep = self.scalar_ops.partition_point(|(lv, _)| *lv < start);
+        self.scalar_ops.truncate(keep);
+        let first = self
+            .sequence_ops
+            .partition_point(|(span, _)| span.end <= start);
+        for (_, container) in &self.sequence_ops[first..] {
+            match self.containers.get_mut(container) {
+                Some(Container::List(seq)) => seq.log.truncate(start),
+                Some(Container::Text(seq)) => seq.log.truncate(start),
+                _ => {}
+            }
+        }
+        self.sequence_ops.truncate(first);
+        if let Some((span, _)) = self.sequence_ops.last_mut() {
+            span.end = span.end.min(start);
+        }
+        self.sequence_ops.retain(|(span, _)| !span.is_empty());
+        self.changes.retain(|change| change.start < start);
+    }
+
+    // ---- subscriptions --------------------------------------------------------------------
+
+    /// Calls `listener` with the patches of every later commit and applied update.
+    pub fn subscribe(&mut self, listener: Listener) -> SubscriptionId {
+        let id = SubscriptionId(self.next_subscription);
+        self.next_subscription += 1;
+        self.listeners.push((id, listener));
+        id
+    }
+
+    /// Stops calling a subscriber; returns false if it was not subscribed.
+    pub fn unsubscribe(&mut self, id: SubscriptionId) -> bool {
+        let before = self.listeners.len();
+        self.listeners.retain(|(sub, _)| *sub != id);
+        self.listeners.len() != before
+    }
+
+    fn notify(&mut self, origin: Origin, patches: &[Patch]) {
+        if patches.is_empty() {
+            return;
+        }
+        for (_, listener) in &mut self.listeners {
+            listener(origin, patches);
+        }
+    }
+
+    // ---- editing --------------------------------------------------------------------------
+
+    fn local_agent(&mut self) -> u32 {
+        match self.agent {
+            Some(agent) => agent,
+            None => {
+                let agent = self.graph.agent(self.replica);
+                self.agent = Some(agent);
+                agent
+            }
+        }
+    }
+
+    /// Runs `edit` as one transaction: every operation in it becomes one change, committed
+    /// when `edit` returns `Ok`, or entirely undone when it returns `Err`.
+    pub fn transact<R>(
+        &mut self,
+        edit: impl FnOnce(&mut Transaction<'_>) -> Result<R, DocError>,
+    ) -> Result<R, DocError> {
+        self.transact_with(ChangeOptions::default(), edit)
+    }
+
+    /// Like [`transact`](Self::transact), with a message and timestamp for the change.
+    pub fn transact_with<R>(
+        &mut self,
+        options: ChangeOptions,
+        edit: impl FnOnce(&mut Transaction<'_>) -> Result<R, DocError>,
+    ) -> Result<R, DocError> {
+        let mut tx = Transaction::begin(self, options);
+        match edit(&mut tx) {
+            Ok(result) => {
+                let patches = tx.commit();
+                self.notify(Origin::Local, &patches);
+                Ok(result)
+            }
+            Err(error) => {
+                tx.roll_back();
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Single operations: each is a transaction of its own (one change).
+macro_rules! single_operations {
+    ($( $(#[$doc:meta])* fn $name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
+        impl Document {
+            $(
+                $(#[$doc])*
+                pub fn $name(&mut self $(, $arg: $ty)*) -> Result<$ret, DocError> {
+                    self.transact(|tx| tx.$name($($arg),*))
+                }
+            )*
+        }
+    };
+}
+
+single_operations! {
+    /// Sets `key` of `map` to a scalar value.
+    fn set(&mut self, map: MapId, key: &str, value: impl Into<Value>) -> ();
+    /// Deletes `key` of `map` (as far as this replica has seen it written).
+    fn delete(&mut self, map: MapId, key: &str) -> ();
+    /// Sets `key` of `map` to a new, empty map.
+    fn set_new_map(&mut self, map: MapId, key: &str) -> MapId;
+    /// Sets `key` of `map` to a new, empty list.
+    fn set_new_list(&mut self, map: MapId, key: &str) -> ListId;
+    /// Sets `key` of `map` to a new, empty text.
+    fn set_new_text(&mut self, map: MapId, key: &str) -> TextId;
+    /// Sets `key` of `map` to a new counter at 0.
+    fn set_new_counter(&mut self, map: MapId, key: &str) -> CounterId;
+    /// Sets `key` of `map` to a new, empty register.
+    fn set_new_register(&mut self, map: MapId, key: &str) -> RegisterId;
+    /// Inserts a scalar value at `index` of `list`.
+    fn list_insert(&mut self, list: ListId, index: usize, value: impl Into<Value>) -> ();
+    /// Inserts a new, empty container of `kind` at `index` of `list`.
+    fn list_insert_new(&mut self, list: ListId, index: usize, kind: ContainerKind) -> ContainerId;
+    /// Deletes the elements `range` of `list`.
+    fn list_delete(&mut self, list: ListId, range: Range<usize>) -> ();
+    /// Inserts `content` at char `index` of `text`.
+    fn text_insert(&mut self, text: TextId, index: usize, content: &str) -> ();
+    /// Deletes the chars `range` of `text`.
+    fn text_delete(&mut self, text: TextId, range: Range<usize>) -> ();
+    /// Inserts `content` at a UTF-16 index of `text` (JavaScript).
+    fn text_insert_utf16(&mut self, text: TextId, index: usize, content: &str) -> ();
+    /// Deletes a range of UTF-16 indices of `text` (JavaScript).
+    fn text_delete_utf16(&mut self, text: TextId, range: Range<usize>) -> ();
+    /// Adds `by` to `counter`.
+    fn increment(&mut self, counter: CounterId, by: i64) -> ();
+    /// Sets `register` to a scalar value.
+    fn register_set(&mut self, register: RegisterId, value: impl Into<Value>) -> ();
+    /// Clears `register` (as far as this replica has seen it written).
+    fn register_clear(&mut self, register: RegisterId) -> ();
+}

@@ -1,0 +1,610 @@
+//! Local edits: a transaction groups operations into one change, all or nothing.
+
+use std::ops::Range;
+
+use smallvec::SmallVec;
+
+use super::events::{Patch, PatchAction};
+use super::state::{Container, Entry, ScalarOp, write};
+use super::value::{ContainerId, ContainerKind, CounterId, ListId, MapId, RegisterId, TextId};
+use super::{ChangeMeta, DocError, Document, Placement, Value};
+use crate::causal_graph::{Frontier, Lv};
+use crate::sequence::content::Content;
+
+/// A change's message and timestamp, both optional. The core keeps no clock: pass the time
+/// (for example Unix milliseconds) if you want it recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeOptions {
+    /// What the change did, for history views.
+    pub message: Option<String>,
+    /// When, in a unit of the application's choice.
+    pub timestamp: Option<i64>,
+}
+
+/// What must be undone if a transaction (or a remote update) fails part way.
+pub(super) enum Undo {
+    /// A map key's entries as they were.
+    Map {
+        map: ContainerId,
+        key: String,
+        before: super::state::Entries,
+    },
+    /// A register's entries as they were.
+    Register {
+        register: ContainerId,
+        before: super::state::Entries,
+    },
+    /// A counter was incremented by this much.
+    Counter { counter: ContainerId, by: i64 },
+    /// `len` values or chars were inserted at `at`.
+    Inserted {
+        container: ContainerId,
+        at: usize,
+        len: usize,
+    },
+    /// These values were removed at `at`.
+    ListRemoved {
+        container: ContainerId,
+        at: usize,
+        values: Vec<Value>,
+    },
+    /// This text was removed at `at`.
+    TextRemoved {
+        container: ContainerId,
+        at: usize,
+        text: String,
+    },
+    /// A container was created.
+    Created(ContainerId),
+}
+
+/// Undoes `undo` (newest first) and forgets every event from `start` on.
+pub(super) fn roll_back(doc: &mut Document, undo: Vec<Undo>, start: Lv, frontier: Frontier) {
+    for entry in undo.into_iter().rev() {
+        match entry {
+            Undo::Map { map, key, before } => {
+                if let Some(Container::Map(entries)) = doc.containers.get_mut(&map) {
+                    if before.is_empty() {
+                        entries.remove(&key);
+                    } else {
+                        entries.insert(key, before);
+                    }
+                }
+            }
+            Undo::Register { register, before } => {
+                if let Some(Container::Register(entries)) = doc.containers.get_mut(&register) {
+                    *entries = before;
+                }
+            }
+            Undo::Counter { counter, by } => {
+                if let Some(Container::Counter(value)) = doc.containers.get_mut(&counter) {
+                    *value = value.wrapping_sub(by);
+                }
+            }
+            Undo::Inserted { container, at, len } => match doc.containers.get_mut(&container) {
+                Some(Container::List(seq)) => {
+                    seq.doc.drain(at..at + len);
+                }
+                Some(Container::Text(seq)) => seq.doc.remove(at, at + len),
+                _ => {}
+            },
+            Undo::ListRemoved {
+                container,
+                at,
+                values,
+            } => {
+                if let Some(Container::List(seq)) = doc.containers.get_mut(&container) {
+                    seq.doc.splice(at..at, values);
+                }
+            }
+            Undo::TextRemoved {
+                container,
+                at,
+                text,
+            } => {
+                if let Some(Container::Text(seq)) = doc.containers.get_mut(&container) {
+                    seq.doc.insert(at, &text);
+                }
+            }
+            Undo::Created(id) => {
+                doc.containers.remove(&id);
+                doc.placements.remove(&id);
+            }
+        }
+    }
+    doc.forget_events_from(start, frontier);
+}
+
+/// An open transaction. Its operations take effect at once (reads inside the transaction see
+/// them) and become one change when [`Document::transact`] commits.
+pub struct Transaction<'a> {
+    doc: &'a mut Document,
+    options: ChangeOptions,
+    start: Lv,
+    frontier: Frontier,
+    undo: Vec<Undo>,
+    patches: Vec<Patch>,
+}
+
+impl<'a> Transaction<'a> {
+    pub(super) fn begin(doc: &'a mut Document, options: ChangeOptions) -> Transaction<'a> {
+        let start = doc.graph.len();
+        let frontier = doc.graph.frontier().clone();
+        Transaction {
+            doc,
+            options,
+            start,
+            frontier,
+            undo: Vec::new(),
+            patches: Vec::new(),
+        }
+    }
+
+    pub(super) fn commit(self) -> Vec<Patch> {
+        if self.doc.graph.len() > self.start {
+            self.doc.changes.push(ChangeMeta {
+                start: self.start,
+                message: self.options.message,
+                timestamp: self.options.timestamp,
+            });
+        }
+        self.patches
+    }
+
+    pub(super) fn roll_back(self) {
+        roll_back(self.doc, self.undo, self.start, self.frontier);
+    }
+
+    /// The document as it is inside the transaction, for reading.
+    pub fn doc(&self) -> &Document {
+        self.doc
+    }
+
+    /// Takes `n` new events of the local replica, after everything so far.
+    fn events(&mut self, n: usize) -> Range<Lv> {
+        let agent = self.doc.local_agent();
+        let parents = self.doc.graph.frontier().clone();
+        self.doc.graph.add_local(agent, n, &parents)
+    }
+
+    fn patch(&mut self, container: ContainerId, action: PatchAction) {
+        let path = self.doc.path_of(container);
+        self.patches.push(Patch {
+            container,
+            path,
+            action,
+        });
+    }
+
+    fn check_kind(&self, id: ContainerId, kind: ContainerKind) -> Result<(), DocError> {
+        let container = self.doc.container(id)?;
+        if container.kind() == kind {
+            Ok(())
+        } else {
+            Err(Document::wrong_kind(id, kind, container))
+        }
+    }
+
+    /// A new container of `kind` created by event `lv`, placed in `parent`.
+    fn create(
+        &mut self,
+        lv: Lv,
+        kind: ContainerKind,
+        parent: ContainerId,
+        key: Option<&str>,
+    ) -> Value {
+        let id = ContainerId::Created(self.doc.graph.lv_to_dot(lv));
+        self.doc.containers.insert(id, Container::new(kind));
+        self.doc.placements.insert(
+            id,
+            Placement {
+                parent,
+                key: key.map(str::to_owned),
+            },
+        );
+        self.undo.push(Undo::Created(id));
+        Value::Container(kind, id)
+    }
+
+    fn scalar(value: impl Into<Value>) -> Result<Value, DocError> {
+        let value = value.into();
+        if value.as_container().is_some() {
+            return Err(DocError::ContainerAsValue);
+        }
+        Ok(value)
+    }
+
+    // ---- maps -----------------------------------------------------------------------------
+
+    /// Writes `key` of `map`: a scalar, a new container of `kind`, or a delete (`None`).
+    fn write_key(
+        &mut self,
+        map: MapId,
+        key: &str,
+        value: Option<Result<Value, ContainerKind>>,
+    ) -> Result<Option<ContainerId>, DocError> {
+        self.check_kind(map.0, ContainerKind::Map)?;
+        let pred: SmallVec<[Lv; 1]> = match self.doc.containers.get(&map.0) {
+            Some(Container::Map(entries)) => entries
+                .get(key)
+                .map(|e| e.iter().map(|e| e.lv).collect())
+                .unwrap_or_default(),
+            _ => SmallVec::new(),
+        };
+        if value.is_none() && pred.is_empty() {
+            return Ok(None); // deleting an absent key changes nothing
+        }
+        let lv = self.events(1).start;
+        let (value, created) = match value {
+            None => (None, None),
+            Some(Ok(scalar)) => (Some(scalar), None),
+            Some(Err(kind)) => {
+                let value = self.create(lv, kind, map.0, Some(key));
+                let id = value.as_container().map(|(_, id)| id);
+                (Some(value), id)
+            }
+        };
+        let rank = (self.doc.graph.lamport_of(lv), self.doc.replica);
+        let new = value.clone().map(|value| Entry { lv, rank, value });
+        if let Some(Container::Map(entries)) = self.doc.containers.get_mut(&map.0) {
+            let current = entries.entry(key.to_owned()).or_default();
+            let before = write(current, &pred, new);
+            if current.is_empty() {
+                entries.remove(key);
+            }
+            self.undo.push(Undo::Map {
+                map: map.0,
+                key: key.to_owned(),
+                before,
+            });
+        }
+        self.doc.scalar_ops.push((
+            lv,
+            ScalarOp::MapSet {
+                map: map.0,
+                key: key.to_owned(),
+                value: value.clone(),
+                pred,
+            },
+        ));
+        let action = match value {
+            Some(value) => PatchAction::MapSet {
+                key: key.to_owned(),
+                value,
+            },
+            None => PatchAction::MapDelete {
+                key: key.to_owned(),
+            },
+        };
+        self.patch(map.0, action);
+        Ok(created)
+    }
+
+    /// Sets `key` of `map` to a scalar value.
+    pub fn set(&mut self, map: MapId, key: &str, value: impl Into<Value>) -> Result<(), DocError> {
+        let value = Self::scalar(value)?;
+        self.write_key(map, key, Some(Ok(value))).map(|_| ())
+    }
+
+    /// Deletes `key` of `map` (the writes of it this replica has seen; a concurrent write
+    /// survives).
+    pub fn delete(&mut self, map: MapId, key: &str) -> Result<(), DocError> {
+        self.write_key(map, key, None).map(|_| ())
+    }
+
+    fn set_new(
+        &mut self,
+        map: MapId,
+        key: &str,
+        kind: ContainerKind,
+    ) -> Result<ContainerId, DocError> {
+        self.write_key(map, key, Some(Err(kind)))?
+            .ok_or(DocError::NoSuchContainer(map.0))
+    }
+
+    /// Sets `key` of `map` to a new, empty map.
+    pub fn set_new_map(&mut self, map: MapId, key: &str) -> Result<MapId, DocError> {
+        self.set_new(map, key, ContainerKind::Map).map(MapId)
+    }
+
+    /// Sets `key` of `map` to a new, empty list.
+    pub fn set_new_list(&mut self, map: MapId, key: &str) -> Result<ListId, DocError> {
+        self.set_new(map, key, ContainerKind::List).map(ListId)
+    }
+
+    /// Sets `key` of `map` to a new, empty text.
+    pub fn set_new_text(&mut self, map: MapId, key: &str) -> Result<TextId, DocError> {
+        self.set_new(map, key, ContainerKind::Text).map(TextId)
+    }
+
+    /// Sets `key` of `map` to a new counter at 0.
+    pub fn set_new_counter(&mut self, map: MapId, key: &str) -> Result<CounterId, DocError> {
+        self.set_new(map, key, ContainerKind::Counter)
+            .map(CounterId)
+    }
+
+    /// Sets `key` of `map` to a new, empty register.
+    pub fn set_new_register(&mut self, map: MapId, key: &str) -> Result<RegisterId, DocError> {
+        self.set_new(map, key, ContainerKind::Register)
+            .map(RegisterId)
+    }
+
+    // ---- lists ----------------------------------------------------------------------------
+
+    fn list_len_checked(&self, list: ListId) -> Result<usize, DocError> {
+        self.check_kind(list.0, ContainerKind::List)?;
+        self.doc.list_len(list)
+    }
+
+    fn insert_values(
+        &mut self,
+        list: ListId,
+        index: usize,
+        values: Vec<Value>,
+    ) -> Result<(), DocError> {
+        let span = self.events(values.len());
+        if let Some(Container::List(seq)) = self.doc.containers.get_mut(&list.0) {
+            seq.log.push_insert(span.clone(), index, &values);
+            seq.doc.splice(index..index, values.iter().cloned());
+        }
+        self.doc.record_sequence_ops(span.clone(), list.0);
+        self.undo.push(Undo::Inserted {
+            container: list.0,
+            at: index,
+            len: span.len(),
+        });
+        self.patch(list.0, PatchAction::ListInsert { index, values });
+        Ok(())
+    }
+
+    /// Inserts a scalar value at `index` of `list`.
+    pub fn list_insert(
+        &mut self,
+        list: ListId,
+        index: usize,
+        value: impl Into<Value>,
+    ) -> Result<(), DocError> {
+        let value = Self::scalar(value)?;
+        let len = self.list_len_checked(list)?;
+        if index > len {
+            return Err(DocError::OutOfRange { index, len });
+        }
+        self.insert_values(list, index, vec![value])
+    }
+
+    /// Inserts a new, empty container of `kind` at `index` of `list`.
+    pub fn list_insert_new(
+        &mut self,
+        list: ListId,
+        index: usize,
+        kind: ContainerKind,
+    ) -> Result<ContainerId, DocError> {
+        let len = self.list_len_checked(list)?;
+        if index > len {
+            return Err(DocError::OutOfRange { index, len });
+        }
+        // The container's id is the id of the event that inserts it: the replica's next one.
+        let seq = self.doc.graph.known_of(self.doc.replica) + 1;
+        let id = ContainerId::Created(crate::Dot::new(self.doc.replica, seq));
+        self.insert_values(list, index, vec![Value::Container(kind, id)])?;
+        self.doc.containers.insert(id, Container::new(kind));
+        self.doc.placements.insert(
+            id,
+            Placement {
+                parent: list.0,
+                key: None,
+            },
+        );
+        self.undo.push(Undo::Created(id));
+        Ok(id)
+    }
+
+    /// Deletes the elements `range` of `list`.
+    pub fn list_delete(&mut self, list: ListId, range: Range<usize>) -> Result<(), DocError> {
+        let len = self.list_len_checked(list)?;
+        if range.start > range.end || range.end > len {
+            return Err(DocError::OutOfRange {
+                index: range.end.max(range.start),
+                len,
+            });
+        }
+        if range.is_empty() {
+            return Ok(());
+        }
+        let span = self.events(range.len());
+        let mut removed = Vec::new();
+        if let Some(Container::List(seq)) = self.doc.containers.get_mut(&list.0) {
+            seq.log.push_delete(span.clone(), range.start, true);
+            removed = seq.doc.drain(range.clone()).collect();
+        }
+        self.doc.record_sequence_ops(span, list.0);
+        self.undo.push(Undo::ListRemoved {
+            container: list.0,
+            at: range.start,
+            values: removed,
+        });
+        self.patch(
+            list.0,
+            PatchAction::ListDelete {
+                index: range.start,
+                len: range.len(),
+            },
+        );
+        Ok(())
+    }
+
+    // ---- texts ----------------------------------------------------------------------------
+
+    fn text_len_checked(&self, text: TextId) -> Result<usize, DocError> {
+        self.check_kind(text.0, ContainerKind::Text)?;
+        self.doc.text_len(text)
+    }
+
+    /// Inserts `content` at char `index` of `text`.
+    pub fn text_insert(
+        &mut self,
+        text: TextId,
+        index: usize,
+        content: &str,
+    ) -> Result<(), DocError> {
+        let len = self.text_len_checked(text)?;
+        if index > len {
+            return Err(DocError::OutOfRange { index, len });
+        }
+        let chars = content.chars().count();
+        if chars == 0 {
+            return Ok(());
+        }
+        let span = self.events(chars);
+        if let Some(Container::Text(seq)) = self.doc.containers.get_mut(&text.0) {
+            seq.log.push_insert(span.clone(), index, content);
+            seq.doc.insert(index, content);
+        }
+        self.doc.record_sequence_ops(span, text.0);
+        self.undo.push(Undo::Inserted {
+            container: text.0,
+            at: index,
+            len: chars,
+        });
+        self.patch(
+            text.0,
+            PatchAction::TextInsert {
+                index,
+                text: content.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Deletes the chars `range` of `text`.
+    pub fn text_delete(&mut self, text: TextId, range: Range<usize>) -> Result<(), DocError> {
+        let len = self.text_len_checked(text)?;
+        if range.start > range.end || range.end > len {
+            return Err(DocError::OutOfRange {
+                index: range.end.max(range.start),
+                len,
+            });
+        }
+        if range.is_empty() {
+            return Ok(());
+        }
+        let span = self.events(range.len());
+        let mut removed = String::new();
+        if let Some(Container::Text(seq)) = self.doc.containers.get_mut(&text.0) {
+            seq.log.push_delete(span.clone(), range.start, true);
+            removed = crate::sequence::content::TextContent::doc_remove(
+                &mut seq.doc,
+                range.start,
+                range.len(),
+            );
+        }
+        self.doc.record_sequence_ops(span, text.0);
+        self.undo.push(Undo::TextRemoved {
+            container: text.0,
+            at: range.start,
+            text: removed,
+        });
+        self.patch(
+            text.0,
+            PatchAction::TextDelete {
+                index: range.start,
+                len: range.len(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Inserts `content` at a UTF-16 index of `text` (JavaScript).
+    pub fn text_insert_utf16(
+        &mut self,
+        text: TextId,
+        index: usize,
+        content: &str,
+    ) -> Result<(), DocError> {
+        let index = self.doc.text_utf16_to_char(text, index)?;
+        self.text_insert(text, index, content)
+    }
+
+    /// Deletes a range of UTF-16 indices of `text` (JavaScript).
+    pub fn text_delete_utf16(&mut self, text: TextId, range: Range<usize>) -> Result<(), DocError> {
+        let start = self.doc.text_utf16_to_char(text, range.start)?;
+        let end = self.doc.text_utf16_to_char(text, range.end)?;
+        self.text_delete(text, start..end)
+    }
+
+    // ---- counters and registers -----------------------------------------------------------
+
+    /// Adds `by` to `counter` (wrapping at the ends of `i64`, so additions commute).
+    pub fn increment(&mut self, counter: CounterId, by: i64) -> Result<(), DocError> {
+        self.check_kind(counter.0, ContainerKind::Counter)?;
+        let lv = self.events(1).start;
+        if let Some(Container::Counter(value)) = self.doc.containers.get_mut(&counter.0) {
+            *value = value.wrapping_add(by);
+        }
+        self.doc.scalar_ops.push((
+            lv,
+            ScalarOp::Increment {
+                counter: counter.0,
+                by,
+            },
+        ));
+        self.undo.push(Undo::Counter {
+            counter: counter.0,
+            by,
+        });
+        self.patch(counter.0, PatchAction::Increment { by });
+        Ok(())
+    }
+
+    fn write_register(
+        &mut self,
+        register: RegisterId,
+        value: Option<Value>,
+    ) -> Result<(), DocError> {
+        self.check_kind(register.0, ContainerKind::Register)?;
+        let pred: SmallVec<[Lv; 1]> = match self.doc.containers.get(&register.0) {
+            Some(Container::Register(entries)) => entries.iter().map(|e| e.lv).collect(),
+            _ => SmallVec::new(),
+        };
+        if value.is_none() && pred.is_empty() {
+            return Ok(());
+        }
+        let lv = self.events(1).start;
+        let rank = (self.doc.graph.lamport_of(lv), self.doc.replica);
+        let new = value.clone().map(|value| Entry { lv, rank, value });
+        let mut shown = None;
+        if let Some(Container::Register(entries)) = self.doc.containers.get_mut(&register.0) {
+            let before = write(entries, &pred, new);
+            shown = entries.last().map(|e| e.value.clone());
+            self.undo.push(Undo::Register {
+                register: register.0,
+                before,
+            });
+        }
+        self.doc.scalar_ops.push((
+            lv,
+            ScalarOp::RegisterSet {
+                register: register.0,
+                value,
+                pred,
+            },
+        ));
+        self.patch(register.0, PatchAction::RegisterSet { value: shown });
+        Ok(())
+    }
+
+    /// Sets `register` to a scalar value.
+    pub fn register_set(
+        &mut self,
+        register: RegisterId,
+        value: impl Into<Value>,
+    ) -> Result<(), DocError> {
+        let value = Self::scalar(value)?;
+        self.write_register(register, Some(value))
+    }
+
+    /// Clears `register` (the writes this replica has seen).
+    pub fn register_clear(&mut self, register: RegisterId) -> Result<(), DocError> {
+        self.write_register(register, None)
+    }
+}

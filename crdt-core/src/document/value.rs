@@ -1,0 +1,250 @@
+//! What a document holds: scalar values and references to nested containers.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Dot;
+
+/// Which kind of container a [`ContainerId`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ContainerKind {
+    /// String keys to values; concurrent writes to a key are kept as conflicts.
+    Map,
+    /// A sequence of values.
+    List,
+    /// Plain text.
+    Text,
+    /// A number that replicas add to and subtract from.
+    Counter,
+    /// One value; concurrent writes are kept as conflicts.
+    Register,
+}
+
+/// The identity of a container: the root map, or the operation that created it.
+///
+/// Ids are the same on every replica, so they are what paths, events and handles refer to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ContainerId {
+    /// The document's root map.
+    Root,
+    /// The container created by the operation with this id.
+    Created(Dot),
+}
+
+/// A value stored in a map, list or register.
+///
+/// ```
+/// use crdt_core::Value;
+///
+/// let v = Value::from("hello");
+/// assert_eq!(v.as_str(), Some("hello"));
+/// assert_eq!(Value::from(3).as_int(), Some(3));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    /// No value (JSON `null`).
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// A string (an opaque value: use a [`ContainerKind::Text`] to edit text collaboratively).
+    String(String),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+    /// A nested container.
+    Container(ContainerKind, ContainerId),
+}
+
+impl Value {
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The integer, if this is one.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The float, if this is one (integers are not converted).
+    pub fn as_float(&self) -> Option<f64> {
+        match self {
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is one.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The container this value refers to, if any.
+    pub fn as_container(&self) -> Option<(ContainerKind, ContainerId)> {
+        match self {
+            Value::Container(kind, id) => Some((*kind, *id)),
+            _ => None,
+        }
+    }
+
+    /// The map this value refers to, if it is one.
+    pub fn as_map(&self) -> Option<MapId> {
+        match self {
+            Value::Container(ContainerKind::Map, id) => Some(MapId(*id)),
+            _ => None,
+        }
+    }
+
+    /// The list this value refers to, if it is one.
+    pub fn as_list(&self) -> Option<ListId> {
+        match self {
+            Value::Container(ContainerKind::List, id) => Some(ListId(*id)),
+            _ => None,
+        }
+    }
+
+    /// The text this value refers to, if it is one.
+    pub fn as_text(&self) -> Option<TextId> {
+        match self {
+            Value::Container(ContainerKind::Text, id) => Some(TextId(*id)),
+            _ => None,
+        }
+    }
+
+    /// The counter this value refers to, if it is one.
+    pub fn as_counter(&self) -> Option<CounterId> {
+        match self {
+            Value::Container(ContainerKind::Counter, id) => Some(CounterId(*id)),
+            _ => None,
+        }
+    }
+
+    /// The register this value refers to, if it is one.
+    pub fn as_register(&self) -> Option<RegisterId> {
+        match self {
+            Value::Container(ContainerKind::Register, id) => Some(RegisterId(*id)),
+            _ => None,
+        }
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<i32> for Value {
+    fn from(v: i32) -> Self {
+        Value::Int(i64::from(v))
+    }
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::String(v.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::String(v)
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Bytes(v)
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::String(s) => write!(f, "{s:?}"),
+            Value::Bytes(b) => write!(f, "<{} bytes>", b.len()),
+            Value::Container(kind, id) => write!(f, "<{kind:?} {id:?}>"),
+        }
+    }
+}
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident, $kind:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub struct $name(pub ContainerId);
+
+        impl $name {
+            /// The container's id.
+            pub fn id(self) -> ContainerId {
+                self.0
+            }
+        }
+
+        impl From<$name> for Value {
+            fn from(handle: $name) -> Value {
+                Value::Container(ContainerKind::$kind, handle.0)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A handle to a map container (the root is [`MapId::ROOT`]).
+    MapId,
+    Map
+);
+typed_id!(
+    /// A handle to a list container.
+    ListId,
+    List
+);
+typed_id!(
+    /// A handle to a text container.
+    TextId,
+    Text
+);
+typed_id!(
+    /// A handle to a counter container.
+    CounterId,
+    Counter
+);
+typed_id!(
+    /// A handle to a register container.
+    RegisterId,
+    Register
+);
+
+impl MapId {
+    /// The document's root map.
+    pub const ROOT: MapId = MapId(ContainerId::Root);
+}
