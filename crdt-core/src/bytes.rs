@@ -73,6 +73,11 @@ impl<'a> Reader<'a> {
         self.bytes.is_empty()
     }
 
+    /// The bytes left, without consuming them.
+    pub(crate) fn peek_rest(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// How many bytes are left.
     pub(crate) fn remaining_len(&self) -> usize {
         self.bytes.len()

@@ -11,8 +11,9 @@ use std::ops::Range;
 
 use smallvec::SmallVec;
 
+use super::encoding::StateContent;
 use super::events::{Patch, PatchAction, PathSegment};
-use super::state::{Container, Entry, ScalarOp, write};
+use super::state::{Container, Entries, Entry, ScalarOp, write};
 use super::transaction::{Undo, roll_back};
 use super::value::{ContainerId, ContainerKind, Value};
 use super::{ChangeMeta, Document, Placement};
@@ -206,7 +207,7 @@ impl Document {
         let frontier = self.graph.frontier().clone();
         let mut undo = Vec::new();
         let mut touched: BTreeMap<ContainerId, ()> = BTreeMap::new();
-        let added = self.add_changes(changes, &mut undo, &mut touched);
+        let added = self.add_changes(changes, true, &mut undo, &mut touched);
         let merged = added.and_then(|()| self.merge_sequences(&touched, &frontier, start));
         match merged {
             Ok(sequence_patches) => {
@@ -221,9 +222,13 @@ impl Document {
         }
     }
 
+    /// Adds the changes' new events and operations. With `apply_scalars`, map, register and
+    /// counter operations also change those containers (not when a snapshot's state is about
+    /// to be installed instead).
     fn add_changes(
         &mut self,
         changes: &[Change],
+        apply_scalars: bool,
         undo: &mut Vec<Undo>,
         touched: &mut BTreeMap<ContainerId, ()>,
     ) -> Result<(), LoadError> {
@@ -268,7 +273,14 @@ impl Document {
                 }
                 let cut = skip.saturating_sub(op.offset);
                 let first = new.start + op.offset + cut - skip;
-                self.add_op(op, cut, first..first + op.len - cut, undo, touched)?;
+                self.add_op(
+                    op,
+                    cut,
+                    first..first + op.len - cut,
+                    apply_scalars,
+                    undo,
+                    touched,
+                )?;
             }
         }
         Ok(())
@@ -331,6 +343,7 @@ impl Document {
         op: &ChangeOp,
         cut: usize,
         span: Range<Lv>,
+        apply_scalars: bool,
         undo: &mut Vec<Undo>,
         touched: &mut BTreeMap<ContainerId, ()>,
     ) -> Result<(), LoadError> {
@@ -388,7 +401,11 @@ impl Document {
                 }
                 let rank = (self.graph.lamport_of(lv), self.graph.lv_to_dot(lv).replica);
                 let new = value.clone().map(|value| Entry { lv, rank, value });
-                if let Some(Container::Map(entries)) = self.containers.get_mut(&id) {
+                let map = match self.containers.get_mut(&id) {
+                    Some(container) if apply_scalars => Some(container),
+                    _ => None,
+                };
+                if let Some(Container::Map(entries)) = map {
                     let current = entries.entry(key.clone()).or_default();
                     let before = write(current, &pred, new);
                     if current.is_empty() {
@@ -419,7 +436,11 @@ impl Document {
                 }
                 let rank = (self.graph.lamport_of(lv), self.graph.lv_to_dot(lv).replica);
                 let new = value.clone().map(|value| Entry { lv, rank, value });
-                if let Some(Container::Register(entries)) = self.containers.get_mut(&id) {
+                let register = match self.containers.get_mut(&id) {
+                    Some(container) if apply_scalars => Some(container),
+                    _ => None,
+                };
+                if let Some(Container::Register(entries)) = register {
                     let before = write(entries, &pred, new);
                     undo.push(Undo::Register {
                         register: id,
@@ -438,7 +459,13 @@ impl Document {
             OpBody::Increment { by } => {
                 self.kind_check(id, ContainerKind::Counter)?;
                 if let Some(Container::Counter(value)) = self.containers.get_mut(&id) {
-                    *value = value.wrapping_add(*by);
+                    if apply_scalars {
+                        *value = value.wrapping_add(*by);
+                        undo.push(Undo::Counter {
+                            counter: id,
+                            by: *by,
+                        });
+                    }
                 }
                 self.scalar_ops.push((
                     span.start,
@@ -447,10 +474,6 @@ impl Document {
                         by: *by,
                     },
                 ));
-                undo.push(Undo::Counter {
-                    counter: id,
-                    by: *by,
-                });
             }
         }
         Ok(())
@@ -694,7 +717,12 @@ impl Document {
     }
 
     /// Patches that fill container `id` (shown empty) with its current content, recursively.
-    fn expand(&self, id: ContainerId, out: &mut Vec<Patch>, expanded: &mut HashSet<ContainerId>) {
+    pub(super) fn expand(
+        &self,
+        id: ContainerId,
+        out: &mut Vec<Patch>,
+        expanded: &mut HashSet<ContainerId>,
+    ) {
         if !expanded.insert(id) {
             return;
         }
@@ -754,5 +782,94 @@ impl Document {
         for child in children {
             self.expand(child, out, expanded);
         }
+    }
+
+    /// Builds this (empty) document from a snapshot: records the changes' events and
+    /// operations without applying them, then installs every container's stored content.
+    pub(super) fn install_snapshot(
+        &mut self,
+        changes: &[Change],
+        state: &[(ContainerId, StateContent)],
+    ) -> Result<(), LoadError> {
+        let mut undo = Vec::new();
+        let mut touched = BTreeMap::new();
+        self.add_changes(changes, false, &mut undo, &mut touched)?;
+        let entries_of = |doc: &Document, entries: &[(Dot, Value)]| -> Result<Entries, LoadError> {
+            let mut out: Entries = entries
+                .iter()
+                .map(|(dot, value)| {
+                    let lv = doc
+                        .graph
+                        .dot_to_lv(*dot)
+                        .ok_or(invalid("a snapshot's state names an unknown event"))?;
+                    if let Some((kind, id)) = value.as_container() {
+                        if doc.containers.get(&id).map(Container::kind) != Some(kind) {
+                            return Err(invalid("a snapshot's state names an unknown container"));
+                        }
+                    }
+                    Ok(Entry {
+                        lv,
+                        rank: (doc.graph.lamport_of(lv), dot.replica),
+                        value: value.clone(),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            out.sort_by_key(|e| e.rank);
+            Ok(out)
+        };
+        for (id, content) in state {
+            let installed = match content {
+                StateContent::Map(keys) => {
+                    let mut map = BTreeMap::new();
+                    for (key, entries) in keys {
+                        let entries = entries_of(self, entries)?;
+                        if !entries.is_empty() {
+                            map.insert(key.clone(), entries);
+                        }
+                    }
+                    Container::Map(map)
+                }
+                StateContent::Register(entries) => Container::Register(entries_of(self, entries)?),
+                StateContent::Counter(value) => Container::Counter(*value),
+                StateContent::List(values) => {
+                    for value in values {
+                        if let Some((kind, child)) = value.as_container() {
+                            if self.containers.get(&child).map(Container::kind) != Some(kind) {
+                                return Err(invalid(
+                                    "a snapshot's state names an unknown container",
+                                ));
+                            }
+                        }
+                    }
+                    match self.containers.get_mut(id) {
+                        Some(Container::List(seq)) => seq.doc = values.clone(),
+                        _ => {
+                            return Err(invalid(
+                                "a snapshot's state does not match its containers",
+                            ));
+                        }
+                    }
+                    continue;
+                }
+                StateContent::Text(text) => {
+                    match self.containers.get_mut(id) {
+                        Some(Container::Text(seq)) => seq.doc = crate::rope::Rope::from_text(text),
+                        _ => {
+                            return Err(invalid(
+                                "a snapshot's state does not match its containers",
+                            ));
+                        }
+                    }
+                    continue;
+                }
+            };
+            match self.containers.get(id) {
+                Some(existing) if existing.kind() == installed.kind() => {
+                    self.containers.insert(*id, installed);
+                }
+                _ => return Err(invalid("a snapshot's state does not match its containers")),
+            }
+        }
+        Ok(())
     }
 }

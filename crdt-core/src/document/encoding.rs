@@ -21,8 +21,14 @@
 //!                      register set: value or none, overwritten dots,
 //!                      increment: amount (zig-zag)
 //!   text:        the inserted text of every text insert, in order (a compressed block)
+//!   state:       snapshots only: container count, then per container: container index, kind,
+//!                then maps: key count, per key: key, write count, per write: dot, value;
+//!                lists: count, values; texts: a compressed block; counters: zig-zag;
+//!                registers: write count, per write: dot, value. A loader into an empty replica
+//!                installs this state instead of replaying the changes.
 //! value: tag (0 null, 1 false, 2 true, 3 int zig-zag, 4 float 8 bytes LE, 5 string,
-//!        6 bytes, 7 new container + kind) then its payload; "none" is tag 255.
+//!        6 bytes, 7 new container + kind, 8 existing container + kind + container index)
+//!        then its payload; "none" is tag 255.
 //! ```
 //! Every count and length is checked against the bytes left before anything is allocated;
 //! the checksum catches corruption; applying is all or nothing.
@@ -30,6 +36,7 @@
 use std::collections::HashMap;
 
 use super::change::{Change, ChangeOp, OpBody};
+use super::state::Container;
 use super::value::{ContainerId, ContainerKind, Value};
 use crate::bytes::{Reader, Writer, read_block, write_block};
 use crate::sequence::LoadError;
@@ -120,6 +127,23 @@ fn kind_from(code: u8) -> Result<ContainerKind, LoadError> {
     })
 }
 
+/// A container's content in a snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum StateContent {
+    /// Per key, its surviving writes (dot of the writing event, value).
+    Map(Vec<(String, Vec<(Dot, Value)>)>),
+    List(Vec<Value>),
+    Text(String),
+    Counter(i64),
+    Register(Vec<(Dot, Value)>),
+}
+
+/// What a snapshot holds: the changes, and (snapshots) every container's content.
+pub(crate) struct Decoded {
+    pub(crate) changes: Vec<Change>,
+    pub(crate) state: Option<Vec<(ContainerId, StateContent)>>,
+}
+
 fn write_value(out: &mut Writer, value: Option<&Value>) {
     match value {
         None => out.raw(&[VALUE_NONE]),
@@ -147,6 +171,37 @@ fn write_value(out: &mut Writer, value: Option<&Value>) {
     }
 }
 
+/// Writes a value of a snapshot's state: containers are named by index.
+fn write_state_value(out: &mut Writer, tables: &mut Tables, value: &Value) {
+    match value {
+        Value::Container(kind, id) => {
+            out.raw(&[8, kind_code(*kind)]);
+            let index = tables.container(*id);
+            out.usize(index);
+        }
+        other => write_value(out, Some(other)),
+    }
+}
+
+/// Reads a value; a new container takes the id `own` (the event writing it), an existing one
+/// is looked up in `containers`.
+fn read_value_in(
+    reader: &mut Reader<'_>,
+    own: Dot,
+    containers: &[ContainerId],
+) -> Result<Option<Value>, LoadError> {
+    let mut probe = Reader::new(reader.peek_rest());
+    if probe.u8()? == 8 {
+        reader.u8()?;
+        let kind = kind_from(reader.u8()?)?;
+        let id = *containers
+            .get(reader.usize()?)
+            .ok_or(malformed("container index out of range"))?;
+        return Ok(Some(Value::Container(kind, id)));
+    }
+    read_value(reader, own)
+}
+
 /// Reads a value; a new container takes the id `own` (the event writing it).
 fn read_value(reader: &mut Reader<'_>, own: Dot) -> Result<Option<Value>, LoadError> {
     Ok(Some(match reader.u8()? {
@@ -170,8 +225,9 @@ fn read_value(reader: &mut Reader<'_>, own: Dot) -> Result<Option<Value>, LoadEr
     }))
 }
 
-/// The binary form of `changes` (an update; a snapshot when `snapshot`).
-pub(crate) fn encode(changes: &[Change], snapshot: bool) -> Vec<u8> {
+/// The binary form of `changes` (an update), or with `state` a snapshot.
+pub(crate) fn encode(changes: &[Change], state: Option<&[(ContainerId, StateContent)]>) -> Vec<u8> {
+    let snapshot = state.is_some();
     let mut tables = Tables::default();
     let mut body = Writer::default();
     let mut text = String::new();
@@ -252,6 +308,50 @@ pub(crate) fn encode(changes: &[Change], snapshot: bool) -> Vec<u8> {
         }
     }
     write_block(&mut body, text.as_bytes());
+    if let Some(state) = state {
+        body.usize(state.len());
+        for (id, content) in state {
+            let index = tables.container(*id);
+            body.usize(index);
+            let write_entries =
+                |body: &mut Writer, tables: &mut Tables, entries: &[(Dot, Value)]| {
+                    body.usize(entries.len());
+                    for (dot, value) in entries {
+                        tables.dot(body, *dot);
+                        write_state_value(body, tables, value);
+                    }
+                };
+            match content {
+                StateContent::Map(keys) => {
+                    body.raw(&[kind_code(ContainerKind::Map)]);
+                    body.usize(keys.len());
+                    for (key, entries) in keys {
+                        body.block(key.as_bytes());
+                        write_entries(&mut body, &mut tables, entries);
+                    }
+                }
+                StateContent::List(values) => {
+                    body.raw(&[kind_code(ContainerKind::List)]);
+                    body.usize(values.len());
+                    for value in values {
+                        write_state_value(&mut body, &mut tables, value);
+                    }
+                }
+                StateContent::Text(text) => {
+                    body.raw(&[kind_code(ContainerKind::Text)]);
+                    write_block(&mut body, text.as_bytes());
+                }
+                StateContent::Counter(value) => {
+                    body.raw(&[kind_code(ContainerKind::Counter)]);
+                    body.signed(*value);
+                }
+                StateContent::Register(entries) => {
+                    body.raw(&[kind_code(ContainerKind::Register)]);
+                    write_entries(&mut body, &mut tables, entries);
+                }
+            }
+        }
+    }
 
     let mut head = Writer::default();
     head.usize(tables.replicas.len());
@@ -275,7 +375,7 @@ pub(crate) fn encode(changes: &[Change], snapshot: bool) -> Vec<u8> {
 }
 
 /// Reads an update or snapshot, checking everything that can be checked without a replica.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Change>, LoadError> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
     let magic_len = bytes.len().min(MAGIC.len());
     if bytes[..magic_len] != MAGIC[..magic_len] {
         return Err(LoadError::UnknownFormat);
@@ -292,6 +392,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Change>, LoadError> {
     if bytes[5] != KIND_UPDATE && bytes[5] != KIND_SNAPSHOT {
         return Err(malformed("unknown kind of encoding"));
     }
+    let snapshot = bytes[5] == KIND_SNAPSHOT;
     let checksum = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let body = &bytes[HEADER_LEN..];
     if crc32fast::hash(body) != checksum {
@@ -447,11 +548,58 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Change>, LoadError> {
             ops,
         });
     }
-    let text = String::from_utf8(read_block(reader).map_err(|e| match e {
-        crate::bytes::BlockError::Read(e) => LoadError::from(e),
-        crate::bytes::BlockError::Corrupt(why) => malformed(why),
-    })?)
-    .map_err(|_| malformed("inserted text is not UTF-8"))?;
+    let text = read_text(reader)?;
+    let state = if snapshot {
+        let count = reader.count()?;
+        let mut state = Vec::with_capacity(count);
+        let no_dot = Dot::new(ReplicaId::default(), 0);
+        for _ in 0..count {
+            let id = *containers
+                .get(reader.usize()?)
+                .ok_or(malformed("container index out of range"))?;
+            let read_entries = |reader: &mut Reader<'_>| -> Result<Vec<(Dot, Value)>, LoadError> {
+                let n = reader.count()?;
+                let mut entries = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let at = dot(reader)?;
+                    let value = read_value_in(reader, no_dot, &containers)?
+                        .ok_or(malformed("a state entry has no value"))?;
+                    entries.push((at, value));
+                }
+                Ok(entries)
+            };
+            let content = match kind_from(reader.u8()?)? {
+                ContainerKind::Map => {
+                    let keys = reader.count()?;
+                    let mut map = Vec::with_capacity(keys);
+                    for _ in 0..keys {
+                        let key = String::from_utf8(reader.block()?.to_vec())
+                            .map_err(|_| malformed("a map key is not UTF-8"))?;
+                        map.push((key, read_entries(reader)?));
+                    }
+                    StateContent::Map(map)
+                }
+                ContainerKind::List => {
+                    let n = reader.count()?;
+                    let mut values = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        values.push(
+                            read_value_in(reader, no_dot, &containers)?
+                                .ok_or(malformed("a list element is missing"))?,
+                        );
+                    }
+                    StateContent::List(values)
+                }
+                ContainerKind::Text => StateContent::Text(read_text(reader)?),
+                ContainerKind::Counter => StateContent::Counter(reader.signed()?),
+                ContainerKind::Register => StateContent::Register(read_entries(reader)?),
+            };
+            state.push((id, content));
+        }
+        Some(state)
+    } else {
+        None
+    };
     if !reader.is_empty() {
         return Err(malformed("unexpected bytes after the changes"));
     }
@@ -471,5 +619,43 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Change>, LoadError> {
     if !rest.is_empty() {
         return Err(malformed("inserted text left over"));
     }
-    Ok(changes)
+    Ok(Decoded { changes, state })
+}
+
+fn read_text(reader: &mut Reader<'_>) -> Result<String, LoadError> {
+    let bytes = read_block(reader).map_err(|e| match e {
+        crate::bytes::BlockError::Read(e) => LoadError::from(e),
+        crate::bytes::BlockError::Corrupt(why) => malformed(why),
+    })?;
+    String::from_utf8(bytes).map_err(|_| malformed("text is not UTF-8"))
+}
+
+/// The content of every container of `containers`, sorted by id (deterministic output).
+pub(crate) fn state_of(
+    containers: &HashMap<ContainerId, Container>,
+    dot_of: impl Fn(crate::causal_graph::Lv) -> Dot,
+) -> Vec<(ContainerId, StateContent)> {
+    let entries = |entries: &super::state::Entries| -> Vec<(Dot, Value)> {
+        entries
+            .iter()
+            .map(|e| (dot_of(e.lv), e.value.clone()))
+            .collect()
+    };
+    let mut state: Vec<(ContainerId, StateContent)> = containers
+        .iter()
+        .map(|(id, container)| {
+            let content = match container {
+                Container::Map(keys) => {
+                    StateContent::Map(keys.iter().map(|(k, e)| (k.clone(), entries(e))).collect())
+                }
+                Container::List(seq) => StateContent::List(seq.doc.clone()),
+                Container::Text(seq) => StateContent::Text(seq.doc.to_string()),
+                Container::Counter(value) => StateContent::Counter(*value),
+                Container::Register(e) => StateContent::Register(entries(e)),
+            };
+            (*id, content)
+        })
+        .collect();
+    state.sort_by_key(|(id, _)| *id);
+    state
 }

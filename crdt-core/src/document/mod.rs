@@ -434,21 +434,46 @@ impl Document {
     /// Everything this replica has that a replica at `version` lacks, encoded: a batch of
     /// changes for [`apply_update`](Self::apply_update).
     pub fn update_since(&self, version: &VersionVector) -> Vec<u8> {
-        encoding::encode(&self.changes_between(version, None), false)
+        encoding::encode(&self.changes_between(version, None), None)
     }
 
     /// The changes that version `until` has and `since` lacks, encoded. `until` must be a
     /// version of this document (causally closed, as every [`version`](Self::version) is).
     pub fn update_between(&self, since: &VersionVector, until: &VersionVector) -> Vec<u8> {
-        encoding::encode(&self.changes_between(since, Some(until)), false)
+        encoding::encode(&self.changes_between(since, Some(until)), None)
     }
 
     /// Applies an update or snapshot from any replica: the changes this document lacks are
     /// added and merged, all or nothing, and subscribers receive the patches. Returns how many
     /// events were new.
     pub fn apply_update(&mut self, bytes: &[u8]) -> Result<usize, LoadError> {
-        let changes = encoding::decode(bytes)?;
-        self.apply_decoded(&changes)
+        let decoded = encoding::decode(bytes)?;
+        if self.graph.len() == 0 {
+            if let Some(state) = &decoded.state {
+                // A snapshot into an empty replica: install its state, no replay.
+                let mut fresh = Document::new(self.replica);
+                fresh.install_snapshot(&decoded.changes, state)?;
+                let events = fresh.graph.len();
+                let patches = fresh.expansion_of_root();
+                self.graph = fresh.graph;
+                self.containers = fresh.containers;
+                self.placements = fresh.placements;
+                self.scalar_ops = fresh.scalar_ops;
+                self.sequence_ops = fresh.sequence_ops;
+                self.changes = fresh.changes;
+                self.notify(Origin::Remote, &patches);
+                return Ok(events);
+            }
+        }
+        self.apply_decoded(&decoded.changes)
+    }
+
+    /// Patches that show a freshly loaded document from nothing.
+    fn expansion_of_root(&self) -> Vec<Patch> {
+        let mut out = Vec::new();
+        let mut expanded = std::collections::HashSet::new();
+        self.expand(ContainerId::Root, &mut out, &mut expanded);
+        out
     }
 
     fn apply_decoded(&mut self, changes: &[change::Change]) -> Result<usize, LoadError> {
@@ -467,14 +492,18 @@ impl Document {
     /// The whole document with its history, encoded. [`Document::load`] reads it back; it is
     /// also a valid update for [`apply_update`](Self::apply_update).
     pub fn encode(&self) -> Vec<u8> {
-        encoding::encode(&self.changes_between(&VersionVector::new(), None), true)
+        let state = encoding::state_of(&self.containers, |lv| self.graph.lv_to_dot(lv));
+        encoding::encode(
+            &self.changes_between(&VersionVector::new(), None),
+            Some(&state),
+        )
     }
 
-    /// Loads an encoded document; edits will be made as `replica`.
+    /// Loads an encoded document (a snapshot loads without replaying its history; an update
+    /// is applied); edits will be made as `replica`.
     pub fn load(bytes: &[u8], replica: ReplicaId) -> Result<Document, LoadError> {
         let mut doc = Document::new(replica);
-        let changes = encoding::decode(bytes)?;
-        doc.apply_changes(&changes)?;
+        doc.apply_update(bytes)?;
         Ok(doc)
     }
 

@@ -527,12 +527,26 @@ fn documents_round_trip(scenario: Scenario) -> bool {
             return false;
         }
     }
-    let loaded = Document::load(&a.doc.encode(), replica(7));
-    loaded.is_ok_and(|l| {
-        l.to_json() == a.doc.to_json()
-            && l.version() == a.doc.version()
-            && l.heads().len() == a.doc.heads().len()
-    })
+    let snapshot = a.doc.encode();
+    let loaded = Document::load(&snapshot, replica(7));
+    // A subscribed empty replica receiving the snapshot is told everything it now shows.
+    let mut fresh = Replica::new(8);
+    let adopted = fresh.doc.apply_update(&snapshot).is_ok() && fresh.explain(false);
+    // The loaded replica goes on syncing: its history is complete.
+    let mut other = Document::new(replica(9));
+    let synced = loaded.as_ref().is_ok_and(|l| {
+        other
+            .apply_update(&l.update_since(&other.version()))
+            .is_ok()
+            && other.to_json() == l.to_json()
+    });
+    adopted
+        && synced
+        && loaded.is_ok_and(|l| {
+            l.to_json() == a.doc.to_json()
+                && l.version() == a.doc.version()
+                && l.heads().len() == a.doc.heads().len()
+        })
 }
 
 #[test]
@@ -549,6 +563,8 @@ fn random_bytes_never_panic(bytes: Vec<u8>) -> bool {
     forged.extend_from_slice(&bytes);
     let plain = doc.apply_update(&bytes);
     let with_header = doc.apply_update(&forged);
+    let _ = Document::load(&forged, replica(1));
+    forged[5] = 2; // the same body as a snapshot, into an empty replica
     let _ = Document::load(&forged, replica(1));
     (plain.is_ok() || doc.to_json() == before) && (with_header.is_ok() || doc.to_json() == before)
 }
@@ -595,4 +611,44 @@ fn a_failed_transaction_changes_nothing() {
     let mut other = Document::new(replica(2));
     other.merge(&doc).expect("merge");
     assert_eq!(other.to_json(), json!({ "l": [3] }));
+}
+
+/// Real snapshots and updates with corrupted bodies and recomputed checksums.
+fn forged_documents_never_panic(
+    (scenario, edits, snapshot): (Scenario, Vec<(u16, u8)>, bool),
+) -> bool {
+    let mut source = Replica::new(0);
+    for step in &scenario.steps {
+        if let Step::Transact { edits, .. } = step {
+            let _ = source.doc.transact(|tx| {
+                for (target, e) in edits {
+                    edit(tx, *target, e)?;
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut bytes = if snapshot {
+        source.doc.encode()
+    } else {
+        source.doc.update_since(&crdt_core::VersionVector::new())
+    };
+    for (position, value) in edits {
+        if bytes.len() > 10 {
+            let at = 10 + usize::from(position) % (bytes.len() - 10);
+            bytes[at] = value;
+        }
+    }
+    let checksum = crc32fast::hash(&bytes[10..]).to_le_bytes();
+    bytes[6..10].copy_from_slice(&checksum);
+    let mut busy = Document::new(replica(2));
+    busy.set(MapId::ROOT, "k", 1).expect("a map");
+    let before = busy.to_json();
+    let _ = Document::load(&bytes, replica(1));
+    busy.apply_update(&bytes).is_ok() || busy.to_json() == before
+}
+
+#[test]
+fn forged_documents_with_valid_checksums_never_panic() {
+    check(1000, forged_documents_never_panic);
 }
