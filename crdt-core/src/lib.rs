@@ -32,30 +32,38 @@ mod bytes;
 mod causal_graph;
 pub mod causality;
 pub mod codec;
+pub mod delivery;
 mod document;
 mod list;
+pub mod op_based;
 mod rle;
 mod rope;
 mod sequence;
 pub mod state;
+pub mod sync;
 mod text;
 
 pub use causality::{
     CausalContext, Causality, Dot, DotRange, LamportClock, LamportTimestamp, ReplicaId,
     VersionVector,
 };
+pub use delivery::{CausalChange, CausalDelivery, DeliveryError, DeliveryLimits};
+#[cfg(feature = "json")]
+pub use document::JsonStrings;
 pub use document::{
     ChangeOptions, ContainerId, ContainerKind, CounterId, DocError, Document, ListId, Listener,
     MapId, Origin, Patch, PatchAction, PathSegment, RegisterId, SubscriptionId, TextId,
     Transaction, Value,
 };
-#[cfg(feature = "json")]
-pub use document::JsonStrings;
 pub use list::{Element, List, ListError};
+pub use op_based::{OpAwSet, OpCounter, OpRegister};
 pub use sequence::{Bias, Cursor, CursorError, LoadError};
 pub use state::{
     AwSet, DeltaMessage, DeltaSync, DwFlag, EwFlag, GCounter, GSet, LwwRegister, MvRegister, OrMap,
     PNCounter, RwSet, StateCrdt, TwoPSet,
+};
+pub use sync::{
+    LocalPresence, Message, PresenceEntry, PresenceSet, SessionLimits, SyncError, SyncSession,
 };
 pub use text::{Text, TextError};
 

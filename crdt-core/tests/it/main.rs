@@ -6,8 +6,11 @@
 mod causality;
 mod convergence;
 mod decoding;
+mod delivery;
+mod document;
 mod harness;
 mod laws;
+mod op_based;
+mod sync;
 mod text;
 mod traces;
-mod document;

@@ -172,7 +172,9 @@ fn every_sequential_trace_in_a_document_text_yields_its_end_content() {
     for path in trace_files("sequential") {
         let trace = load(&path);
         let mut doc = Document::new(ReplicaId::from_u128(1));
-        let text = doc.set_new_text(MapId::ROOT, "text").expect("root is a map");
+        let text = doc
+            .set_new_text(MapId::ROOT, "text")
+            .expect("root is a map");
         for txn in &trace.txns {
             doc.transact(|tx| {
                 for (pos, delete, insert) in &txn.patches {
@@ -183,9 +185,17 @@ fn every_sequential_trace_in_a_document_text_yields_its_end_content() {
             })
             .expect("trace patches are in range");
         }
-        assert!(doc.text(text).expect("a text") == trace.end_content, "{}", path.display());
+        assert!(
+            doc.text(text).expect("a text") == trace.end_content,
+            "{}",
+            path.display()
+        );
         let loaded = Document::load(&doc.encode(), ReplicaId::from_u128(2)).expect("loads");
-        assert!(loaded.text(text).expect("a text") == trace.end_content, "{}: load", path.display());
+        assert!(
+            loaded.text(text).expect("a text") == trace.end_content,
+            "{}: load",
+            path.display()
+        );
         assert_eq!(loaded.version(), doc.version());
     }
 }

@@ -1,0 +1,142 @@
+//! Operation-based counter.
+
+use serde::{Deserialize, Serialize};
+
+use super::{EncodeOp, OpDecodeError, OpKind, check_op, next_op, op_size};
+use crate::delivery::{CausalChange, CausalDelivery, DeliveryError, DeliveryLimits};
+use crate::{Dot, ReplicaId, VersionVector};
+
+/// One change of an [`OpCounter`]: add `amount` (negative to subtract).
+///
+/// ```
+/// use crdt_core::delivery::CausalChange;
+/// use crdt_core::op_based::OpCounter;
+/// use crdt_core::{Dot, ReplicaId};
+///
+/// let r = ReplicaId::from_u128(1);
+/// let op = OpCounter::new(r).decrement(2);
+/// assert_eq!((op.id(), op.amount), (Dot::new(r, 1), -2));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CounterOp {
+    /// The event this operation is.
+    pub id: Dot,
+    /// The heads its author had seen, in order.
+    pub deps: Vec<Dot>,
+    /// What it adds.
+    pub amount: i64,
+}
+
+impl CausalChange for CounterOp {
+    fn id(&self) -> Dot {
+        self.id
+    }
+
+    fn deps(&self) -> &[Dot] {
+        &self.deps
+    }
+
+    fn size_hint(&self) -> usize {
+        op_size::<Self>(self.deps.len())
+    }
+}
+
+impl EncodeOp for CounterOp {
+    const KIND: OpKind = OpKind::Counter;
+
+    fn check(&self) -> Result<(), OpDecodeError> {
+        check_op(self)
+    }
+}
+
+/// A counter that goes up and down, made of operations: the op-based twin of
+/// [`PNCounter`](crate::PNCounter).
+///
+/// Additions commute, so order does not matter to the value; what matters is that each one
+/// counts exactly once, however often it arrives, which the internal [`CausalDelivery`]
+/// ensures. The total is kept exactly (in 128 bits) and read clamped to `i64`.
+///
+/// ```
+/// use crdt_core::ReplicaId;
+/// use crdt_core::op_based::OpCounter;
+///
+/// let mut at_a = OpCounter::new(ReplicaId::from_u128(1));
+/// let mut at_b = OpCounter::new(ReplicaId::from_u128(2));
+/// let up = at_a.increment(5);
+/// let down = at_b.decrement(7);
+/// at_a.apply(down)?;
+/// at_b.apply(up.clone())?;
+/// at_b.apply(up)?; // a duplicate: counted once
+/// assert_eq!((at_a.value(), at_b.value()), (-2, -2));
+/// # Ok::<(), crdt_core::delivery::DeliveryError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct OpCounter {
+    replica: ReplicaId,
+    delivery: CausalDelivery<CounterOp>,
+    total: i128,
+}
+
+impl OpCounter {
+    /// A counter at zero whose operations are made as `replica`, buffering early operations
+    /// within the default [`DeliveryLimits`].
+    pub fn new(replica: ReplicaId) -> Self {
+        Self::with_limits(replica, DeliveryLimits::default())
+    }
+
+    /// A counter at zero whose operations are made as `replica`, buffering within `limits`.
+    pub fn with_limits(replica: ReplicaId, limits: DeliveryLimits) -> Self {
+        OpCounter {
+            replica,
+            delivery: CausalDelivery::new(limits),
+            total: 0,
+        }
+    }
+
+    /// Adds `amount`; returns the operation to send to the other replicas.
+    pub fn increment(&mut self, amount: i64) -> CounterOp {
+        let (id, deps) = next_op(&self.delivery, self.replica);
+        let op = CounterOp { id, deps, amount };
+        // A fresh operation is deliverable at once; only an exhausted counter of dots refuses it.
+        let _ = self.apply(op.clone());
+        op
+    }
+
+    /// Subtracts `amount`; returns the operation to send.
+    pub fn decrement(&mut self, amount: i64) -> CounterOp {
+        self.increment(amount.saturating_neg())
+    }
+
+    /// Applies an operation from another replica, once, after those it depends on; returns the
+    /// ids of the operations applied now (none if it came early or twice).
+    pub fn apply(&mut self, op: CounterOp) -> Result<Vec<Dot>, DeliveryError> {
+        let delivered = self.delivery.receive(op)?;
+        Ok(delivered
+            .into_iter()
+            .map(|op| {
+                self.total = self.total.saturating_add(i128::from(op.amount));
+                op.id
+            })
+            .collect())
+    }
+
+    /// The sum of every amount applied, clamped to the range of `i64`.
+    pub fn value(&self) -> i64 {
+        i64::try_from(self.total).unwrap_or(if self.total < 0 { i64::MIN } else { i64::MAX })
+    }
+
+    /// The replica this counter makes operations as.
+    pub fn replica(&self) -> ReplicaId {
+        self.replica
+    }
+
+    /// The operations applied so far.
+    pub fn version(&self) -> &VersionVector {
+        self.delivery.delivered_version()
+    }
+
+    /// The delivery state: what is buffered, and which operations are missing.
+    pub fn delivery(&self) -> &CausalDelivery<CounterOp> {
+        &self.delivery
+    }
+}
