@@ -22,11 +22,12 @@ enum Step {
         key: u8,
         value: i8,
     },
-    /// Deliver from link (from, to) the first message, or with `any` any of them.
+    /// Deliver from link (from, to) the first message, or with `any` the `pick`-th.
     Deliver {
         from: u8,
         to: u8,
         any: bool,
+        pick: u8,
     },
     Duplicate {
         from: u8,
@@ -54,6 +55,7 @@ impl Arbitrary for Step {
                 from: a,
                 to: b,
                 any: u8::arbitrary(g) % 4 == 0,
+                pick: u8::arbitrary(g),
             },
             9 => Step::Duplicate { from: a, to: b },
             10 => Step::Disconnect { a, b },
@@ -157,12 +159,16 @@ fn sessions_converge((steps, line): (Vec<Step>, bool)) -> bool {
                 }
                 mesh.poll_all(at);
             }
-            Step::Deliver { from, to, any } => {
+            Step::Deliver {
+                from,
+                to,
+                any,
+                pick,
+            } => {
                 let (from, to) = (usize::from(from), usize::from(to));
                 let link = &mut mesh.links[from][to];
                 let message = if any && !link.is_empty() {
-                    let last = link.len() - 1;
-                    link.remove(usize::from(to) * 7 % (last + 1))
+                    link.remove(usize::from(pick) % link.len())
                 } else {
                     link.pop_front()
                 };
