@@ -199,3 +199,59 @@ fn every_sequential_trace_in_a_document_text_yields_its_end_content() {
         assert_eq!(loaded.version(), doc.version());
     }
 }
+
+/// The real-time concurrent traces as documents: one replica per agent, each receiving
+/// exactly the transactions its next transaction's parents name (from a hub holding all),
+/// editing a text container, one transaction per trace transaction.
+fn replay_concurrent_documents(trace: &Trace) -> String {
+    use crdt_core::{Document, MapId, TextId};
+    let agents = trace.num_agents.max(1);
+    let replica_of = |agent: usize| ReplicaId::from_u128(agent as u128 + 1);
+    // Everyone starts from one shared creation of the text, so they all edit the same one.
+    let mut origin = Document::new(ReplicaId::from_u128(u128::MAX - 1));
+    let text: TextId = origin.set_new_text(MapId::ROOT, "text").expect("a map");
+    let mut replicas: Vec<Document> = (0..agents).map(|a| origin.fork(replica_of(a))).collect();
+    let mut hub = origin.fork(ReplicaId::from_u128(u128::MAX));
+    let base = origin.version();
+    let mut versions: Vec<VersionVector> = Vec::with_capacity(trace.txns.len());
+    for txn in &trace.txns {
+        let mut target = base.clone();
+        for &parent in &txn.parents {
+            target.merge(&versions[parent]);
+        }
+        let replica = &mut replicas[txn.agent];
+        let missing = hub.update_between(&replica.version(), &target);
+        replica.apply_update(&missing).expect("ancestors apply");
+        assert_eq!(replica.version(), target, "exactly at the parents' version");
+        replica
+            .transact(|tx| {
+                for (pos, delete, insert) in &txn.patches {
+                    tx.text_delete(text, *pos..*pos + *delete)?;
+                    tx.text_insert(text, *pos, insert)?;
+                }
+                Ok(())
+            })
+            .expect("patches in range");
+        hub.merge(replica).expect("hub merges");
+        let mut after = target;
+        after.advance(
+            replica_of(txn.agent),
+            replica.version().get(replica_of(txn.agent)),
+        );
+        versions.push(after);
+    }
+    let loaded = Document::load(&hub.encode(), ReplicaId::from_u128(5)).expect("loads");
+    assert_eq!(loaded.text(text), hub.text(text));
+    hub.text(text).expect("a text")
+}
+
+#[test]
+fn concurrent_traces_as_documents_yield_their_end_content() {
+    for relative in ["concurrent/friendsforever.json.gz", "concurrent/clownschool.json.gz"] {
+        let trace = load(&traces_dir().join(relative));
+        assert!(
+            replay_concurrent_documents(&trace) == trace.end_content,
+            "{relative}: differs from endContent"
+        );
+    }
+}
