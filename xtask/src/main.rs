@@ -104,6 +104,20 @@ fn test() -> Result<(), String> {
     // The default members: everything but `bench`, whose peer libraries are slow to build and
     // which is a program, not tests. (Clippy above still checks it.)
     run("cargo", &["test"])?;
+    // Tests too slow unoptimized (compiled only without debug assertions): the asynchronous
+    // Eg-walker trace A1 replayed with one replica per agent.
+    run(
+        "cargo",
+        &[
+            "test",
+            "--release",
+            "--package",
+            "crdt-core",
+            "--test",
+            "it",
+            "concurrent_trace_a1",
+        ],
+    )?;
     // The core must build for browsers, with and without its default features.
     run(
         "cargo",

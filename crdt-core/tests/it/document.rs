@@ -652,3 +652,13 @@ fn forged_documents_never_panic(
 fn forged_documents_with_valid_checksums_never_panic() {
     check(1000, forged_documents_never_panic);
 }
+
+#[test]
+fn documents_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Document>();
+    let mut doc = Document::new(replica(1));
+    doc.set(MapId::ROOT, "k", 1).expect("a map");
+    let handle = std::thread::spawn(move || doc.to_json());
+    assert_eq!(handle.join().expect("no panic"), json!({ "k": 1 }));
+}
