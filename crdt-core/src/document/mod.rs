@@ -265,6 +265,19 @@ impl Document {
 
     /// Every value of `key` written concurrently, the winner first (one value if there is no
     /// conflict, none if the key is absent).
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, ReplicaId, Value};
+    ///
+    /// let mut a = Document::new(ReplicaId::from_u128(1));
+    /// let mut b = Document::new(ReplicaId::from_u128(2));
+    /// a.set(MapId::ROOT, "colour", "red").unwrap();
+    /// b.set(MapId::ROOT, "colour", "blue").unwrap(); // concurrently
+    /// a.merge(&b).unwrap();
+    /// let both = a.get_conflicts(MapId::ROOT, "colour").unwrap();
+    /// assert_eq!(both.len(), 2);
+    /// assert_eq!(Some(both[0]), a.get(MapId::ROOT, "colour").unwrap()); // the winner first
+    /// ```
     pub fn get_conflicts(&self, map: MapId, key: &str) -> Result<Vec<&Value>, DocError> {
         Ok(self
             .map_entries(map)?
@@ -391,6 +404,16 @@ impl Document {
 
     /// Where container `id` is, from the root; `None` if it is not reachable (its key was
     /// overwritten or its list element deleted) or unknown.
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, PathSegment, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let todo = doc.set_new_list(MapId::ROOT, "todo").unwrap();
+    /// assert_eq!(doc.path_of(todo.id()), Some(vec![PathSegment::Key("todo".into())]));
+    /// doc.delete(MapId::ROOT, "todo").unwrap();
+    /// assert_eq!(doc.path_of(todo.id()), None);
+    /// ```
     pub fn path_of(&self, id: ContainerId) -> Option<Vec<PathSegment>> {
         let mut path = Vec::new();
         let mut current = id;
@@ -439,6 +462,18 @@ impl Document {
 
     /// The changes that version `until` has and `since` lacks, encoded. `until` must be a
     /// version of this document (causally closed, as every [`version`](Self::version) is).
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, ReplicaId, VersionVector};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "a", 1).unwrap();
+    /// let v1 = doc.version();
+    /// doc.set(MapId::ROOT, "b", 2).unwrap();
+    /// let mut old = Document::new(ReplicaId::from_u128(2));
+    /// old.apply_update(&doc.update_between(&VersionVector::new(), &v1)).unwrap();
+    /// assert_eq!(old.to_json(), serde_json::json!({ "a": 1 }));
+    /// ```
     pub fn update_between(&self, since: &VersionVector, until: &VersionVector) -> Vec<u8> {
         encoding::encode(&self.changes_between(since, Some(until)), None)
     }
@@ -491,6 +526,16 @@ impl Document {
 
     /// The whole document with its history, encoded. [`Document::load`] reads it back; it is
     /// also a valid update for [`apply_update`](Self::apply_update).
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "saved", true).unwrap();
+    /// let restored = Document::load(&doc.encode(), ReplicaId::from_u128(1)).unwrap();
+    /// assert_eq!(restored.to_json(), doc.to_json());
+    /// assert_eq!(restored.version(), doc.version());
+    /// ```
     pub fn encode(&self) -> Vec<u8> {
         let state = encoding::state_of(&self.containers, |lv| self.graph.lv_to_dot(lv));
         encoding::encode(
@@ -546,6 +591,21 @@ impl Document {
     // ---- subscriptions --------------------------------------------------------------------
 
     /// Calls `listener` with the patches of every later commit and applied update.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use crdt_core::{Document, MapId, Origin, PatchAction, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&seen);
+    /// doc.subscribe(Box::new(move |origin, patches| {
+    ///     sink.lock().unwrap().extend(patches.iter().map(|p| (origin, p.action.clone())));
+    /// }));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// let seen = seen.lock().unwrap();
+    /// assert!(matches!(&seen[0], (Origin::Local, PatchAction::MapSet { key, .. }) if key == "k"));
+    /// ```
     pub fn subscribe(&mut self, listener: Listener) -> SubscriptionId {
         let id = SubscriptionId(self.next_subscription);
         self.next_subscription += 1;
@@ -584,6 +644,19 @@ impl Document {
 
     /// Runs `edit` as one transaction: every operation in it becomes one change, committed
     /// when `edit` returns `Ok`, or entirely undone when it returns `Err`.
+    ///
+    /// ```
+    /// use crdt_core::{DocError, Document, MapId, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let failed: Result<(), DocError> = doc.transact(|tx| {
+    ///     tx.list_insert(list, 0, 1)?;
+    ///     tx.list_insert(list, 9, 2) // out of range: the insert before is undone too
+    /// });
+    /// assert!(failed.is_err());
+    /// assert_eq!(doc.list_len(list).unwrap(), 0);
+    /// ```
     pub fn transact<R>(
         &mut self,
         edit: impl FnOnce(&mut Transaction<'_>) -> Result<R, DocError>,
