@@ -182,6 +182,12 @@ impl fmt::Debug for Document {
 
 impl Document {
     /// An empty document (an empty root map) whose edits will be made as `replica`.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// assert_eq!(doc.to_json(), serde_json::json!({}));
+    /// ```
     pub fn new(replica: ReplicaId) -> Document {
         let mut containers = HashMap::new();
         containers.insert(ContainerId::Root, Container::new(ContainerKind::Map));
@@ -201,6 +207,16 @@ impl Document {
 
     /// A copy with the whole history whose edits will be made as `replica` (without the
     /// subscribers).
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// let mut branch = doc.fork(ReplicaId::from_u128(2));
+    /// branch.set(MapId::ROOT, "k", 2).unwrap();
+    /// doc.merge(&branch).unwrap();
+    /// assert_eq!(doc.get(MapId::ROOT, "k").unwrap(), Some(&Value::from(2)));
+    /// ```
     pub fn fork(&self, replica: ReplicaId) -> Document {
         let mut fork = self.clone();
         fork.replica = replica;
@@ -209,21 +225,49 @@ impl Document {
     }
 
     /// The replica local edits are made as.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// assert_eq!(doc.replica(), ReplicaId::from_u128(1));
+    /// ```
     pub fn replica(&self) -> ReplicaId {
         self.replica
     }
 
     /// The version: how many events of each replica the document includes.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// assert_eq!(doc.version().get(ReplicaId::from_u128(1)), 1);
+    /// ```
     pub fn version(&self) -> VersionVector {
         self.graph.version_vector()
     }
 
     /// The heads of the history: the latest events, which every other event precedes.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// assert_eq!(doc.heads().len(), 1);
+    /// ```
     pub fn heads(&self) -> Vec<Dot> {
         self.graph.frontier_to_dots(self.graph.frontier())
     }
 
     /// How many events the history holds.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// doc.text_insert(text, 0, "abc").unwrap();
+    /// assert_eq!(doc.history_len(), 4); // one event per char, plus the creation
+    /// ```
     pub fn history_len(&self) -> usize {
         self.graph.len()
     }
@@ -255,6 +299,14 @@ impl Document {
     }
 
     /// The value of `key` in `map`: the winner if writes were concurrent.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "n", 1).unwrap();
+    /// assert_eq!(doc.get(MapId::ROOT, "n").unwrap(), Some(&Value::from(1)));
+    /// assert_eq!(doc.get(MapId::ROOT, "missing").unwrap(), None);
+    /// ```
     pub fn get(&self, map: MapId, key: &str) -> Result<Option<&Value>, DocError> {
         Ok(self
             .map_entries(map)?
@@ -287,11 +339,26 @@ impl Document {
     }
 
     /// The keys of `map`, in order.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "b", 1).unwrap();
+    /// doc.set(MapId::ROOT, "a", 2).unwrap();
+    /// assert_eq!(doc.keys(MapId::ROOT).unwrap(), ["a", "b"]);
+    /// ```
     pub fn keys(&self, map: MapId) -> Result<Vec<&str>, DocError> {
         Ok(self.map_entries(map)?.keys().map(String::as_str).collect())
     }
 
     /// The number of keys of `map`.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "a", 1).unwrap();
+    /// assert_eq!(doc.map_len(MapId::ROOT).unwrap(), 1);
+    /// ```
     pub fn map_len(&self, map: MapId) -> Result<usize, DocError> {
         Ok(self.map_entries(map)?.len())
     }
@@ -304,16 +371,40 @@ impl Document {
     }
 
     /// The number of elements of `list`.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// doc.list_insert(list, 0, true).unwrap();
+    /// assert_eq!(doc.list_len(list).unwrap(), 1);
+    /// ```
     pub fn list_len(&self, list: ListId) -> Result<usize, DocError> {
         Ok(self.list_values(list)?.len())
     }
 
     /// The element at `index` of `list`.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// doc.list_insert(list, 0, "x").unwrap();
+    /// assert_eq!(doc.list_get(list, 0).unwrap(), Some(&Value::from("x")));
+    /// ```
     pub fn list_get(&self, list: ListId, index: usize) -> Result<Option<&Value>, DocError> {
         Ok(self.list_values(list)?.get(index))
     }
 
     /// The elements of `list`.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// doc.list_insert(list, 0, 1).unwrap();
+    /// assert_eq!(doc.list(list).unwrap(), [Value::from(1)]);
+    /// ```
     pub fn list(&self, list: ListId) -> Result<&[Value], DocError> {
         Ok(self.list_values(list)?)
     }
@@ -326,21 +417,54 @@ impl Document {
     }
 
     /// The content of `text`.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// doc.text_insert(text, 0, "hey").unwrap();
+    /// assert_eq!(doc.text(text).unwrap(), "hey");
+    /// ```
     pub fn text(&self, text: TextId) -> Result<String, DocError> {
         Ok(self.rope(text)?.to_string())
     }
 
     /// The length of `text` in chars.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// doc.text_insert(text, 0, "né").unwrap();
+    /// assert_eq!(doc.text_len(text).unwrap(), 2);
+    /// ```
     pub fn text_len(&self, text: TextId) -> Result<usize, DocError> {
         Ok(self.rope(text)?.len_chars())
     }
 
     /// The length of `text` in UTF-16 code units (JavaScript's `string.length`).
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// doc.text_insert(text, 0, "😀").unwrap();
+    /// assert_eq!(doc.text_len_utf16(text).unwrap(), 2);
+    /// ```
     pub fn text_len_utf16(&self, text: TextId) -> Result<usize, DocError> {
         Ok(self.rope(text)?.metrics().utf16)
     }
 
     /// Converts a UTF-16 index of `text` to a char index.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// doc.text_insert(text, 0, "😀a").unwrap();
+    /// assert_eq!(doc.text_utf16_to_char(text, 2).unwrap(), 1);
+    /// assert!(doc.text_utf16_to_char(text, 1).is_err()); // inside the emoji
+    /// ```
     pub fn text_utf16_to_char(&self, text: TextId, index: usize) -> Result<usize, DocError> {
         let rope = self.rope(text)?;
         if index > rope.metrics().utf16 {
@@ -356,6 +480,14 @@ impl Document {
     }
 
     /// Converts a char index of `text` to a UTF-16 index.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// doc.text_insert(text, 0, "😀a").unwrap();
+    /// assert_eq!(doc.text_char_to_utf16(text, 1).unwrap(), 2);
+    /// ```
     pub fn text_char_to_utf16(&self, text: TextId, index: usize) -> Result<usize, DocError> {
         let rope = self.rope(text)?;
         if index > rope.len_chars() {
@@ -368,6 +500,14 @@ impl Document {
     }
 
     /// The value of `counter`.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let counter = doc.set_new_counter(MapId::ROOT, "c").unwrap();
+    /// doc.increment(counter, 4).unwrap();
+    /// assert_eq!(doc.counter(counter).unwrap(), 4);
+    /// ```
     pub fn counter(&self, counter: CounterId) -> Result<i64, DocError> {
         match self.container(counter.0)? {
             Container::Counter(value) => Ok(*value),
@@ -383,11 +523,31 @@ impl Document {
     }
 
     /// The value of `register`: the winner if writes were concurrent.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let reg = doc.set_new_register(MapId::ROOT, "r").unwrap();
+    /// assert_eq!(doc.register(reg).unwrap(), None);
+    /// doc.register_set(reg, "on").unwrap();
+    /// assert_eq!(doc.register(reg).unwrap(), Some(&Value::from("on")));
+    /// ```
     pub fn register(&self, register: RegisterId) -> Result<Option<&Value>, DocError> {
         Ok(self.register_entries(register)?.last().map(|e| &e.value))
     }
 
     /// Every value of `register` written concurrently, the winner first.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let reg = doc.set_new_register(MapId::ROOT, "r").unwrap();
+    /// let mut other = doc.fork(ReplicaId::from_u128(2));
+    /// doc.register_set(reg, 1).unwrap();
+    /// other.register_set(reg, 2).unwrap();
+    /// doc.merge(&other).unwrap();
+    /// assert_eq!(doc.register_conflicts(reg).unwrap().len(), 2);
+    /// ```
     pub fn register_conflicts(&self, register: RegisterId) -> Result<Vec<&Value>, DocError> {
         Ok(self
             .register_entries(register)?
@@ -398,6 +558,13 @@ impl Document {
     }
 
     /// The kind of container `id`, if the document has it.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// assert_eq!(doc.kind_of(list.id()), Some(ContainerKind::List));
+    /// ```
     pub fn kind_of(&self, id: ContainerId) -> Option<ContainerKind> {
         self.containers.get(&id).map(Container::kind)
     }
@@ -456,6 +623,15 @@ impl Document {
 
     /// Everything this replica has that a replica at `version` lacks, encoded: a batch of
     /// changes for [`apply_update`](Self::apply_update).
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// let mut other = Document::new(ReplicaId::from_u128(2));
+    /// other.apply_update(&doc.update_since(&other.version())).unwrap();
+    /// assert_eq!(other.to_json(), doc.to_json());
+    /// ```
     pub fn update_since(&self, version: &VersionVector) -> Vec<u8> {
         encoding::encode(&self.changes_between(version, None), None)
     }
@@ -481,6 +657,16 @@ impl Document {
     /// Applies an update or snapshot from any replica: the changes this document lacks are
     /// added and merged, all or nothing, and subscribers receive the patches. Returns how many
     /// events were new.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// let update = doc.update_since(&crdt_core::VersionVector::new());
+    /// let mut other = Document::new(ReplicaId::from_u128(2));
+    /// assert_eq!(other.apply_update(&update), Ok(1));
+    /// assert_eq!(other.apply_update(&update), Ok(0)); // already there: nothing new
+    /// ```
     pub fn apply_update(&mut self, bytes: &[u8]) -> Result<usize, LoadError> {
         let decoded = encoding::decode(bytes)?;
         if self.graph.len() == 0 {
@@ -519,6 +705,15 @@ impl Document {
     }
 
     /// Brings in everything `other` has that this document lacks.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let mut other = Document::new(ReplicaId::from_u128(2));
+    /// other.set(MapId::ROOT, "from", "other").unwrap();
+    /// doc.merge(&other).unwrap();
+    /// assert_eq!(doc.get(MapId::ROOT, "from").unwrap(), Some(&Value::from("other")));
+    /// ```
     pub fn merge(&mut self, other: &Document) -> Result<usize, LoadError> {
         let changes = other.changes_between(&self.version(), None);
         self.apply_decoded(&changes)
@@ -546,6 +741,14 @@ impl Document {
 
     /// Loads an encoded document (a snapshot loads without replaying its history; an update
     /// is applied); edits will be made as `replica`.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// let copy = Document::load(&doc.encode(), ReplicaId::from_u128(2)).unwrap();
+    /// assert_eq!(copy.to_json(), doc.to_json());
+    /// ```
     pub fn load(bytes: &[u8], replica: ReplicaId) -> Result<Document, LoadError> {
         let mut doc = Document::new(replica);
         doc.apply_update(bytes)?;
@@ -614,6 +817,14 @@ impl Document {
     }
 
     /// Stops calling a subscriber; returns false if it was not subscribed.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let id = doc.subscribe(Box::new(|_, _| {}));
+    /// assert!(doc.unsubscribe(id));
+    /// assert!(!doc.unsubscribe(id));
+    /// ```
     pub fn unsubscribe(&mut self, id: SubscriptionId) -> bool {
         let before = self.listeners.len();
         self.listeners.retain(|(sub, _)| *sub != id);
@@ -665,6 +876,15 @@ impl Document {
     }
 
     /// Like [`transact`](Self::transact), with a message and timestamp for the change.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// use crdt_core::ChangeOptions;
+    /// let options = ChangeOptions { message: Some("rename".into()), timestamp: Some(1_700_000_000_000) };
+    /// doc.transact_with(options, |tx| tx.set(MapId::ROOT, "name", "Ada")).unwrap();
+    /// assert_eq!(doc.get(MapId::ROOT, "name").unwrap(), Some(&Value::from("Ada")));
+    /// ```
     pub fn transact_with<R>(
         &mut self,
         options: ChangeOptions,

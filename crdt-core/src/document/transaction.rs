@@ -156,6 +156,17 @@ impl<'a> Transaction<'a> {
     }
 
     /// The document as it is inside the transaction, for reading.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.transact(|tx| {
+    ///     tx.set(MapId::ROOT, "a", 1)?;
+    ///     // Reads inside the transaction see its own edits.
+    ///     assert_eq!(tx.doc().get(MapId::ROOT, "a")?, Some(&Value::from(1)));
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
     pub fn doc(&self) -> &Document {
         self.doc
     }
@@ -281,6 +292,13 @@ impl<'a> Transaction<'a> {
     }
 
     /// Sets `key` of `map` to a scalar value.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.transact(|tx| tx.set(MapId::ROOT, "title", "Notes")).unwrap();
+    /// assert_eq!(doc.get(MapId::ROOT, "title").unwrap(), Some(&Value::from("Notes")));
+    /// ```
     pub fn set(&mut self, map: MapId, key: &str, value: impl Into<Value>) -> Result<(), DocError> {
         let value = Self::scalar(value)?;
         self.write_key(map, key, Some(Ok(value))).map(|_| ())
@@ -288,6 +306,14 @@ impl<'a> Transaction<'a> {
 
     /// Deletes `key` of `map` (the writes of it this replica has seen; a concurrent write
     /// survives).
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// doc.transact(|tx| tx.delete(MapId::ROOT, "k")).unwrap();
+    /// assert_eq!(doc.get(MapId::ROOT, "k").unwrap(), None);
+    /// ```
     pub fn delete(&mut self, map: MapId, key: &str) -> Result<(), DocError> {
         self.write_key(map, key, None).map(|_| ())
     }
@@ -303,27 +329,66 @@ impl<'a> Transaction<'a> {
     }
 
     /// Sets `key` of `map` to a new, empty map.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let settings = doc.transact(|tx| tx.set_new_map(MapId::ROOT, "settings")).unwrap();
+    /// doc.set(settings, "dark", true).unwrap();
+    /// assert_eq!(doc.to_json(), serde_json::json!({ "settings": { "dark": true } }));
+    /// ```
     pub fn set_new_map(&mut self, map: MapId, key: &str) -> Result<MapId, DocError> {
         self.set_new(map, key, ContainerKind::Map).map(MapId)
     }
 
     /// Sets `key` of `map` to a new, empty list.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let list = doc.transact(|tx| tx.set_new_list(MapId::ROOT, "l")).unwrap();
+    /// assert_eq!(doc.list_len(list).unwrap(), 0);
+    /// ```
     pub fn set_new_list(&mut self, map: MapId, key: &str) -> Result<ListId, DocError> {
         self.set_new(map, key, ContainerKind::List).map(ListId)
     }
 
     /// Sets `key` of `map` to a new, empty text.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.transact(|tx| tx.set_new_text(MapId::ROOT, "body")).unwrap();
+    /// doc.text_insert(text, 0, "hi").unwrap();
+    /// assert_eq!(doc.text(text).unwrap(), "hi");
+    /// ```
     pub fn set_new_text(&mut self, map: MapId, key: &str) -> Result<TextId, DocError> {
         self.set_new(map, key, ContainerKind::Text).map(TextId)
     }
 
     /// Sets `key` of `map` to a new counter at 0.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let likes = doc.transact(|tx| tx.set_new_counter(MapId::ROOT, "likes")).unwrap();
+    /// doc.increment(likes, 2).unwrap();
+    /// assert_eq!(doc.counter(likes).unwrap(), 2);
+    /// ```
     pub fn set_new_counter(&mut self, map: MapId, key: &str) -> Result<CounterId, DocError> {
         self.set_new(map, key, ContainerKind::Counter)
             .map(CounterId)
     }
 
     /// Sets `key` of `map` to a new, empty register.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let status = doc.transact(|tx| tx.set_new_register(MapId::ROOT, "status")).unwrap();
+    /// doc.register_set(status, "away").unwrap();
+    /// assert_eq!(doc.register(status).unwrap(), Some(&Value::from("away")));
+    /// ```
     pub fn set_new_register(&mut self, map: MapId, key: &str) -> Result<RegisterId, DocError> {
         self.set_new(map, key, ContainerKind::Register)
             .map(RegisterId)
@@ -358,6 +423,17 @@ impl<'a> Transaction<'a> {
     }
 
     /// Inserts a scalar value at `index` of `list`.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// doc.transact(|tx| {
+    ///     tx.list_insert(list, 0, "b")?;
+    ///     tx.list_insert(list, 0, "a")
+    /// }).unwrap();
+    /// assert_eq!(doc.list(list).unwrap(), [Value::from("a"), Value::from("b")]);
+    /// ```
     pub fn list_insert(
         &mut self,
         list: ListId,
@@ -373,6 +449,15 @@ impl<'a> Transaction<'a> {
     }
 
     /// Inserts a new, empty container of `kind` at `index` of `list`.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let list = doc.set_new_list(MapId::ROOT, "items").unwrap();
+    /// let item = doc.transact(|tx| tx.list_insert_new(list, 0, ContainerKind::Map)).unwrap();
+    /// doc.set(MapId(item), "done", false).unwrap();
+    /// assert_eq!(doc.to_json(), serde_json::json!({ "items": [{ "done": false }] }));
+    /// ```
     pub fn list_insert_new(
         &mut self,
         list: ListId,
@@ -400,6 +485,16 @@ impl<'a> Transaction<'a> {
     }
 
     /// Deletes the elements `range` of `list`.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// doc.list_insert(list, 0, 1).unwrap();
+    /// doc.list_insert(list, 1, 2).unwrap();
+    /// doc.transact(|tx| tx.list_delete(list, 0..1)).unwrap();
+    /// assert_eq!(doc.list(list).unwrap(), [Value::from(2)]);
+    /// ```
     pub fn list_delete(&mut self, list: ListId, range: Range<usize>) -> Result<(), DocError> {
         let len = self.list_len_checked(list)?;
         if range.start > range.end || range.end > len {
@@ -441,6 +536,14 @@ impl<'a> Transaction<'a> {
     }
 
     /// Inserts `content` at char `index` of `text`.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// doc.transact(|tx| tx.text_insert(text, 0, "héllo")).unwrap();
+    /// assert_eq!(doc.text_len(text).unwrap(), 5);
+    /// ```
     pub fn text_insert(
         &mut self,
         text: TextId,
@@ -477,6 +580,15 @@ impl<'a> Transaction<'a> {
     }
 
     /// Deletes the chars `range` of `text`.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// doc.text_insert(text, 0, "hello").unwrap();
+    /// doc.transact(|tx| tx.text_delete(text, 1..4)).unwrap();
+    /// assert_eq!(doc.text(text).unwrap(), "ho");
+    /// ```
     pub fn text_delete(&mut self, text: TextId, range: Range<usize>) -> Result<(), DocError> {
         let len = self.text_len_checked(text)?;
         if range.start > range.end || range.end > len {
@@ -515,6 +627,16 @@ impl<'a> Transaction<'a> {
     }
 
     /// Inserts `content` at a UTF-16 index of `text` (JavaScript).
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// doc.text_insert(text, 0, "😀!").unwrap();
+    /// // "😀" is two UTF-16 units: JavaScript's index 2 is char index 1.
+    /// doc.transact(|tx| tx.text_insert_utf16(text, 2, "?")).unwrap();
+    /// assert_eq!(doc.text(text).unwrap(), "😀?!");
+    /// ```
     pub fn text_insert_utf16(
         &mut self,
         text: TextId,
@@ -526,6 +648,15 @@ impl<'a> Transaction<'a> {
     }
 
     /// Deletes a range of UTF-16 indices of `text` (JavaScript).
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// doc.text_insert(text, 0, "😀ab").unwrap();
+    /// doc.transact(|tx| tx.text_delete_utf16(text, 0..2)).unwrap();
+    /// assert_eq!(doc.text(text).unwrap(), "ab");
+    /// ```
     pub fn text_delete_utf16(&mut self, text: TextId, range: Range<usize>) -> Result<(), DocError> {
         let start = self.doc.text_utf16_to_char(text, range.start)?;
         let end = self.doc.text_utf16_to_char(text, range.end)?;
@@ -535,6 +666,17 @@ impl<'a> Transaction<'a> {
     // ---- counters and registers -----------------------------------------------------------
 
     /// Adds `by` to `counter` (wrapping at the ends of `i64`, so additions commute).
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let counter = doc.set_new_counter(MapId::ROOT, "c").unwrap();
+    /// doc.transact(|tx| {
+    ///     tx.increment(counter, 5)?;
+    ///     tx.increment(counter, -2)
+    /// }).unwrap();
+    /// assert_eq!(doc.counter(counter).unwrap(), 3);
+    /// ```
     pub fn increment(&mut self, counter: CounterId, by: i64) -> Result<(), DocError> {
         self.check_kind(counter.0, ContainerKind::Counter)?;
         let lv = self.events(1).start;
@@ -594,6 +736,14 @@ impl<'a> Transaction<'a> {
     }
 
     /// Sets `register` to a scalar value.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let reg = doc.set_new_register(MapId::ROOT, "r").unwrap();
+    /// doc.transact(|tx| tx.register_set(reg, 7)).unwrap();
+    /// assert_eq!(doc.register(reg).unwrap(), Some(&Value::from(7)));
+    /// ```
     pub fn register_set(
         &mut self,
         register: RegisterId,
@@ -604,6 +754,15 @@ impl<'a> Transaction<'a> {
     }
 
     /// Clears `register` (the writes this replica has seen).
+    ///
+    /// ```
+    /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let reg = doc.set_new_register(MapId::ROOT, "r").unwrap();
+    /// doc.register_set(reg, 7).unwrap();
+    /// doc.transact(|tx| tx.register_clear(reg)).unwrap();
+    /// assert_eq!(doc.register(reg).unwrap(), None);
+    /// ```
     pub fn register_clear(&mut self, register: RegisterId) -> Result<(), DocError> {
         self.write_register(register, None)
     }
