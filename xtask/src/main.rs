@@ -2,7 +2,9 @@
 //!
 //! - `cargo xtask test`: the whole test suite, installing what it needs first (what CI runs);
 //! - `cargo xtask setup`: only the installation steps;
-//! - `cargo xtask lint`: formatting and clippy checks only.
+//! - `cargo xtask lint`: formatting and clippy checks only;
+//! - `cargo xtask fuzz [--seconds N] [TARGET ...]`: runs the cargo-fuzz targets (all by
+//!   default) for N seconds each (default 60), on nightly.
 //!
 //! Every step prints what it runs; the first failure stops the run with a non-zero exit.
 
@@ -15,14 +17,19 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const COMPONENTS: [&str; 2] = ["rustfmt", "clippy"];
 
 fn main() -> ExitCode {
-    let task = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().cloned().unwrap_or_default();
     let result = match task.as_str() {
-        "test" => setup().and_then(|()| lint()).and_then(|()| test()),
+        "test" => setup()
+            .and_then(|()| lint())
+            .and_then(|()| test())
+            .and_then(|()| fuzz_briefly()),
         "setup" => setup(),
         "lint" => lint(),
+        "fuzz" => fuzz_command(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  test   install what is needed, then lint and run every test\n  setup  install what is needed (rustup target and components)\n  lint   cargo fmt --check and cargo clippy"
+                "usage: cargo xtask <task>\n\n  test   install what is needed, then lint, run every test, fuzz each target briefly\n  setup  install what is needed (rustup target and components)\n  lint   cargo fmt --check and cargo clippy\n  fuzz   [--seconds N] [TARGET ...]: run the fuzz targets (nightly, cargo-fuzz)"
             );
             return ExitCode::from(2);
         }
@@ -136,4 +143,100 @@ fn test() -> Result<(), String> {
     )?;
     println!("\nall checks passed");
     Ok(())
+}
+
+/// The fuzz targets of `fuzz/` (cargo-fuzz, outside the workspace).
+const FUZZ_TARGETS: [&str; 5] = [
+    "text_update",
+    "list_update",
+    "document_update",
+    "sync_message",
+    "state_codecs",
+];
+
+/// Makes nightly and cargo-fuzz available, installing them if needed; `Err` says why not.
+fn fuzz_tools() -> Result<(), String> {
+    let toolchains = output_of("rustup", &["toolchain", "list"]);
+    if !toolchains.lines().any(|t| t.starts_with("nightly")) {
+        run(
+            "rustup",
+            &["toolchain", "install", "nightly", "--profile", "minimal"],
+        )?;
+    }
+    let installed = output_of("cargo", &["install", "--list"]);
+    if !installed.lines().any(|l| l.starts_with("cargo-fuzz ")) {
+        run("cargo", &["install", "cargo-fuzz", "--locked"])?;
+    }
+    Ok(())
+}
+
+/// Runs `targets` for `seconds` each, from a scratch copy of the committed seed corpus (new
+/// inputs go to `fuzz/target/corpus`, so the repository's corpus stays small).
+fn fuzz(targets: &[&str], seconds: u64) -> Result<(), String> {
+    let fuzz_dir = workspace_root().join("fuzz");
+    for target in targets {
+        let scratch = fuzz_dir.join("target").join("corpus").join(target);
+        std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+        let seeds = fuzz_dir.join("corpus").join(target);
+        let time = format!("-max_total_time={seconds}");
+        println!("\n==> fuzzing {target} for {seconds} s");
+        let status = Command::new("cargo")
+            .args(["+nightly", "fuzz", "run", target])
+            .arg(&scratch)
+            .arg(&seeds)
+            .args(["--", &time, "-rss_limit_mb=2048", "-print_final_stats=1"])
+            .current_dir(&fuzz_dir)
+            .status()
+            .map_err(|e| format!("could not start cargo fuzz: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "fuzz target {target} failed; the crashing input is in fuzz/artifacts/{target}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `cargo xtask fuzz [--seconds N] [TARGET ...]`.
+fn fuzz_command(args: &[String]) -> Result<(), String> {
+    let mut seconds = 60;
+    let mut targets: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "--seconds" {
+            seconds = args
+                .get(i + 1)
+                .and_then(|v| v.parse().ok())
+                .ok_or("--seconds needs a number")?;
+            i += 2;
+            continue;
+        }
+        match FUZZ_TARGETS.iter().find(|t| **t == args[i]) {
+            Some(target) => targets.push(target),
+            None => {
+                return Err(format!(
+                    "unknown fuzz target {}; targets: {FUZZ_TARGETS:?}",
+                    args[i]
+                ));
+            }
+        }
+        i += 1;
+    }
+    if targets.is_empty() {
+        targets = FUZZ_TARGETS.to_vec();
+    }
+    fuzz_tools()?;
+    fuzz(&targets, seconds)
+}
+
+/// Part of the test command: every target for a few seconds where nightly and cargo-fuzz can
+/// be had, and a clear note where they cannot.
+fn fuzz_briefly() -> Result<(), String> {
+    match fuzz_tools() {
+        Ok(()) => fuzz(&FUZZ_TARGETS, 10),
+        Err(why) => {
+            println!("\nfuzzing SKIPPED: nightly or cargo-fuzz is not available here ({why})");
+            Ok(())
+        }
+    }
 }

@@ -1,0 +1,22 @@
+//! Untrusted bytes as a document update or snapshot: loaded into an empty document (snapshot
+//! state installed without replay) and applied to a document with content (merge path).
+#![no_main]
+
+use crdt_core::{Document, MapId, ReplicaId};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(loaded) = Document::load(data, ReplicaId::from_u128(1)) {
+        let again =
+            Document::load(&loaded.encode(), ReplicaId::from_u128(2)).expect("own encoding loads");
+        assert_eq!(again.to_json(), loaded.to_json());
+        assert_eq!(again.version(), loaded.version());
+    }
+    let mut busy = Document::new(ReplicaId::from_u128(3));
+    let list = busy.set_new_list(MapId::ROOT, "l").expect("root is a map");
+    busy.list_insert(list, 0, 1).expect("in range");
+    let before = (busy.to_json(), busy.version());
+    if busy.apply_update(data).is_err() {
+        assert_eq!((busy.to_json(), busy.version()), before);
+    }
+});
