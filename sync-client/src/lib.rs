@@ -1,0 +1,1 @@
+//! A tokio client for the sync server (being written: see the sync-server issue).
