@@ -92,11 +92,11 @@ impl<'a> Reader<'a> {
     #[inline]
     pub(crate) fn varint(&mut self) -> Result<u64, ReadError> {
         // Most numbers in our formats are below 128: one byte, no loop.
-        if let Some((&first, rest)) = self.bytes.split_first() {
-            if first < 0x80 {
-                self.bytes = rest;
-                return Ok(u64::from(first));
-            }
+        if let Some((&first, rest)) = self.bytes.split_first()
+            && first < 0x80
+        {
+            self.bytes = rest;
+            return Ok(u64::from(first));
         }
         let mut value: u64 = 0;
         for shift in (0..64).step_by(7) {

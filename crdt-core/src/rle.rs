@@ -48,11 +48,11 @@ impl<T> Default for RleVec<T> {
 impl<T: HasLength + MergeableSpan + HasRleKey> RleVec<T> {
     /// Appends `run`, merging it into the last run when it continues it.
     pub(crate) fn push(&mut self, run: T) {
-        if let Some(last) = self.0.last_mut() {
-            if last.can_append(&run) {
-                last.append(run);
-                return;
-            }
+        if let Some(last) = self.0.last_mut()
+            && last.can_append(&run)
+        {
+            last.append(run);
+            return;
         }
         self.0.push(run);
     }

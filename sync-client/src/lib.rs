@@ -1,1 +1,34 @@
-//! A tokio client for the sync server (being written: see the sync-server issue).
+//! A tokio client for the sync server, for Rust desktop apps.
+//!
+//! The client keeps each open document in memory and, when given a state directory, in a local
+//! file rewritten after every change, so edits made offline survive a restart. It connects,
+//! subscribes to the open documents, pushes local changes, applies remote ones, and reconnects
+//! with exponential backoff and full jitter. A document is *saved* once the server acknowledged
+//! (after committing to its storage) everything the document contains.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), sync_client::ClientError> {
+//! use std::time::Duration;
+//! use crdt_core::MapId;
+//! use sync_client::{Client, ClientConfig};
+//!
+//! let client = Client::start(ClientConfig {
+//!     state_dir: Some("./notes-state".into()),
+//!     ..ClientConfig::new("ws://127.0.0.1:8080/sync")
+//! });
+//! let notes = client.open("notes/today")?;
+//! notes.edit(|doc| doc.set(MapId::ROOT, "title", "Groceries"))?;
+//! notes.wait_saved(Duration::from_secs(5)).await;
+//! client.close().await;
+//! # Ok(()) }
+//! ```
+
+mod backoff;
+mod client;
+mod connection;
+mod document;
+mod local_store;
+
+pub use backoff::Backoff;
+pub use client::{Client, ClientConfig, ClientError, Status};
+pub use document::DocHandle;

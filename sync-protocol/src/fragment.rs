@@ -37,7 +37,19 @@ const FRAGMENT_OVERHEAD: usize = 4 + 1 + 3 * 5 + 5;
 /// assert_eq!(Frame::decode(&whole.unwrap()).unwrap(), big);
 /// ```
 pub fn split_into_fragments(frame: &Frame, max_frame: usize, id: u32) -> Vec<Vec<u8>> {
-    let encoded = frame.encode();
+    split_encoded(frame.encode(), max_frame, id)
+}
+
+/// [`split_into_fragments`] for a frame that is already encoded (a server relays one encoded
+/// frame to many connections).
+///
+/// ```
+/// use sync_protocol::{Frame, split_encoded};
+/// let encoded = Frame::Auth { token: "x".repeat(5000) }.encode();
+/// assert_eq!(split_encoded(encoded.clone(), 1 << 20, 0), vec![encoded.clone()]);
+/// assert!(split_encoded(encoded, 1024, 0).len() > 4);
+/// ```
+pub fn split_encoded(encoded: Vec<u8>, max_frame: usize, id: u32) -> Vec<Vec<u8>> {
     if encoded.len() <= max_frame {
         return vec![encoded];
     }
@@ -249,10 +261,7 @@ mod tests {
         for len in 900..1200 {
             let messages = split_into_fragments(&changes(len), 1024, len as u32);
             assert!(messages.iter().all(|m| m.len() <= 1024), "len {len}");
-            assert_eq!(
-                reassemble(&messages, &mut reassembler),
-                Some(changes(len))
-            );
+            assert_eq!(reassemble(&messages, &mut reassembler), Some(changes(len)));
             assert_eq!(reassembler.in_flight(), 0);
         }
     }

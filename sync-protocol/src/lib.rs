@@ -34,7 +34,7 @@ mod fragment;
 mod frame;
 mod status;
 
-pub use fragment::{FragmentError, Reassembler, split_into_fragments};
+pub use fragment::{FragmentError, Reassembler, split_encoded, split_into_fragments};
 pub use frame::{Frame, FrameError, WIRE_VERSION};
 pub use status::{Access, AckStatus, ErrorCode};
 

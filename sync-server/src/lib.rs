@@ -1,7 +1,19 @@
-//! The sync server: not built yet.
+//! The sync server: WebSocket connections syncing `crdt-core` documents, persisted durably.
 //!
-//! This crate is a placeholder so the workspace has its final shape. The sync-server issue fills
-//! it with a tokio + tokio-tungstenite WebSocket server that syncs `crdt-core` documents between
-//! clients, acknowledges writes only once they are durable (SQLite by default, PostgreSQL for
-//! clusters), and later gossips with peer server nodes. See `README.md` and `../ROADMAP` notes in
-//! `ARCHITECTURE.md`.
+//! Data flow: [`server`] accepts TCP connections and routes HTTP ([`http`]); a WebSocket
+//! upgrade becomes a [`connection`], which authenticates ([`auth`]), enforces [`limits`], and
+//! forwards each document's frames to the document's actor ([`document`]). The actor applies
+//! changes, persists them through [`storage`], and only then acknowledges and relays them.
+//! Everything is counted in [`metrics`].
+
+pub mod auth;
+pub mod config;
+pub mod connection;
+pub mod document;
+pub mod http;
+pub mod limits;
+pub mod metrics;
+pub mod server;
+pub mod storage;
+
+pub use config::{Cli, Config, ConfigError, Limits};

@@ -258,14 +258,14 @@ impl Document {
                 continue;
             }
             let skip = change.len - new.len();
-            if skip == 0 {
-                if let Some((message, timestamp)) = &change.meta {
-                    self.changes.push(ChangeMeta {
-                        start: new.start,
-                        message: message.clone(),
-                        timestamp: *timestamp,
-                    });
-                }
+            if skip == 0
+                && let Some((message, timestamp)) = &change.meta
+            {
+                self.changes.push(ChangeMeta {
+                    start: new.start,
+                    message: message.clone(),
+                    timestamp: *timestamp,
+                });
             }
             for op in &change.ops {
                 if op.offset + op.len <= skip {
@@ -458,14 +458,14 @@ impl Document {
             }
             OpBody::Increment { by } => {
                 self.kind_check(id, ContainerKind::Counter)?;
-                if let Some(Container::Counter(value)) = self.containers.get_mut(&id) {
-                    if apply_scalars {
-                        *value = value.wrapping_add(*by);
-                        undo.push(Undo::Counter {
-                            counter: id,
-                            by: *by,
-                        });
-                    }
+                if let Some(Container::Counter(value)) = self.containers.get_mut(&id)
+                    && apply_scalars
+                {
+                    *value = value.wrapping_add(*by);
+                    undo.push(Undo::Counter {
+                        counter: id,
+                        by: *by,
+                    });
                 }
                 self.scalar_ops.push((
                     span.start,
@@ -802,10 +802,10 @@ impl Document {
                         .graph
                         .dot_to_lv(*dot)
                         .ok_or(invalid("a snapshot's state names an unknown event"))?;
-                    if let Some((kind, id)) = value.as_container() {
-                        if doc.containers.get(&id).map(Container::kind) != Some(kind) {
-                            return Err(invalid("a snapshot's state names an unknown container"));
-                        }
+                    if let Some((kind, id)) = value.as_container()
+                        && doc.containers.get(&id).map(Container::kind) != Some(kind)
+                    {
+                        return Err(invalid("a snapshot's state names an unknown container"));
                     }
                     Ok(Entry {
                         lv,
@@ -833,12 +833,10 @@ impl Document {
                 StateContent::Counter(value) => Container::Counter(*value),
                 StateContent::List(values) => {
                     for value in values {
-                        if let Some((kind, child)) = value.as_container() {
-                            if self.containers.get(&child).map(Container::kind) != Some(kind) {
-                                return Err(invalid(
-                                    "a snapshot's state names an unknown container",
-                                ));
-                            }
+                        if let Some((kind, child)) = value.as_container()
+                            && self.containers.get(&child).map(Container::kind) != Some(kind)
+                        {
+                            return Err(invalid("a snapshot's state names an unknown container"));
                         }
                     }
                     match self.containers.get_mut(id) {

@@ -669,22 +669,22 @@ impl Document {
     /// ```
     pub fn apply_update(&mut self, bytes: &[u8]) -> Result<usize, LoadError> {
         let decoded = encoding::decode(bytes)?;
-        if self.graph.len() == 0 {
-            if let Some(state) = &decoded.state {
-                // A snapshot into an empty replica: install its state, no replay.
-                let mut fresh = Document::new(self.replica);
-                fresh.install_snapshot(&decoded.changes, state)?;
-                let events = fresh.graph.len();
-                let patches = fresh.expansion_of_root();
-                self.graph = fresh.graph;
-                self.containers = fresh.containers;
-                self.placements = fresh.placements;
-                self.scalar_ops = fresh.scalar_ops;
-                self.sequence_ops = fresh.sequence_ops;
-                self.changes = fresh.changes;
-                self.notify(Origin::Remote, &patches);
-                return Ok(events);
-            }
+        if self.graph.len() == 0
+            && let Some(state) = &decoded.state
+        {
+            // A snapshot into an empty replica: install its state, no replay.
+            let mut fresh = Document::new(self.replica);
+            fresh.install_snapshot(&decoded.changes, state)?;
+            let events = fresh.graph.len();
+            let patches = fresh.expansion_of_root();
+            self.graph = fresh.graph;
+            self.containers = fresh.containers;
+            self.placements = fresh.placements;
+            self.scalar_ops = fresh.scalar_ops;
+            self.sequence_ops = fresh.sequence_ops;
+            self.changes = fresh.changes;
+            self.notify(Origin::Remote, &patches);
+            return Ok(events);
         }
         self.apply_decoded(&decoded.changes)
     }
@@ -783,7 +783,12 @@ impl Document {
                 _ => {}
             }
         }
-        self.sequence_ops.truncate(first);
+        // A run that straddles `start` keeps its part before it: a failed transaction or
+        // update may have extended the run of the change before it.
+        let keep = self
+            .sequence_ops
+            .partition_point(|(span, _)| span.start < start);
+        self.sequence_ops.truncate(keep);
         if let Some((span, _)) = self.sequence_ops.last_mut() {
             span.end = span.end.min(start);
         }

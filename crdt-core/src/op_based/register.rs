@@ -150,12 +150,12 @@ impl<T: Clone> OpRegister<T> {
         // `contains`, not a binary search: an operation that did not come through `decode` may
         // list its dots out of order, and every replica must still read it alike.
         self.values.retain(|(dot, _)| !op.overwrites.contains(dot));
-        if let Some(value) = op.value {
-            if !self.gone_early.remove(&op.id) {
-                // Delivered in causal order, a write's dot is usually the greatest of its replica.
-                let at = self.values.partition_point(|(dot, _)| *dot < op.id);
-                self.values.insert(at, (op.id, value));
-            }
+        if let Some(value) = op.value
+            && !self.gone_early.remove(&op.id)
+        {
+            // Delivered in causal order, a write's dot is usually the greatest of its replica.
+            let at = self.values.partition_point(|(dot, _)| *dot < op.id);
+            self.values.insert(at, (op.id, value));
         }
         op.id
     }

@@ -62,18 +62,18 @@ impl<V: Clone + PartialEq> DotStore for DotFun<V> {
                 }
                 std::cmp::Ordering::Less => {
                     // Only mine: it stays unless they have seen it, which means they removed it.
-                    if let Some((dot, value)) = mine.next() {
-                        if !their_context.contains(dot) {
-                            self.push((dot, value));
-                        }
+                    if let Some((dot, value)) = mine.next()
+                        && !their_context.contains(dot)
+                    {
+                        self.push((dot, value));
                     }
                 }
                 std::cmp::Ordering::Greater => {
                     // Only theirs: it comes in unless I have seen it, which means I removed it.
-                    if let Some((dot, value)) = theirs.next() {
-                        if !my_context.contains(*dot) {
-                            self.push((*dot, value.clone()));
-                        }
+                    if let Some((dot, value)) = theirs.next()
+                        && !my_context.contains(*dot)
+                    {
+                        self.push((*dot, value.clone()));
                     }
                 }
             }

@@ -106,6 +106,33 @@ impl SyncSession {
         }
     }
 
+    /// Records that the peer is being sent everything up to `version` through another path than
+    /// [`poll`](Self::poll): a server that sends one encoded update to many subscribers at the
+    /// same version computes it once and marks each of their sessions with this. Does nothing
+    /// before the peer's hello.
+    ///
+    /// ```
+    /// use crdt_core::sync::SyncSession;
+    /// use crdt_core::{Document, ReplicaId};
+    ///
+    /// let mut server = Document::new(ReplicaId::from_u128(1));
+    /// let mut client = Document::new(ReplicaId::from_u128(2));
+    /// let mut session = SyncSession::new("doc");
+    /// let hello = SyncSession::new("doc").hello(&client);
+    /// session.receive(&mut server, hello).unwrap();
+    /// server.set(crdt_core::MapId::ROOT, "n", 1).unwrap();
+    ///
+    /// let shared_update = server.update_since(session.peer_version().unwrap());
+    /// session.mark_sent(&server.version());
+    /// assert_eq!(session.poll(&server), None);
+    /// client.apply_update(&shared_update).unwrap();
+    /// ```
+    pub fn mark_sent(&mut self, version: &VersionVector) {
+        if let Some(peer_has) = &mut self.peer_has {
+            peer_has.merge(version);
+        }
+    }
+
     /// Forgets the peer (after a disconnect). Say [`hello`](Self::hello) again to resume.
     pub fn reset(&mut self) {
         self.peer_has = None;

@@ -613,6 +613,34 @@ fn a_failed_transaction_changes_nothing() {
     assert_eq!(other.to_json(), json!({ "l": [3] }));
 }
 
+/// Regression (found by the simulation): a failed transaction whose first operation extended
+/// the previous change's run of operations on the same text dropped that whole run, so the
+/// earlier, committed events lost their operations: the document's own snapshot and updates
+/// were refused ("a change has events without operations").
+#[test]
+fn a_failed_transaction_keeps_the_operations_of_earlier_changes() {
+    let mut doc = Document::new(replica(1));
+    let text = doc.set_new_text(MapId::ROOT, "t").expect("set");
+    doc.text_insert(text, 0, "ab").expect("insert");
+    let failed = doc.transact(|tx| {
+        tx.text_insert(text, 2, "c")?;
+        tx.text_insert(text, 99, "x") // out of range: the transaction is undone
+    });
+    assert!(failed.is_err());
+    assert_eq!(doc.text(text).expect("text"), "ab");
+    let copy = Document::load(&doc.encode(), replica(2)).expect("its own snapshot loads");
+    assert_eq!(copy.text(text).expect("text"), "ab");
+    let mut other = Document::new(replica(3));
+    other
+        .apply_update(&doc.update_since(&crdt_core::VersionVector::new()))
+        .expect("its own update applies");
+    assert_eq!(other.to_json(), doc.to_json());
+    // And editing goes on from there.
+    doc.text_insert(text, 2, "d").expect("insert");
+    let copy = Document::load(&doc.encode(), replica(2)).expect("its own snapshot loads");
+    assert_eq!(copy.text(text).expect("text"), "abd");
+}
+
 /// Real snapshots and updates with corrupted bodies and recomputed checksums.
 fn forged_documents_never_panic(
     (scenario, edits, snapshot): (Scenario, Vec<(u16, u8)>, bool),

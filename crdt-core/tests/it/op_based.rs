@@ -280,7 +280,7 @@ fn shuffled_with_repeats<T: Clone>(items: &[T], seed: u64) -> Vec<T> {
     let mut rng = Rng(seed);
     let mut out = items.to_vec();
     for item in items {
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             out.push(item.clone());
         }
     }

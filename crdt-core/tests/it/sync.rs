@@ -113,10 +113,10 @@ impl Mesh {
 
     fn poll_all(&mut self, at: usize) {
         for j in 0..N {
-            if self.linked(at, j) {
-                if let Some(message) = self.sessions[at][j].poll(&self.docs[at]) {
-                    self.send(at, j, message);
-                }
+            if self.linked(at, j)
+                && let Some(message) = self.sessions[at][j].poll(&self.docs[at])
+            {
+                self.send(at, j, message);
             }
         }
     }
@@ -172,10 +172,10 @@ fn sessions_converge((steps, line): (Vec<Step>, bool)) -> bool {
                 } else {
                     link.pop_front()
                 };
-                if let Some(bytes) = message {
-                    if !mesh.deliver(from, to, bytes) {
-                        return false;
-                    }
+                if let Some(bytes) = message
+                    && !mesh.deliver(from, to, bytes)
+                {
+                    return false;
                 }
             }
             Step::Duplicate { from, to } => {

@@ -616,12 +616,12 @@ fn forged_updates_never_panic(
         if let Step::Insert { pos, text, .. } = *step {
             let pos = usize::from(pos) % (source.len() + 1);
             source.insert(pos, text).expect("in range");
-        } else if let Step::Delete { pos, len, .. } = *step {
-            if !source.is_empty() {
-                let pos = usize::from(pos) % source.len();
-                let end = (pos + usize::from(len)).min(source.len());
-                source.delete(pos..end).expect("in range");
-            }
+        } else if let Step::Delete { pos, len, .. } = *step
+            && !source.is_empty()
+        {
+            let pos = usize::from(pos) % source.len();
+            let end = (pos + usize::from(len)).min(source.len());
+            source.delete(pos..end).expect("in range");
         }
     }
     let mut bytes = if snapshot {

@@ -1,0 +1,219 @@
+//! The client handle: configuration, open documents, connection status.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::connection;
+use crate::document::{DocEntry, DocHandle};
+use crate::local_store;
+
+/// How to reach the server and where to keep local copies.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The server's WebSocket URL, e.g. `ws://127.0.0.1:8080/sync`.
+    pub url: String,
+    /// The signed token (servers without a secret need none).
+    pub token: Option<String>,
+    /// Where documents are saved locally; `None` keeps them in memory only.
+    pub state_dir: Option<PathBuf>,
+    /// First reconnect delay ceiling (doubles per failed attempt).
+    pub backoff_base: Duration,
+    /// Largest reconnect delay ceiling.
+    pub backoff_max: Duration,
+    /// Name and version, for the server's logs.
+    pub agent: String,
+}
+
+impl ClientConfig {
+    /// Defaults for `url`: no token, no local files, backoff from 100 ms to 30 s.
+    ///
+    /// ```
+    /// let config = sync_client::ClientConfig::new("ws://127.0.0.1:8080/sync");
+    /// assert!(config.token.is_none() && config.state_dir.is_none());
+    /// ```
+    pub fn new(url: impl Into<String>) -> ClientConfig {
+        ClientConfig {
+            url: url.into(),
+            token: None,
+            state_dir: None,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            agent: concat!("sync-client/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+/// The connection's state, as the application may show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Not connected (yet, or since a failure); reconnecting with backoff.
+    Disconnected,
+    /// Connected and past the handshake.
+    Connected,
+    /// The server refused the token; the client keeps retrying in case it is refreshed.
+    Unauthorized(String),
+    /// [`Client::close`] was called.
+    Closed,
+}
+
+pub(crate) struct Shared {
+    pub docs: Mutex<BTreeMap<String, Arc<DocEntry>>>,
+    pub config: ClientConfig,
+    pub token: Mutex<Option<String>>,
+    /// Wakes the connection task: local changes or new documents to send.
+    pub wake: Notify,
+    pub status: watch::Sender<Status>,
+    pub closing: watch::Sender<bool>,
+    pub epoch: Instant,
+}
+
+impl Shared {
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    pub(crate) fn entries(&self) -> Vec<Arc<DocEntry>> {
+        self.docs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// A connection to a sync server that keeps the open documents in sync, reconnecting as needed.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Client {
+    /// Starts the client: it connects in the background (call inside a tokio runtime).
+    pub fn start(config: ClientConfig) -> Client {
+        let (status, _) = watch::channel(Status::Disconnected);
+        let (closing, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            docs: Mutex::new(BTreeMap::new()),
+            token: Mutex::new(config.token.clone()),
+            config,
+            wake: Notify::new(),
+            status,
+            closing,
+            epoch: Instant::now(),
+        });
+        let task = tokio::spawn(connection::run(Arc::clone(&shared)));
+        Client {
+            shared,
+            task: Arc::new(Mutex::new(Some(task))),
+        }
+    }
+
+    /// Opens a document: from its local file if there is one, empty otherwise; it starts
+    /// syncing at once (or when the connection comes up). Opening twice gives the same document.
+    pub fn open(&self, doc: &str) -> Result<DocHandle, ClientError> {
+        if doc.is_empty() || doc.len() > 512 {
+            return Err(ClientError::InvalidDocumentId);
+        }
+        let entry = {
+            let mut docs = self.shared.docs.lock().unwrap_or_else(|e| e.into_inner());
+            match docs.get(doc) {
+                Some(entry) => Arc::clone(entry),
+                None => {
+                    let file = self
+                        .shared
+                        .config
+                        .state_dir
+                        .as_ref()
+                        .map(|dir| local_store::path_for(dir, doc));
+                    let entry = Arc::new(DocEntry::open(doc, file)?);
+                    docs.insert(doc.to_owned(), Arc::clone(&entry));
+                    entry
+                }
+            }
+        };
+        self.shared.wake.notify_one();
+        Ok(DocHandle {
+            entry,
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// The connection's status now.
+    pub fn status(&self) -> Status {
+        self.shared.status.borrow().clone()
+    }
+
+    /// Waits until connected or the timeout; returns whether connected.
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        let mut status = self.shared.status.subscribe();
+        tokio::time::timeout(timeout, status.wait_for(|s| *s == Status::Connected))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Replaces the token: sent on the live connection at once, and used for reconnects.
+    pub fn refresh_token(&self, token: String) {
+        *self.shared.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
+        self.shared.wake.notify_one();
+    }
+
+    /// Closes the connection and stops reconnecting. Local files stay as they are.
+    pub async fn close(&self) {
+        let _ = self.shared.closing.send_replace(true);
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        let _ = self.shared.status.send_replace(Status::Closed);
+    }
+}
+
+/// What went wrong on the client's side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    /// Document ids are 1 to 512 bytes.
+    InvalidDocumentId,
+    /// Reading or writing a local file failed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        message: String,
+    },
+    /// A local file does not load as a document.
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Why it does not load.
+        message: String,
+    },
+    /// The edit closure returned an error.
+    Edit(String),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::InvalidDocumentId => f.write_str("document ids are 1 to 512 bytes long"),
+            ClientError::Io { path, message } => {
+                write!(f, "local file {}: {message}", path.display())
+            }
+            ClientError::Corrupt { path, message } => write!(
+                f,
+                "local file {} does not load as a document: {message}",
+                path.display()
+            ),
+            ClientError::Edit(message) => write!(f, "the edit failed: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}

@@ -1,0 +1,421 @@
+//! The background task: connect, handshake, subscribe, exchange changes; on any failure wait
+//! (backoff with full jitter) and start over. Every reconnect re-announces each document's
+//! version, so the sync sessions recompute exactly what each side lacks.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crdt_core::sync::Message as SyncMessage;
+use futures_util::{SinkExt, StreamExt};
+use sync_protocol::{AckStatus, ErrorCode, Frame, Reassembler, WIRE_VERSION, split_into_fragments};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::backoff::Backoff;
+use crate::client::{Shared, Status};
+use crate::document::{DocEntry, PRESENCE_TTL_MS};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Time for TCP, the upgrade and the Welcome.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pause before resubscribing after a retryable refusal.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let mut backoff = Backoff::new(shared.config.backoff_base, shared.config.backoff_max);
+    let mut closing = shared.closing.subscribe();
+    loop {
+        if *closing.borrow() {
+            break;
+        }
+        let outcome = tokio::select! {
+            outcome = connect(&shared) => outcome,
+            _ = closing.changed() => break,
+        };
+        match outcome {
+            Ok((socket, max_frame)) => {
+                backoff.reset();
+                let _ = shared.status.send_replace(Status::Connected);
+                let mut connection = Connection {
+                    shared: Arc::clone(&shared),
+                    socket,
+                    max_frame,
+                    next_batch: 1,
+                    next_fragment: 0,
+                    reassembler: Reassembler::new(256 << 20, 4, 60_000),
+                    sent_token: shared
+                        .token
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone(),
+                };
+                let end = connection.serve().await;
+                tracing::info!(reason = %end, "disconnected");
+                for entry in shared.entries() {
+                    let mut state = entry.lock();
+                    state.subscribed = false;
+                    state.session.reset();
+                }
+                if end == "closing" {
+                    break;
+                }
+                let _ = shared.status.send_replace(Status::Disconnected);
+            }
+            Err(Failure::Unauthorized(why)) => {
+                tracing::warn!(%why, "the server refused the token");
+                let _ = shared.status.send_replace(Status::Unauthorized(why));
+            }
+            Err(Failure::Other(why)) => {
+                tracing::debug!(%why, "connecting failed");
+                let _ = shared.status.send_replace(Status::Disconnected);
+            }
+        }
+        let delay = backoff.next_delay();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = closing.changed() => break,
+        }
+    }
+}
+
+enum Failure {
+    Unauthorized(String),
+    Other(String),
+}
+
+/// Connects and completes the Hello/Welcome handshake; returns the socket and the server's
+/// maximum frame size.
+async fn connect(shared: &Shared) -> Result<(Socket, usize), Failure> {
+    let attempt = async {
+        let mut request = shared
+            .config
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| Failure::Other(format!("bad URL: {e}")))?;
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static(sync_protocol::SUBPROTOCOL),
+        );
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(64 << 20))
+            .max_frame_size(Some(64 << 20));
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+                .await
+                .map_err(|e| Failure::Other(e.to_string()))?;
+        let token = shared
+            .token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let hello = Frame::Hello {
+            min_version: WIRE_VERSION,
+            max_version: WIRE_VERSION,
+            token,
+            agent: shared.config.agent.clone(),
+        };
+        socket
+            .send(Message::Binary(hello.encode().into()))
+            .await
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Binary(bytes))) => {
+                    return match Frame::decode(&bytes) {
+                        Ok(Frame::Welcome { max_frame, .. }) => Ok((socket, max_frame as usize)),
+                        Ok(Frame::Error {
+                            code: ErrorCode::Unauthorized,
+                            message,
+                            ..
+                        }) => Err(Failure::Unauthorized(message)),
+                        Ok(Frame::Error { code, message, .. }) => {
+                            Err(Failure::Other(format!("{code}: {message}")))
+                        }
+                        Ok(other) => Err(Failure::Other(format!(
+                            "expected Welcome, got {}",
+                            other.kind()
+                        ))),
+                        Err(error) => Err(Failure::Other(error.to_string())),
+                    };
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => return Err(Failure::Other(error.to_string())),
+                None => return Err(Failure::Other("closed during the handshake".into())),
+            }
+        }
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .unwrap_or_else(|_| Err(Failure::Other("handshake timed out".into())))
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    socket: Socket,
+    max_frame: usize,
+    next_batch: u64,
+    next_fragment: u32,
+    reassembler: Reassembler,
+    sent_token: Option<String>,
+}
+
+impl Connection {
+    /// Runs until the connection fails or the client closes; returns why.
+    async fn serve(&mut self) -> String {
+        let mut closing = self.shared.closing.subscribe();
+        let mut tick = tokio::time::interval(Duration::from_millis(PRESENCE_TTL_MS / 3));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shared = Arc::clone(&self.shared);
+        loop {
+            if let Err(error) = self.push().await {
+                return error;
+            }
+            tokio::select! {
+                incoming = self.socket.next() => match incoming {
+                    Some(Ok(Message::Binary(bytes))) => {
+                        if let Err(error) = self.receive(bytes).await {
+                            return error;
+                        }
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        return format!("server closed: {}", frame.map(|f| f.reason.to_string()).unwrap_or_default());
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => return error.to_string(),
+                    None => return "connection lost".into(),
+                },
+                _ = shared.wake.notified() => {}
+                _ = tick.tick() => self.refresh_presence(),
+                _ = closing.changed() => {
+                    let _ = self.socket.close(None).await;
+                    return "closing".into();
+                }
+            }
+        }
+    }
+
+    /// Sends what is due: subscriptions, local changes, presence, a refreshed token.
+    async fn push(&mut self) -> Result<(), String> {
+        let token = self
+            .shared
+            .token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if token != self.sent_token {
+            if let Some(token) = token.clone() {
+                self.send(&Frame::Auth { token }).await?;
+            }
+            self.sent_token = token;
+        }
+        let now = Instant::now();
+        for entry in self.shared.entries() {
+            let frames = {
+                let mut state = entry.lock();
+                let mut frames = Vec::new();
+                let due = state.resubscribe_at.is_none_or(|at| at <= now);
+                if !state.subscribed && due {
+                    state.resubscribe_at = None;
+                    state.session.reset();
+                    state.subscribed = true;
+                    frames.push(Frame::Subscribe {
+                        doc: entry.id.clone(),
+                        version: state.document.version(),
+                    });
+                } else if state.access.is_some_and(|a| a.can_write()) {
+                    let state = &mut *state;
+                    if let Some(message) = state.session.poll(&state.document) {
+                        frames.push(Frame::from_sync_message(message, self.next_batch));
+                        self.next_batch += 1;
+                    }
+                }
+                if state.access.is_some() && state.presence_dirty {
+                    state.presence_dirty = false;
+                    let message = match state.my_presence.clone() {
+                        Some(presence) => state.local_presence.update(&entry.id, presence),
+                        None => state.local_presence.leave(&entry.id),
+                    };
+                    frames.push(Frame::from_sync_message(message, 0));
+                }
+                frames
+            };
+            for frame in frames {
+                self.send(&frame).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks live presence for resending before it expires on the other side.
+    fn refresh_presence(&mut self) {
+        for entry in self.shared.entries() {
+            let mut state = entry.lock();
+            if state.my_presence.is_some() {
+                state.presence_dirty = true;
+            }
+        }
+    }
+
+    async fn receive(&mut self, bytes: Bytes) -> Result<(), String> {
+        let frame = Frame::decode(&bytes).map_err(|e| format!("bad frame from the server: {e}"))?;
+        if let Frame::Fragment {
+            id,
+            index,
+            count,
+            bytes,
+        } = frame
+        {
+            let now_ms = self.shared.now_ms();
+            return match self.reassembler.push(id, index, count, bytes, now_ms) {
+                Ok(Some(whole)) => Box::pin(self.receive(Bytes::from(whole))).await,
+                Ok(None) => Ok(()),
+                Err(error) => Err(format!("bad fragments from the server: {error}")),
+            };
+        }
+        let Some(entry) = frame.doc().and_then(|doc| {
+            self.shared
+                .docs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(doc)
+                .cloned()
+        }) else {
+            return match frame {
+                Frame::Error { code, message, .. } => {
+                    Err(format!("server error: {code}: {message}"))
+                }
+                _ => Ok(()),
+            };
+        };
+        let replies = self.apply(&entry, frame)?;
+        entry.notify();
+        for reply in replies {
+            self.send(&reply).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies a document frame; returns frames to answer with.
+    fn apply(&mut self, entry: &DocEntry, frame: Frame) -> Result<Vec<Frame>, String> {
+        let mut state = entry.lock();
+        let state = &mut *state;
+        let mut replies = Vec::new();
+        match frame {
+            Frame::Subscribed {
+                doc,
+                version,
+                access,
+            } => {
+                state.access = Some(access);
+                state.durable.merge(&version);
+                state.presence_dirty = state.my_presence.is_some();
+                let hello = Frame::Subscribed {
+                    doc,
+                    version,
+                    access,
+                }
+                .into_sync_message();
+                if let Some(hello) = hello {
+                    // Same document, same protocol: a hello cannot fail.
+                    let out = state
+                        .session
+                        .receive(&mut state.document, hello)
+                        .unwrap_or_default();
+                    if access.can_write() {
+                        for message in out {
+                            replies.push(Frame::from_sync_message(message, self.next_batch));
+                            self.next_batch += 1;
+                        }
+                    }
+                }
+            }
+            Frame::Changes {
+                doc,
+                update,
+                version,
+                ..
+            } => {
+                // The server only sends what it has committed.
+                state.durable.merge(&version);
+                let message = SyncMessage::Changes {
+                    doc,
+                    update,
+                    version,
+                };
+                match state.session.receive(&mut state.document, message) {
+                    Ok(out) => {
+                        for message in out {
+                            replies.push(Frame::from_sync_message(message, 0));
+                        }
+                        if let Err(error) = state.save() {
+                            tracing::error!(%error, "saving the document locally failed");
+                            state.last_error = Some(error.to_string());
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(doc = %entry.id, %error, "a server update was refused; resubscribing");
+                        state.subscribed = false;
+                        state.resubscribe_at = Some(Instant::now() + RETRY_PAUSE);
+                    }
+                }
+            }
+            Frame::Ack {
+                batch,
+                status,
+                version,
+                ..
+            } => match status {
+                AckStatus::Ok => state.durable.merge(&version),
+                status => {
+                    tracing::warn!(doc = %entry.id, batch, %status, "the server refused a batch");
+                    state.last_error = Some(format!("batch {batch} refused: {status}"));
+                    if status.is_retryable() {
+                        // Resubscribing makes both sides recompute what the other lacks.
+                        state.subscribed = false;
+                        state.resubscribe_at = Some(Instant::now() + RETRY_PAUSE);
+                    } else if status == AckStatus::PermissionDenied {
+                        state.access = Some(sync_protocol::Access::ReadOnly);
+                    }
+                }
+            },
+            Frame::Presence { .. } => {
+                let now = self.shared.now_ms();
+                if let Some(message) = frame.into_sync_message() {
+                    state.presence.receive(&message, now);
+                }
+            }
+            Frame::Error { code, message, .. } => {
+                tracing::warn!(doc = %entry.id, %code, %message, "server error");
+                state.last_error = Some(format!("{code}: {message}"));
+                match code {
+                    ErrorCode::PermissionDenied => state.access = None,
+                    _ => {
+                        state.subscribed = false;
+                        state.resubscribe_at = Some(Instant::now() + RETRY_PAUSE);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(replies)
+    }
+
+    async fn send(&mut self, frame: &Frame) -> Result<(), String> {
+        self.next_fragment = self.next_fragment.wrapping_add(1);
+        for message in split_into_fragments(frame, self.max_frame, self.next_fragment) {
+            self.socket
+                .send(Message::Binary(message.into()))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,374 @@
+//! Configuration: defaults that work out of the box, overridden by an optional TOML file, then by
+//! environment variables, then by command-line flags (each later source wins).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use std::{fmt, fs};
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// Which storage backend holds the documents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// Embedded SQLite database in the data directory (the default).
+    Sqlite,
+    /// A PostgreSQL server shared by several nodes (`postgres_url`).
+    Postgres,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The settings a source may override; every field optional so that sources layer. The same
+/// struct is parsed from the TOML file and from flags/environment.
+#[derive(Clone, Debug, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SYNC_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded store [default: ./data].
+    #[arg(long, env = "SYNC_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Storage backend [default: sqlite].
+    #[arg(long, env = "SYNC_STORAGE", value_enum)]
+    pub storage: Option<StorageKind>,
+    /// PostgreSQL connection string (with `--storage postgres`).
+    #[arg(long, env = "SYNC_POSTGRES_URL")]
+    pub postgres_url: Option<String>,
+    /// Secret of HS256 tokens. Without it the server runs open, on loopback addresses only.
+    #[arg(long, env = "SYNC_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, env = "SYNC_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Largest WebSocket message accepted, in bytes [default: 262144].
+    #[arg(long, env = "SYNC_MAX_FRAME")]
+    pub max_frame: Option<usize>,
+    /// Largest message after reassembling fragments, in bytes [default: 67108864].
+    #[arg(long, env = "SYNC_MAX_MESSAGE")]
+    pub max_message: Option<usize>,
+    /// Largest stored size of one document, in bytes [default: 268435456].
+    #[arg(long, env = "SYNC_MAX_DOCUMENT")]
+    pub max_document: Option<usize>,
+    /// Documents one connection may subscribe to [default: 256].
+    #[arg(long, env = "SYNC_MAX_DOCUMENTS_PER_CONNECTION")]
+    pub max_documents_per_connection: Option<usize>,
+    /// Open connections before new ones get HTTP 503 [default: 20000].
+    #[arg(long, env = "SYNC_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Open connections per client IP address [default: 1024].
+    #[arg(long, env = "SYNC_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Messages per second one connection may send, sustained [default: 500].
+    #[arg(long, env = "SYNC_MESSAGES_PER_SECOND")]
+    pub messages_per_second: Option<u32>,
+    /// Bytes per second one connection may send, sustained [default: 8388608].
+    #[arg(long, env = "SYNC_BYTES_PER_SECOND")]
+    pub bytes_per_second: Option<u64>,
+    /// Frames queued to one connection before it counts as a slow consumer [default: 4096].
+    #[arg(long, env = "SYNC_OUTGOING_QUEUE")]
+    pub outgoing_queue: Option<usize>,
+    /// Seconds a client has for the HTTP upgrade and the Hello frame [default: 10].
+    #[arg(long, env = "SYNC_HANDSHAKE_TIMEOUT_SECS")]
+    pub handshake_timeout_secs: Option<u64>,
+    /// Seconds without any frame (pongs included) before a connection closes [default: 60].
+    #[arg(long, env = "SYNC_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Seconds between pings to each client [default: 20].
+    #[arg(long, env = "SYNC_PING_INTERVAL_SECS")]
+    pub ping_interval_secs: Option<u64>,
+    /// Seconds a document without subscribers stays in memory [default: 60].
+    #[arg(long, env = "SYNC_DOCUMENT_IDLE_SECS")]
+    pub document_idle_secs: Option<u64>,
+    /// Approximate memory for loaded documents before idle ones are evicted, in bytes
+    /// [default: 1073741824].
+    #[arg(long, env = "SYNC_MEMORY_CAP")]
+    pub memory_cap: Option<usize>,
+    /// Changes appended to a document's log before it is compacted into a snapshot
+    /// [default: 1000].
+    #[arg(long, env = "SYNC_COMPACT_AFTER")]
+    pub compact_after: Option<u64>,
+}
+
+/// Command line of the `sync-server` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sync-server",
+    version,
+    about = "WebSocket sync server for crdt-core documents"
+)]
+pub struct Cli {
+    /// A TOML file with any of the settings below (keys in snake_case, e.g. `data_dir`).
+    #[arg(long, env = "SYNC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Settings.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// The server's complete configuration.
+///
+/// ```
+/// let config = sync_server::Config::default();
+/// assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+/// assert_eq!(config.limits.max_frame, 256 * 1024);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory of the embedded store.
+    pub data_dir: PathBuf,
+    /// Storage backend.
+    pub storage: StorageKind,
+    /// PostgreSQL connection string.
+    pub postgres_url: Option<String>,
+    /// HS256 token secret; `None` runs open (loopback only).
+    pub jwt_secret: Option<String>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Limits and timeouts.
+    pub limits: Limits,
+}
+
+/// Limits and timeouts: what protects the server from large, fast or slow peers.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest WebSocket message accepted.
+    pub max_frame: usize,
+    /// Largest message after reassembling fragments.
+    pub max_message: usize,
+    /// Largest stored size of one document.
+    pub max_document: usize,
+    /// Documents one connection may subscribe to.
+    pub max_documents_per_connection: usize,
+    /// Open connections before new ones get HTTP 503.
+    pub max_connections: usize,
+    /// Open connections per client IP address.
+    pub max_connections_per_ip: usize,
+    /// Sustained messages per second per connection (bursts up to twice as many).
+    pub messages_per_second: u32,
+    /// Sustained bytes per second per connection (bursts up to twice as many).
+    pub bytes_per_second: u64,
+    /// Frames queued to one connection before it counts as a slow consumer.
+    pub outgoing_queue: usize,
+    /// Time for the HTTP upgrade and the Hello frame.
+    pub handshake_timeout: Duration,
+    /// Time without any frame before a connection closes.
+    pub idle_timeout: Duration,
+    /// Time between pings.
+    pub ping_interval: Duration,
+    /// Time a document without subscribers stays loaded.
+    pub document_idle: Duration,
+    /// Approximate memory for loaded documents before idle ones are evicted.
+    pub memory_cap: usize,
+    /// Changes appended before a document's log is compacted into a snapshot.
+    pub compact_after: u64,
+    /// Largest HTTP request head (before the WebSocket upgrade).
+    pub max_request_head: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame: sync_protocol::DEFAULT_MAX_FRAME,
+            max_message: 64 << 20,
+            max_document: 256 << 20,
+            max_documents_per_connection: 256,
+            max_connections: 20_000,
+            max_connections_per_ip: 1024,
+            messages_per_second: 500,
+            bytes_per_second: 8 << 20,
+            outgoing_queue: 4096,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(20),
+            document_idle: Duration::from_secs(60),
+            memory_cap: 1 << 30,
+            compact_after: 1000,
+            max_request_head: 16 * 1024,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            storage: StorageKind::Sqlite,
+            postgres_url: None,
+            jwt_secret: None,
+            log_format: LogFormat::Text,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Builds the configuration from the command line (and the environment, which clap reads
+    /// for each flag), layered over the TOML file it names, over the defaults.
+    pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => Overrides::from_toml_file(path)?,
+            None => Overrides::default(),
+        };
+        let mut config = Config::default();
+        config.apply(file);
+        config.apply(cli.overrides);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies every setting `overrides` has.
+    pub fn apply(&mut self, o: Overrides) {
+        let secs = Duration::from_secs;
+        let limits = &mut self.limits;
+        macro_rules! take {
+            ($target:expr, $value:expr) => {
+                if let Some(value) = $value {
+                    $target = value;
+                }
+            };
+        }
+        take!(self.listen, o.listen);
+        take!(self.data_dir, o.data_dir);
+        take!(self.storage, o.storage);
+        take!(self.log_format, o.log_format);
+        if o.postgres_url.is_some() {
+            self.postgres_url = o.postgres_url;
+        }
+        if o.jwt_secret.is_some() {
+            self.jwt_secret = o.jwt_secret;
+        }
+        take!(limits.max_frame, o.max_frame);
+        take!(limits.max_message, o.max_message);
+        take!(limits.max_document, o.max_document);
+        take!(
+            limits.max_documents_per_connection,
+            o.max_documents_per_connection
+        );
+        take!(limits.max_connections, o.max_connections);
+        take!(limits.max_connections_per_ip, o.max_connections_per_ip);
+        take!(limits.messages_per_second, o.messages_per_second);
+        take!(limits.bytes_per_second, o.bytes_per_second);
+        take!(limits.outgoing_queue, o.outgoing_queue);
+        take!(limits.handshake_timeout, o.handshake_timeout_secs.map(secs));
+        take!(limits.idle_timeout, o.idle_timeout_secs.map(secs));
+        take!(limits.ping_interval, o.ping_interval_secs.map(secs));
+        take!(limits.document_idle, o.document_idle_secs.map(secs));
+        take!(limits.memory_cap, o.memory_cap);
+        take!(limits.compact_after, o.compact_after);
+    }
+
+    /// Checks combinations no single setting can: open mode off loopback, a missing URL.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.jwt_secret.is_none() && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "no token secret is configured, so the server would accept anyone; it runs \
+                 open only on a loopback address, not on {}. Set SYNC_JWT_SECRET (or \
+                 --jwt-secret) or listen on 127.0.0.1",
+                self.listen
+            )));
+        }
+        if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 16) {
+            return Err(ConfigError::Invalid(
+                "the token secret is shorter than 16 bytes; use a long random secret".into(),
+            ));
+        }
+        if self.storage == StorageKind::Postgres && self.postgres_url.is_none() {
+            return Err(ConfigError::Invalid(
+                "--storage postgres needs --postgres-url (or SYNC_POSTGRES_URL)".into(),
+            ));
+        }
+        let l = &self.limits;
+        if l.max_frame < 1024 || l.max_message < l.max_frame {
+            return Err(ConfigError::Invalid(
+                "max_frame must be at least 1024 and max_message at least max_frame".into(),
+            ));
+        }
+        if l.messages_per_second == 0 || l.bytes_per_second == 0 || l.outgoing_queue == 0 {
+            return Err(ConfigError::Invalid(
+                "rates and queue sizes must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Overrides {
+    /// Reads settings from a TOML file.
+    pub fn from_toml_file(path: &Path) -> Result<Overrides, ConfigError> {
+        let text = fs::read_to_string(path)
+            .map_err(|e| ConfigError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))
+    }
+}
+
+/// A configuration that cannot work, with what to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// What is wrong and how to fix it.
+    Invalid(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Invalid(why) => write!(f, "invalid configuration: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_sources_win() {
+        let file: Overrides = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\nmax_frame = 4096\ndata_dir = \"/tmp/x\"\n",
+        )
+        .unwrap();
+        let cli = Overrides {
+            max_frame: Some(8192),
+            ..Overrides::default()
+        };
+        let mut config = Config::default();
+        config.apply(file);
+        config.apply(cli);
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.limits.max_frame, 8192);
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn open_mode_is_refused_off_loopback() {
+        let mut config = Config {
+            listen: "0.0.0.0:8080".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+        config.jwt_secret = Some("a secret of enough length".into());
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        assert!(toml::from_str::<Overrides>("max_frmae = 1").is_err());
+    }
+}

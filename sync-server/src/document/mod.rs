@@ -1,0 +1,14 @@
+//! Live documents: each owned by one actor task that applies changes, persists them, and only
+//! then acknowledges and relays them.
+//!
+//! - [`state`]: the synchronous logic of one document and its subscribers;
+//! - [`actor`]: the task around it, which talks to storage and to connections' queues;
+//! - [`registry`]: finds or starts a document's actor, evicts idle ones, shuts all down.
+
+pub mod actor;
+pub mod registry;
+pub mod state;
+
+pub use actor::{ConnHandle, DocCommand};
+pub use registry::Registry;
+pub use state::{ConnId, DocumentLimits, DocumentState, LoadReport, Outbox};

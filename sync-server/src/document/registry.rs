@@ -1,0 +1,190 @@
+//! Finds a document's actor, starting it on first use; evicts idle documents when memory runs
+//! short; shuts every actor down cleanly.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::actor::{self, ActorContext, DocCommand, DocShared};
+use super::state::DocumentLimits;
+use crate::config::Limits;
+use crate::metrics::Metrics;
+use crate::storage::Storage;
+
+/// Commands a document's queue holds before senders wait (or get `Overloaded` for writes).
+pub const DOCUMENT_QUEUE: usize = 1024;
+
+/// Memory a loaded document takes per stored byte, roughly (history, indexes, sessions).
+const MEMORY_PER_STORED_BYTE: usize = 4;
+
+/// The live documents of one server.
+pub struct Registry<S> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for Registry<S> {
+    fn clone(&self) -> Self {
+        Registry {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<S> {
+    docs: Mutex<HashMap<String, Entry>>,
+    storage: Arc<S>,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+    next_generation: AtomicU64,
+    epoch: Instant,
+}
+
+struct Entry {
+    sender: mpsc::Sender<DocCommand>,
+    generation: u64,
+    shared: Arc<DocShared>,
+    task: JoinHandle<()>,
+}
+
+impl<S: Storage> Registry<S> {
+    /// A registry over `storage`.
+    pub fn new(storage: Arc<S>, metrics: Arc<Metrics>, limits: Limits) -> Registry<S> {
+        Registry {
+            inner: Arc::new(Inner {
+                docs: Mutex::new(HashMap::new()),
+                storage,
+                metrics,
+                limits,
+                next_generation: AtomicU64::new(0),
+                epoch: Instant::now(),
+            }),
+        }
+    }
+
+    /// The storage behind the documents.
+    pub fn storage(&self) -> &Arc<S> {
+        &self.inner.storage
+    }
+
+    /// Documents loaded now.
+    pub fn loaded(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// The queue of `doc`'s actor, starting the actor (which loads the document) if needed.
+    pub fn sender(&self, doc: &str) -> mpsc::Sender<DocCommand> {
+        let mut docs = self.lock();
+        if let Some(entry) = docs.get(doc)
+            && !entry.sender.is_closed()
+        {
+            return entry.sender.clone();
+        }
+        let (sender, receiver) = mpsc::channel(DOCUMENT_QUEUE);
+        let generation = self.inner.next_generation.fetch_add(1, Relaxed);
+        let shared = Arc::new(DocShared::default());
+        let weak: Weak<Inner<S>> = Arc::downgrade(&self.inner);
+        let id = doc.to_owned();
+        let on_exit = Box::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                let mut docs = inner.docs.lock().unwrap_or_else(|e| e.into_inner());
+                if docs.get(&id).is_some_and(|e| e.generation == generation) {
+                    docs.remove(&id);
+                }
+            }
+        });
+        let context = ActorContext {
+            id: doc.to_owned(),
+            storage: Arc::clone(&self.inner.storage),
+            metrics: Arc::clone(&self.inner.metrics),
+            limits: DocumentLimits {
+                max_document: self.inner.limits.max_document,
+                compact_after: self.inner.limits.compact_after,
+            },
+            document_idle: self.inner.limits.document_idle,
+            shared: Arc::clone(&shared),
+            epoch: self.inner.epoch,
+            on_exit,
+        };
+        let task = tokio::spawn(actor::run(context, receiver));
+        docs.insert(
+            doc.to_owned(),
+            Entry {
+                sender: sender.clone(),
+                generation,
+                shared,
+                task,
+            },
+        );
+        sender
+    }
+
+    /// Asks idle documents to unload, least recently used first, until the estimated memory of
+    /// the loaded documents is under the cap. Documents with subscribers stay.
+    pub fn evict_over_cap(&self) {
+        let docs = self.lock();
+        let mut total: usize = docs
+            .values()
+            .map(|e| e.shared.stored_bytes.load(Relaxed) * MEMORY_PER_STORED_BYTE)
+            .sum();
+        if total <= self.inner.limits.memory_cap {
+            return;
+        }
+        let mut idle: Vec<&Entry> = docs
+            .values()
+            .filter(|e| e.shared.subscribers.load(Relaxed) == 0)
+            .collect();
+        idle.sort_by_key(|e| e.shared.last_active_ms.load(Relaxed));
+        for entry in idle {
+            if total <= self.inner.limits.memory_cap {
+                break;
+            }
+            if entry.sender.try_send(DocCommand::Evict).is_ok() {
+                self.inner
+                    .metrics
+                    .document_queue_depth
+                    .fetch_add(1, Relaxed);
+                total = total.saturating_sub(
+                    entry.shared.stored_bytes.load(Relaxed) * MEMORY_PER_STORED_BYTE,
+                );
+            }
+        }
+    }
+
+    /// Runs [`evict_over_cap`](Self::evict_over_cap) every `period` until the registry is gone.
+    pub fn spawn_evictor(&self, period: Duration) -> JoinHandle<()> {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                Registry { inner }.evict_over_cap();
+            }
+        })
+    }
+
+    /// Stops every actor after it persisted what it had queued, and waits for them.
+    pub async fn shutdown(&self) {
+        let entries: Vec<Entry> = self.lock().drain().map(|(_, entry)| entry).collect();
+        for entry in &entries {
+            // Waiting here is fine: actors drain their queues without waiting on anyone.
+            if entry.sender.send(DocCommand::Shutdown).await.is_ok() {
+                self.inner
+                    .metrics
+                    .document_queue_depth
+                    .fetch_add(1, Relaxed);
+            }
+        }
+        for entry in entries {
+            let _ = entry.task.await;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.inner.docs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,527 @@
+//! One live document and its subscribers, as a synchronous state machine: frames in, frames out.
+//!
+//! No tasks, sockets or clocks here (time comes in as a parameter), so the actor around it stays
+//! small and a deterministic simulation can drive the same logic.
+//!
+//! Durability: changes are applied in memory first, but nothing leaves this state about them
+//! (no `Ack`, no broadcast) until the actor reports them persisted with [`DocumentState::persisted`].
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use crdt_core::sync::{Message, SessionLimits, SyncError, SyncSession};
+use crdt_core::{Document, ReplicaId, VersionVector};
+use sync_protocol::{Access, AckStatus, ErrorCode, Frame};
+
+use crate::storage::StoredDocument;
+
+/// Identifies one connection within the server process.
+pub type ConnId = u64;
+
+/// Frames to send, by connection. Each frame is encoded once and shared.
+pub type Outbox = Vec<(ConnId, Bytes)>;
+
+/// The limits one document enforces.
+#[derive(Clone, Copy, Debug)]
+pub struct DocumentLimits {
+    /// Largest stored size (snapshot plus log) the document may reach.
+    pub max_document: usize,
+    /// Changes appended before a compaction into a snapshot is due.
+    pub compact_after: u64,
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    session: SyncSession,
+    access: Access,
+    /// Client batches applied or waiting for dependencies, not yet acknowledged.
+    pending: Vec<(u64, VersionVector)>,
+}
+
+#[derive(Debug)]
+struct PresenceSlot {
+    conn: ConnId,
+    clock: u64,
+    expires_at_ms: u64,
+    frame: Bytes,
+}
+
+/// What loading found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Stored changes applied.
+    pub applied: usize,
+    /// Stored records that were corrupt or did not apply (logged and ignored).
+    pub skipped: usize,
+}
+
+/// A loaded document with its subscribers' sync sessions and presence.
+///
+/// ```
+/// use crdt_core::VersionVector;
+/// use sync_protocol::{Access, Frame};
+/// use sync_server::document::{DocumentLimits, DocumentState};
+/// use sync_server::storage::StoredDocument;
+///
+/// let limits = DocumentLimits { max_document: 1 << 20, compact_after: 100 };
+/// let stored = StoredDocument { snapshot: None, changes: vec![], skipped: 0 };
+/// let (mut state, _) = DocumentState::load("notes", stored, limits);
+/// let mut out = Vec::new();
+/// state.subscribe(1, VersionVector::new(), Access::ReadWrite, 0, &mut out);
+/// assert!(matches!(Frame::decode(&out[0].1).unwrap(), Frame::Subscribed { .. }));
+/// ```
+#[derive(Debug)]
+pub struct DocumentState {
+    id: String,
+    document: Document,
+    subscribers: BTreeMap<ConnId, Subscriber>,
+    presence: BTreeMap<ReplicaId, PresenceSlot>,
+    /// What storage holds: everything up to here is durable.
+    persisted: VersionVector,
+    stored_bytes: usize,
+    changes_since_snapshot: u64,
+    last_seq: u64,
+    limits: DocumentLimits,
+}
+
+impl DocumentState {
+    /// Rebuilds a document from its snapshot and the changes stored after it. Records that do not
+    /// load are skipped (and counted) rather than failing the whole document.
+    pub fn load(
+        id: &str,
+        stored: StoredDocument,
+        limits: DocumentLimits,
+    ) -> (DocumentState, LoadReport) {
+        // The server never authors changes, so its replica id only has to be unique per load.
+        let replica = ReplicaId::random();
+        let mut report = LoadReport {
+            applied: 0,
+            skipped: stored.skipped,
+        };
+        let mut stored_bytes = 0;
+        let mut document = match &stored.snapshot {
+            Some(snapshot) => match Document::load(snapshot, replica) {
+                Ok(document) => {
+                    stored_bytes += snapshot.len();
+                    document
+                }
+                Err(error) => {
+                    tracing::error!(doc = id, %error, "stored snapshot does not load; starting from its change log");
+                    report.skipped += 1;
+                    Document::new(replica)
+                }
+            },
+            None => Document::new(replica),
+        };
+        let mut last_seq = 0;
+        for change in &stored.changes {
+            last_seq = last_seq.max(change.seq);
+            stored_bytes += change.update.len();
+            match document.apply_update(&change.update) {
+                Ok(_) => report.applied += 1,
+                Err(error) => {
+                    tracing::warn!(doc = id, seq = change.seq, %error, "stored change does not apply; ignored");
+                    report.skipped += 1;
+                }
+            }
+        }
+        let persisted = document.version();
+        let state = DocumentState {
+            id: id.to_owned(),
+            document,
+            subscribers: BTreeMap::new(),
+            presence: BTreeMap::new(),
+            persisted,
+            stored_bytes,
+            changes_since_snapshot: stored.changes.len() as u64,
+            last_seq,
+            limits,
+        };
+        (state, report)
+    }
+
+    /// The document id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The document as the server holds it.
+    pub fn document(&self) -> &Document {
+        &self.document
+    }
+
+    /// Connections subscribed.
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.len()
+    }
+
+    /// Bytes the document takes in storage (snapshot plus log): the basis of the size limit and
+    /// of the memory estimate.
+    pub fn stored_bytes(&self) -> usize {
+        self.stored_bytes
+    }
+
+    /// Adds (or re-adds) a subscriber: answers `Subscribed`, the changes it lacks, and the
+    /// presence of the others.
+    pub fn subscribe(
+        &mut self,
+        conn: ConnId,
+        version: VersionVector,
+        access: Access,
+        now_ms: u64,
+        out: &mut Outbox,
+    ) {
+        self.drop_presence_of(conn, out);
+        let mut session = SyncSession::with_limits(
+            self.id.clone(),
+            SessionLimits {
+                max_waiting: 64,
+                max_waiting_bytes: self.limits.max_document.min(64 << 20),
+            },
+        );
+        out.push((
+            conn,
+            encode(Frame::Subscribed {
+                doc: self.id.clone(),
+                version: self.persisted.clone(),
+                access,
+            }),
+        ));
+        // Record what the client has without letting the session send anything yet: only what
+        // is durable goes out, so a client never holds changes a crash could still lose here.
+        let have = Message::Have {
+            doc: self.id.clone(),
+            version,
+        };
+        let _ = session.receive(&mut self.document, have);
+        if let Some(peer_has) = session.peer_version()
+            && !peer_has.includes(&self.persisted)
+        {
+            let update = self.document.update_between(peer_has, &self.persisted);
+            out.push((
+                conn,
+                encode(Frame::Changes {
+                    doc: self.id.clone(),
+                    batch: 0,
+                    update,
+                    version: self.persisted.clone(),
+                }),
+            ));
+            let sent = self.persisted.clone();
+            session.mark_sent(&sent);
+        }
+        for slot in self.presence.values() {
+            if slot.expires_at_ms > now_ms {
+                out.push((conn, slot.frame.clone()));
+            }
+        }
+        self.subscribers.insert(
+            conn,
+            Subscriber {
+                session,
+                access,
+                pending: Vec::new(),
+            },
+        );
+    }
+
+    /// Removes a subscriber (unsubscribe or disconnect); its replicas' presence ends.
+    pub fn unsubscribe(&mut self, conn: ConnId, out: &mut Outbox) {
+        self.subscribers.remove(&conn);
+        self.drop_presence_of(conn, out);
+    }
+
+    /// Changes a subscriber's access after a token refresh.
+    pub fn set_access(&mut self, conn: ConnId, access: Access) {
+        if let Some(subscriber) = self.subscribers.get_mut(&conn) {
+            subscriber.access = access;
+        }
+    }
+
+    /// A batch of changes from a client. Applied at once if its dependencies are here; the
+    /// `Ack` waits for [`persisted`](Self::persisted).
+    pub fn changes(
+        &mut self,
+        conn: ConnId,
+        batch: u64,
+        update: Vec<u8>,
+        version: VersionVector,
+        out: &mut Outbox,
+    ) {
+        let Some(subscriber) = self.subscribers.get_mut(&conn) else {
+            out.push((conn, self.not_subscribed()));
+            return;
+        };
+        let refuse = |status| {
+            encode(Frame::Ack {
+                doc: self.id.clone(),
+                batch,
+                status,
+                version: self.persisted.clone(),
+            })
+        };
+        if !subscriber.access.can_write() {
+            out.push((conn, refuse(AckStatus::PermissionDenied)));
+            return;
+        }
+        if self.stored_bytes.saturating_add(update.len()) > self.limits.max_document {
+            out.push((conn, refuse(AckStatus::TooLarge)));
+            return;
+        }
+        let message = Message::Changes {
+            doc: self.id.clone(),
+            update,
+            version: version.clone(),
+        };
+        match subscriber.session.receive(&mut self.document, message) {
+            Ok(_) => subscriber.pending.push((batch, version)),
+            Err(SyncError::BufferFull) => {
+                // Too much waits for missing changes: refuse it all; the client subscribes
+                // again and both sides recompute what the other lacks.
+                let mut refused: Vec<u64> = subscriber.pending.drain(..).map(|(b, _)| b).collect();
+                refused.push(batch);
+                for batch in refused {
+                    out.push((
+                        conn,
+                        encode(Frame::Ack {
+                            doc: self.id.clone(),
+                            batch,
+                            status: AckStatus::MissingDependencies,
+                            version: self.persisted.clone(),
+                        }),
+                    ));
+                }
+            }
+            Err(error) => {
+                tracing::debug!(doc = %self.id, conn, %error, "refused a batch");
+                out.push((
+                    conn,
+                    encode(Frame::Ack {
+                        doc: self.id.clone(),
+                        batch,
+                        status: AckStatus::Invalid,
+                        version: self.persisted.clone(),
+                    }),
+                ));
+            }
+        }
+    }
+
+    /// A client's `Have`: it needs nothing up to `version`.
+    pub fn have(&mut self, conn: ConnId, version: VersionVector) {
+        if let Some(subscriber) = self.subscribers.get_mut(&conn) {
+            subscriber.session.mark_sent(&version);
+        }
+    }
+
+    /// A presence frame from `conn`: remembered (unless it says the replica left) and relayed
+    /// byte for byte to the other subscribers.
+    #[allow(clippy::too_many_arguments)]
+    pub fn presence(
+        &mut self,
+        conn: ConnId,
+        frame: Bytes,
+        replica: ReplicaId,
+        clock: u64,
+        ttl_ms: u64,
+        leaving: bool,
+        now_ms: u64,
+        out: &mut Outbox,
+    ) {
+        if !self.subscribers.contains_key(&conn) {
+            out.push((conn, self.not_subscribed()));
+            return;
+        }
+        if self
+            .presence
+            .get(&replica)
+            .is_some_and(|s| s.clock >= clock)
+        {
+            return;
+        }
+        if leaving {
+            self.presence.remove(&replica);
+        } else {
+            self.presence.insert(
+                replica,
+                PresenceSlot {
+                    conn,
+                    clock,
+                    expires_at_ms: now_ms.saturating_add(ttl_ms),
+                    frame: frame.clone(),
+                },
+            );
+        }
+        for &other in self.subscribers.keys() {
+            if other != conn {
+                out.push((other, frame.clone()));
+            }
+        }
+    }
+
+    /// Ends presence entries whose time ran out, telling the subscribers.
+    pub fn expire_presence(&mut self, now_ms: u64, out: &mut Outbox) {
+        let expired: Vec<ReplicaId> = self
+            .presence
+            .iter()
+            .filter(|(_, slot)| slot.expires_at_ms <= now_ms)
+            .map(|(replica, _)| *replica)
+            .collect();
+        for replica in expired {
+            self.end_presence(replica, out);
+        }
+    }
+
+    /// Whether any presence entry is live (the actor then checks expiry periodically).
+    pub fn has_presence(&self) -> bool {
+        !self.presence.is_empty()
+    }
+
+    /// The changes applied in memory but not yet in storage, as one update, and the version
+    /// storing it reaches.
+    pub fn unpersisted(&self) -> Option<(Vec<u8>, VersionVector)> {
+        let version = self.document.version();
+        if self.persisted.includes(&version) {
+            return None;
+        }
+        Some((self.document.update_since(&self.persisted), version))
+    }
+
+    /// Storage committed everything up to a version (`stored` = that version, the update's seq
+    /// and its size; `None` if there was nothing new). Acknowledges the batches it covers and sends every
+    /// subscriber what it lacks, one encoding shared by subscribers at the same version.
+    pub fn persisted(&mut self, stored: Option<(&VersionVector, u64, usize)>, out: &mut Outbox) {
+        if let Some((version, seq, bytes)) = stored {
+            self.persisted.merge(version);
+            self.last_seq = self.last_seq.max(seq);
+            self.stored_bytes += bytes;
+            self.changes_since_snapshot += 1;
+        }
+        let durable = self.persisted.clone();
+        let mut shared: BTreeMap<Vec<(ReplicaId, u64)>, Bytes> = BTreeMap::new();
+        for (&conn, subscriber) in &mut self.subscribers {
+            let mut acked = Vec::new();
+            subscriber.pending.retain(|(batch, version)| {
+                let done = durable.includes(version);
+                if done {
+                    acked.push(*batch);
+                }
+                !done
+            });
+            for batch in acked {
+                out.push((
+                    conn,
+                    encode(Frame::Ack {
+                        doc: self.id.clone(),
+                        batch,
+                        status: AckStatus::Ok,
+                        version: durable.clone(),
+                    }),
+                ));
+            }
+            let Some(peer_has) = subscriber.session.peer_version() else {
+                continue;
+            };
+            if peer_has.includes(&durable) {
+                continue;
+            }
+            let key: Vec<(ReplicaId, u64)> = peer_has.iter().collect();
+            let frame = shared
+                .entry(key)
+                .or_insert_with(|| {
+                    encode(Frame::Changes {
+                        doc: self.id.clone(),
+                        batch: 0,
+                        update: self.document.update_between(peer_has, &durable),
+                        version: durable.clone(),
+                    })
+                })
+                .clone();
+            subscriber.session.mark_sent(&durable);
+            out.push((conn, frame));
+        }
+    }
+
+    /// Storage failed: no pending batch can be acknowledged. Every subscriber is told to
+    /// subscribe again, and the caller drops this state (memory may hold changes storage lacks).
+    pub fn persist_failed(&mut self, out: &mut Outbox) {
+        for (&conn, subscriber) in &mut self.subscribers {
+            for (batch, _) in subscriber.pending.drain(..) {
+                out.push((
+                    conn,
+                    encode(Frame::Ack {
+                        doc: self.id.clone(),
+                        batch,
+                        status: AckStatus::Overloaded,
+                        version: self.persisted.clone(),
+                    }),
+                ));
+            }
+            out.push((
+                conn,
+                encode(Frame::Error {
+                    code: ErrorCode::Internal,
+                    doc: Some(self.id.clone()),
+                    message: "storage failed; subscribe again to resume".into(),
+                }),
+            ));
+        }
+        self.subscribers.clear();
+    }
+
+    /// Whether the log is long enough to fold into a snapshot.
+    pub fn compaction_due(&self) -> bool {
+        self.changes_since_snapshot >= self.limits.compact_after
+    }
+
+    /// A snapshot of everything persisted (only called when nothing is unpersisted), and the
+    /// last log seq it covers. Resets the log accounting.
+    pub fn snapshot(&mut self) -> (Vec<u8>, u64) {
+        let snapshot = self.document.encode();
+        self.stored_bytes = snapshot.len();
+        self.changes_since_snapshot = 0;
+        (snapshot, self.last_seq)
+    }
+
+    fn drop_presence_of(&mut self, conn: ConnId, out: &mut Outbox) {
+        let owned: Vec<ReplicaId> = self
+            .presence
+            .iter()
+            .filter(|(_, slot)| slot.conn == conn)
+            .map(|(replica, _)| *replica)
+            .collect();
+        for replica in owned {
+            self.end_presence(replica, out);
+        }
+    }
+
+    fn end_presence(&mut self, replica: ReplicaId, out: &mut Outbox) {
+        let Some(slot) = self.presence.remove(&replica) else {
+            return;
+        };
+        let leave = encode(Frame::Presence {
+            doc: self.id.clone(),
+            replica,
+            clock: slot.clock.saturating_add(1),
+            ttl_ms: 0,
+            state: Vec::new(),
+        });
+        for &other in self.subscribers.keys() {
+            if other != slot.conn {
+                out.push((other, leave.clone()));
+            }
+        }
+    }
+
+    fn not_subscribed(&self) -> Bytes {
+        encode(Frame::Error {
+            code: ErrorCode::NotSubscribed,
+            doc: Some(self.id.clone()),
+            message: "subscribe to the document first".into(),
+        })
+    }
+}
+
+fn encode(frame: Frame) -> Bytes {
+    Bytes::from(frame.encode())
+}
