@@ -11,6 +11,8 @@ fuzz_target!(|data: &[u8]| {
             Document::load(&loaded.encode(), ReplicaId::from_u128(2)).expect("own encoding loads");
         assert_eq!(again.to_json(), loaded.to_json());
         assert_eq!(again.version(), loaded.version());
+        // Equivalent down to the bytes: conflicts, history and change metadata included.
+        assert_eq!(again.encode(), loaded.encode());
     }
     let mut busy = Document::new(ReplicaId::from_u128(3));
     let list = busy.set_new_list(MapId::ROOT, "l").expect("root is a map");

@@ -9,6 +9,7 @@ fuzz_target!(|data: &[u8]| {
         let again = List::<String>::load(&loaded.encode(), ReplicaId::from_u128(2))
             .expect("own encoding loads");
         assert_eq!(again.to_vec(), loaded.to_vec());
+        assert_eq!(again.encode(), loaded.encode());
     }
     let mut busy: List<String> = List::new(ReplicaId::from_u128(3));
     busy.push("kept".to_owned()).expect("in range");

@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
             Text::load(&loaded.encode(), ReplicaId::from_u128(2)).expect("own encoding loads");
         assert_eq!(again.to_string(), loaded.to_string());
         assert_eq!(again.version(), loaded.version());
+        assert_eq!(again.encode(), loaded.encode());
     }
     let mut busy = Text::new(ReplicaId::from_u128(3));
     busy.insert(0, "some text").expect("in range");

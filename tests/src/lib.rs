@@ -1,3 +1,4 @@
-//! Workspace-level integration tests live in `tests/it/`; this library is empty on purpose.
-//!
-//! Later issues add the deterministic simulation of replicas and server nodes here.
+//! Workspace-level integration tests live in `tests/it/`; this library holds what they share:
+//! the deterministic simulation of replicas syncing over a faulty network ([`sim`]).
+
+pub mod sim;
