@@ -152,6 +152,12 @@ impl DocHandle {
         state.durable.includes(&state.document.version())
     }
 
+    /// The version the server confirmed as durably stored: every change it includes survives a
+    /// server crash.
+    pub fn saved_version(&self) -> VersionVector {
+        self.entry.lock().durable.clone()
+    }
+
     /// The last error the server reported about this document (a refused batch, a denied
     /// subscription), if any.
     pub fn last_error(&self) -> Option<String> {
