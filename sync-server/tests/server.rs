@@ -737,3 +737,74 @@ async fn per_ip_limits_and_document_limits_hold() {
     ));
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_documents_are_unloaded_and_reload_from_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |c| {
+        c.limits.document_idle = Duration::from_millis(200);
+    })
+    .await;
+    let addr = server.local_addr();
+    let loaded = || {
+        server
+            .metrics()
+            .documents_loaded
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let writer = client(addr);
+    let doc = writer.open("sleepy").unwrap();
+    doc.edit(|d| d.set(MapId::ROOT, "kept", 5)).unwrap();
+    assert!(doc.wait_saved(WAIT).await);
+    assert_eq!(loaded(), 1);
+    writer.close().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while loaded() != 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(loaded(), 0, "an idle document must be unloaded");
+    let reader = client(addr);
+    let seen = reader.open("sleepy").unwrap();
+    assert!(
+        seen.wait_until(WAIT, |d| get_int(d, "kept") == Some(5))
+            .await
+    );
+    assert_eq!(loaded(), 1);
+    reader.close().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_cap_evicts_documents_nobody_watches() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |c| {
+        c.limits.memory_cap = 1; // every document is over the cap
+        c.limits.document_idle = Duration::from_secs(3600);
+    })
+    .await;
+    let addr = server.local_addr();
+    let loaded = || {
+        server
+            .metrics()
+            .documents_loaded
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let watcher = client(addr);
+    let watched = watcher.open("watched").unwrap();
+    let writer = client(addr);
+    let unwatched = writer.open("unwatched").unwrap();
+    watched.edit(|d| d.set(MapId::ROOT, "a", 1)).unwrap();
+    unwatched.edit(|d| d.set(MapId::ROOT, "b", 2)).unwrap();
+    assert!(watched.wait_saved(WAIT).await && unwatched.wait_saved(WAIT).await);
+    writer.close().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while loaded() != 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(loaded(), 1, "only the watched document stays loaded");
+    // The watched one still works.
+    watched.edit(|d| d.set(MapId::ROOT, "a", 3)).unwrap();
+    assert!(watched.wait_saved(WAIT).await);
+    watcher.close().await;
+    server.shutdown().await;
+}
