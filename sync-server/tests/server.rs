@@ -808,3 +808,96 @@ async fn the_memory_cap_evicts_documents_nobody_watches() {
     watcher.close().await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_refuse_floods_and_then_disconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |c| c.limits.messages_per_second = 5).await;
+    let mut raw = raw_session(server.local_addr(), None).await;
+    send(
+        &mut raw,
+        &Frame::Subscribe {
+            doc: "d".into(),
+            version: VersionVector::new(),
+        },
+    )
+    .await;
+    // Well past the burst (twice the rate): refusals, then a close.
+    for _ in 0..200 {
+        send(
+            &mut raw,
+            &Frame::Have {
+                doc: "d".into(),
+                version: VersionVector::new(),
+            },
+        )
+        .await;
+    }
+    assert!(matches!(
+        frame_where(&mut raw, |f| matches!(f, Frame::Error { .. })).await,
+        Some(Frame::Error {
+            code: ErrorCode::RateLimited,
+            ..
+        })
+    ));
+    assert!(closed(&mut raw).await);
+    assert!(
+        server
+            .metrics()
+            .rejected_count(sync_server::metrics::Reject::RateLimited)
+            > 64
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_over_the_size_limit_refuse_more_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |c| c.limits.max_document = 4096).await;
+    let writer = client(server.local_addr());
+    let doc = writer.open("capped").unwrap();
+    doc.edit(|d| d.set(MapId::ROOT, "small", 1)).unwrap();
+    assert!(doc.wait_saved(WAIT).await);
+    let big = "z".repeat(20_000);
+    doc.edit(|d| d.set(MapId::ROOT, "big", big.as_str()))
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while doc.last_error().is_none() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let error = doc.last_error().unwrap_or_default();
+    assert!(error.contains("too large"), "{error}");
+    assert!(!doc.is_saved());
+    writer.close().await;
+    // What was stored before is intact and the refused change is not there.
+    let reader = client(server.local_addr());
+    let seen = reader.open("capped").unwrap();
+    assert!(
+        seen.wait_until(WAIT, |d| get_int(d, "small") == Some(1))
+            .await
+    );
+    assert!(seen.read(|d| d.get(MapId::ROOT, "big").ok().flatten().is_none()));
+    reader.close().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_time_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |c| {
+        c.limits.idle_timeout = Duration::from_millis(600);
+        c.limits.ping_interval = Duration::from_millis(200);
+    })
+    .await;
+    let mut raw = raw_session(server.local_addr(), None).await;
+    // Not reading means not answering pings either.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(closed(&mut raw).await);
+    assert!(
+        server
+            .metrics()
+            .rejected_count(sync_server::metrics::Reject::IdleTimeout)
+            >= 1
+    );
+    server.shutdown().await;
+}

@@ -525,3 +525,123 @@ impl DocumentState {
 fn encode(frame: Frame) -> Bytes {
     Bytes::from(frame.encode())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crdt_core::MapId;
+
+    fn empty(limits: DocumentLimits) -> DocumentState {
+        let stored = StoredDocument {
+            snapshot: None,
+            changes: Vec::new(),
+            skipped: 0,
+        };
+        DocumentState::load("doc", stored, limits).0
+    }
+
+    fn limits() -> DocumentLimits {
+        DocumentLimits {
+            max_document: 1 << 20,
+            compact_after: 100,
+        }
+    }
+
+    fn frames(out: &Outbox, conn: ConnId) -> Vec<Frame> {
+        out.iter()
+            .filter(|(c, _)| *c == conn)
+            .map(|(_, bytes)| Frame::decode(bytes).unwrap())
+            .collect()
+    }
+
+    fn edit() -> (Vec<u8>, VersionVector) {
+        let mut doc = Document::new(ReplicaId::from_u128(5));
+        doc.set(MapId::ROOT, "k", 1).unwrap();
+        (doc.update_since(&VersionVector::new()), doc.version())
+    }
+
+    #[test]
+    fn nothing_is_acknowledged_or_relayed_before_it_is_persisted() {
+        let mut state = empty(limits());
+        let mut out = Vec::new();
+        state.subscribe(1, VersionVector::new(), Access::ReadWrite, 0, &mut out);
+        state.subscribe(2, VersionVector::new(), Access::ReadWrite, 0, &mut out);
+        out.clear();
+        let (update, version) = edit();
+        state.changes(1, 7, update, version.clone(), &mut out);
+        assert!(out.is_empty(), "applied but not durable: silence");
+        let (bytes, reaches) = state.unpersisted().unwrap();
+        assert!(!bytes.is_empty());
+        state.persisted(Some((&reaches, 1, bytes.len())), &mut out);
+        assert!(matches!(
+            frames(&out, 1).as_slice(),
+            [Frame::Ack {
+                batch: 7,
+                status: AckStatus::Ok,
+                ..
+            }]
+        ));
+        assert!(matches!(
+            frames(&out, 2).as_slice(),
+            [Frame::Changes { .. }]
+        ));
+        assert!(state.unpersisted().is_none());
+    }
+
+    #[test]
+    fn presence_expires_and_ends_with_its_connection() {
+        let mut state = empty(limits());
+        let mut out = Vec::new();
+        state.subscribe(1, VersionVector::new(), Access::ReadOnly, 0, &mut out);
+        state.subscribe(2, VersionVector::new(), Access::ReadOnly, 0, &mut out);
+        out.clear();
+        let replica = ReplicaId::from_u128(9);
+        let frame = Bytes::from(
+            Frame::Presence {
+                doc: "doc".into(),
+                replica,
+                clock: 1,
+                ttl_ms: 1000,
+                state: b"here".to_vec(),
+            }
+            .encode(),
+        );
+        state.presence(1, frame, replica, 1, 1000, false, 0, &mut out);
+        assert_eq!(frames(&out, 2).len(), 1, "relayed to the other subscriber");
+        assert!(frames(&out, 1).is_empty(), "not echoed");
+        out.clear();
+        state.expire_presence(999, &mut out);
+        assert!(out.is_empty());
+        state.expire_presence(1000, &mut out);
+        assert!(matches!(
+            frames(&out, 2).as_slice(),
+            [Frame::Presence { state, ttl_ms: 0, .. }] if state.is_empty()
+        ));
+        assert!(!state.has_presence());
+    }
+
+    #[test]
+    fn read_only_and_oversized_batches_are_refused_unapplied() {
+        let mut state = empty(DocumentLimits {
+            max_document: 10,
+            compact_after: 100,
+        });
+        let mut out = Vec::new();
+        state.subscribe(1, VersionVector::new(), Access::ReadOnly, 0, &mut out);
+        state.subscribe(2, VersionVector::new(), Access::ReadWrite, 0, &mut out);
+        out.clear();
+        let (update, version) = edit();
+        state.changes(1, 1, update.clone(), version.clone(), &mut out);
+        state.changes(2, 2, update, version, &mut out);
+        let statuses: Vec<AckStatus> = out
+            .iter()
+            .filter_map(|(_, b)| match Frame::decode(b) {
+                Ok(Frame::Ack { status, .. }) => Some(status),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(statuses, [AckStatus::PermissionDenied, AckStatus::TooLarge]);
+        assert!(state.unpersisted().is_none());
+        assert!(state.document().version().is_empty());
+    }
+}
