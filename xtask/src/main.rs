@@ -154,8 +154,9 @@ fn test() -> Result<(), String> {
 }
 
 /// The fuzz targets of `fuzz/` (cargo-fuzz, outside the workspace).
-const FUZZ_TARGETS: [&str; 6] = [
+const FUZZ_TARGETS: [&str; 7] = [
     "convergence",
+    "wire_frame",
     "text_update",
     "list_update",
     "document_update",
