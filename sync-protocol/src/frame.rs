@@ -112,7 +112,8 @@ pub enum Frame {
         batch: u64,
         /// Whether the batch is durable, or why it was refused.
         status: AckStatus,
-        /// The server's version after the batch.
+        /// The server's durable version after the batch (empty when the connection refused
+        /// the batch before it reached the document: rate limits, read-only access).
         version: VersionVector,
     },
     /// Both: ephemeral state of one replica (cursor, user name), relayed and never stored.
