@@ -114,7 +114,8 @@ pub async fn serve<S: Storage, T: AsyncRead + AsyncWrite + Unpin>(
                 return;
             }
         };
-    tracing::info!(subject = %grant.subject, "connection authenticated");
+    tracing::Span::current().record("subject", grant.subject.as_str());
+    tracing::info!("connection authenticated");
     let limits = &context.limits;
     let (outbox, mut inbox) = mpsc::channel::<Bytes>(limits.outgoing_queue);
     let slow = Arc::new(SlowConsumer::default());

@@ -141,7 +141,7 @@ async fn accept_loop<S: Storage>(
         let id = next_id.fetch_add(1, Relaxed);
         let slot = ip_limiter.acquire(peer.ip());
         let context = Arc::clone(&context);
-        let span = tracing::info_span!("conn", id, peer = %peer);
+        let span = tracing::info_span!("conn", id, peer = %peer, subject = tracing::field::Empty);
         connections.spawn(
             async move {
                 let _slot = slot.as_ref();
