@@ -51,9 +51,9 @@ pub use delivery::{CausalChange, CausalDelivery, DeliveryError, DeliveryLimits};
 #[cfg(feature = "json")]
 pub use document::JsonStrings;
 pub use document::{
-    ChangeOptions, ContainerId, ContainerKind, CounterId, DocError, Document, ListId, Listener,
-    MapId, Origin, Patch, PatchAction, PathSegment, RegisterId, SubscriptionId, TextId,
-    Transaction, Value,
+    ChangeInfo, ChangeOptions, ContainerId, ContainerKind, CounterId, DocError, Document,
+    DocumentView, HistoryError, ListId, Listener, MapId, Origin, Patch, PatchAction, PathSegment,
+    RegisterId, SubscriptionId, TextId, Transaction, Value,
 };
 pub use list::{Element, List, ListError};
 pub use op_based::{OpAwSet, OpCounter, OpRegister};

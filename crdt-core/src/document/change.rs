@@ -77,7 +77,7 @@ fn invalid(why: &'static str) -> LoadError {
 
 impl Document {
     /// The changes covered by `until` (all if `None`) and not by `since`.
-    pub(crate) fn changes_between(
+    pub(crate) fn wire_changes(
         &self,
         since: &VersionVector,
         until: Option<&VersionVector>,
@@ -104,7 +104,7 @@ impl Document {
     }
 
     /// The operations of the events `span`, with offsets from `span.start`.
-    fn ops_in(&self, span: Range<Lv>) -> Vec<ChangeOp> {
+    pub(super) fn ops_in(&self, span: Range<Lv>) -> Vec<ChangeOp> {
         let mut ops = Vec::new();
         let first = self.scalar_ops.partition_point(|(lv, _)| *lv < span.start);
         for (lv, op) in self.scalar_ops[first..]

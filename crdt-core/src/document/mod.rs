@@ -10,11 +10,13 @@
 //! - [`Document`]: reading, subscribing, versions, encoding;
 //! - `transaction`: local edits ([`Transaction`]);
 //! - `change`: changes as they travel, and applying remote ones;
-//! - `encoding`: the binary forms of updates and snapshots.
+//! - `encoding`: the binary forms of updates and snapshots;
+//! - `history`: earlier versions, changes between versions, forks at a version, reverts.
 
 mod change;
 mod encoding;
 mod events;
+mod history;
 #[cfg(feature = "json")]
 mod json;
 mod state;
@@ -26,6 +28,7 @@ use std::fmt;
 use std::ops::Range;
 
 pub use events::{Listener, Origin, Patch, PatchAction, PathSegment, SubscriptionId};
+pub use history::{ChangeInfo, DocumentView, HistoryError};
 #[cfg(feature = "json")]
 pub use json::JsonStrings;
 pub use transaction::{ChangeOptions, Transaction};
@@ -633,7 +636,7 @@ impl Document {
     /// assert_eq!(other.to_json(), doc.to_json());
     /// ```
     pub fn update_since(&self, version: &VersionVector) -> Vec<u8> {
-        encoding::encode(&self.changes_between(version, None), None)
+        encoding::encode(&self.wire_changes(version, None), None)
     }
 
     /// The changes that version `until` has and `since` lacks, encoded. `until` must be a
@@ -651,7 +654,7 @@ impl Document {
     /// assert_eq!(old.to_json(), serde_json::json!({ "a": 1 }));
     /// ```
     pub fn update_between(&self, since: &VersionVector, until: &VersionVector) -> Vec<u8> {
-        encoding::encode(&self.changes_between(since, Some(until)), None)
+        encoding::encode(&self.wire_changes(since, Some(until)), None)
     }
 
     /// Applies an update or snapshot from any replica: the changes this document lacks are
@@ -715,7 +718,7 @@ impl Document {
     /// assert_eq!(doc.get(MapId::ROOT, "from").unwrap(), Some(&Value::from("other")));
     /// ```
     pub fn merge(&mut self, other: &Document) -> Result<usize, LoadError> {
-        let changes = other.changes_between(&self.version(), None);
+        let changes = other.wire_changes(&self.version(), None);
         self.apply_decoded(&changes)
     }
 
@@ -734,7 +737,7 @@ impl Document {
     pub fn encode(&self) -> Vec<u8> {
         let state = encoding::state_of(&self.containers, |lv| self.graph.lv_to_dot(lv));
         encoding::encode(
-            &self.changes_between(&VersionVector::new(), None),
+            &self.wire_changes(&VersionVector::new(), None),
             Some(&state),
         )
     }

@@ -13,7 +13,7 @@
 use crate::causal_graph::{CausalGraph, ConflictZone, Frontier, Lv, Side};
 use crate::sequence::content::Content;
 use crate::sequence::oplog::{OpKind, OpLog, OpRun};
-use crate::sequence::tracker::{OutOfRange, Tracker};
+use crate::sequence::tracker::{OutOfRange, Tracker, VersionDiff};
 
 /// An edit made to the document during a merge, with what is needed to take it back (and to
 /// tell listeners what changed).
@@ -212,6 +212,33 @@ pub(crate) fn transform_position<C: Content>(
     let mut prepare = replay(graph, log, &mut tracker, zone, |_, _| Ok(()))?;
     move_prepare_version(graph, log, &mut tracker, &mut prepare, from);
     tracker.resolve(index, after_char)
+}
+
+/// A tracker whose prepare version is `from` and whose effect version is the current one.
+/// Costs a replay of the events since the last common point of `from` and the current version.
+fn tracker_from<C: Content>(
+    graph: &CausalGraph,
+    log: &OpLog<C>,
+    from: &Frontier,
+) -> Result<Tracker, OutOfRange> {
+    let zone = graph.conflict_zone(from, graph.frontier());
+    let mut tracker = Tracker::new();
+    let mut prepare = replay(graph, log, &mut tracker, zone, |_, _| Ok(()))?;
+    move_prepare_version(graph, log, &mut tracker, &mut prepare, from);
+    Ok(tracker)
+}
+
+/// How the current document differs from the document at version `from` (of length
+/// `from_len`), element by element: what both have, what is new since, and what was deleted
+/// since (with its index at `from`).
+pub(crate) fn compare_with_version<C: Content>(
+    graph: &CausalGraph,
+    log: &OpLog<C>,
+    from: &Frontier,
+    from_len: usize,
+    current_len: usize,
+) -> Result<Vec<VersionDiff>, OutOfRange> {
+    Ok(tracker_from(graph, log, from)?.compare(from_len, current_len))
 }
 
 /// Retreats and advances events so that the tracker's prepare version becomes `target`.

@@ -23,7 +23,7 @@ mod encoding;
 pub(crate) mod merge;
 pub(crate) mod oplog;
 mod snapshot;
-mod tracker;
+pub(crate) mod tracker;
 pub(crate) mod update;
 
 use std::ops::Range;

@@ -53,7 +53,7 @@ fn locate<'a>(json: &'a mut Json, path: &[PathSegment]) -> Option<&'a mut Json> 
 }
 
 /// Applies a patch; false if it does not fit the JSON (which fails the property).
-fn apply_patch(json: &mut Json, patch: &Patch) -> bool {
+pub(crate) fn apply_patch(json: &mut Json, patch: &Patch) -> bool {
     let Some(path) = &patch.path else {
         return true; // not reachable: nothing visible changes
     };
@@ -129,7 +129,7 @@ const KEYS: [&str; 4] = ["a", "b", "c", "d"];
 const WORDS: [&str; 5] = ["x", "yz", "é", "😀", "hello "];
 
 #[derive(Clone, Debug)]
-enum Edit {
+pub(crate) enum Edit {
     MapSet { key: u8, value: i8 },
     MapDelete { key: u8 },
     MapNew { key: u8, kind: u8 },
@@ -228,7 +228,7 @@ impl Arbitrary for Scenario {
 }
 
 /// The containers reachable from the root, by kind.
-fn containers(doc: &Document) -> Vec<(ContainerKind, ContainerId)> {
+pub(crate) fn containers(doc: &Document) -> Vec<(ContainerKind, ContainerId)> {
     let mut found = vec![(ContainerKind::Map, ContainerId::Root)];
     let mut i = 0;
     while i < found.len() {
@@ -276,7 +276,7 @@ fn new_kind(code: u8) -> ContainerKind {
 
 /// Applies one random edit inside a transaction, if it has a target. Errors only for ranges
 /// computed from the current state, which are always valid here.
-fn edit(
+pub(crate) fn edit(
     tx: &mut crdt_core::Transaction<'_>,
     target: u8,
     edit: &Edit,

@@ -9,6 +9,7 @@ mod decoding;
 mod delivery;
 mod document;
 mod harness;
+mod history;
 mod laws;
 mod op_based;
 mod sync;

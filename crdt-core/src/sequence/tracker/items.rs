@@ -96,6 +96,15 @@ impl Items {
         &self.leaves[cursor.leaf].runs[cursor.run]
     }
 
+    /// The cursor at the first item.
+    pub(super) fn first(&self) -> Cursor {
+        Cursor {
+            leaf: self.first_leaf(),
+            run: 0,
+            offset: 0,
+        }
+    }
+
     /// True if the cursor is past the last item.
     pub(super) fn is_end(&self, cursor: Cursor) -> bool {
         cursor.run >= self.leaves[cursor.leaf].runs.len()

@@ -98,6 +98,17 @@ impl DeleteTarget {
     }
 }
 
+/// One stretch of [`Tracker::compare`]'s answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum VersionDiff {
+    /// This many items in both versions.
+    Both(usize),
+    /// This many items only in the effect version.
+    OnlyEffect(usize),
+    /// Items `index..index + len` of the prepare version, not in the effect version.
+    OnlyPrepare { index: usize, len: usize },
+}
+
 /// An operation that cannot be replayed: it refers to text that is not there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct OutOfRange;
@@ -303,6 +314,55 @@ impl Tracker {
             probe = self.items.next_run(probe);
         }
         Ok(self.items.effect_position(probe))
+    }
+
+    /// How the effect version differs from the prepare version, in document order: runs of
+    /// items in both, items only in the effect version, items only in the prepare version
+    /// (with their index there). `prepare_len` and `effect_len` are the lengths of the two
+    /// versions (the placeholder stands for an endless text).
+    pub(crate) fn compare(&self, prepare_len: usize, effect_len: usize) -> Vec<VersionDiff> {
+        let mut out: Vec<VersionDiff> = Vec::new();
+        let (mut p, mut e) = (0, 0);
+        let mut cursor = self.items.first();
+        while (p < prepare_len || e < effect_len) && !self.items.is_end(cursor) {
+            let run = self.items.run(cursor);
+            let len = run.len - cursor.offset;
+            let step = match (run.visible_in_prepare(), !run.deleted) {
+                (true, true) => {
+                    let n = len.min(prepare_len - p).min(effect_len - e);
+                    p += n;
+                    e += n;
+                    VersionDiff::Both(n)
+                }
+                (true, false) => {
+                    let n = len.min(prepare_len - p);
+                    p += n;
+                    VersionDiff::OnlyPrepare {
+                        index: p - n,
+                        len: n,
+                    }
+                }
+                (false, true) => {
+                    let n = len.min(effect_len - e);
+                    e += n;
+                    VersionDiff::OnlyEffect(n)
+                }
+                (false, false) => VersionDiff::Both(0),
+            };
+            match (out.last_mut(), step) {
+                (_, VersionDiff::Both(0) | VersionDiff::OnlyEffect(0)) => {}
+                (_, VersionDiff::OnlyPrepare { len: 0, .. }) => {}
+                (Some(VersionDiff::Both(a)), VersionDiff::Both(b)) => *a += b,
+                (Some(VersionDiff::OnlyEffect(a)), VersionDiff::OnlyEffect(b)) => *a += b,
+                (
+                    Some(VersionDiff::OnlyPrepare { index, len }),
+                    VersionDiff::OnlyPrepare { index: i, len: n },
+                ) if *index + *len == i => *len += n,
+                (_, step) => out.push(step),
+            }
+            cursor = self.items.next_run(cursor);
+        }
+        out
     }
 
     /// Takes the events of `op` out of the prepare version (retreat) or puts them back

@@ -1,0 +1,738 @@
+//! History: reading the document as of an earlier version, the changes between two versions,
+//! forks at a version, and reverts.
+//!
+//! A version is a [`VersionVector`] (or a set of heads, turned into one with
+//! [`Document::version_of_heads`]). It must be a version the document has been through: every
+//! event it names is known here, and it holds everything those events depend on (it is
+//! *causally closed*). Anything else is refused with a [`HistoryError`].
+//!
+//! Reading an earlier version replays the changes within it into a fresh replica
+//! ([`Document::view_at`]): Eg-walker needs nothing else, since the operations are stored as
+//! their authors made them. This is correct but not free: it costs the replay of the history up
+//! to the version (sequential stretches fast-forward as plain rope edits; concurrent ones
+//! replay their conflict zone) and memory for that part of the history, roughly what
+//! [`Document::load`] of an update with those changes costs. It is not a zero-copy view.
+//!
+//! A revert ([`Document::revert_to`]) is an ordinary local change computed from the difference
+//! between now and the earlier version. Lists and texts are compared element by element by
+//! identity (the Eg-walker tracker is replayed from the earlier version to now), so the change
+//! deletes exactly the elements inserted since and re-inserts exactly the ones deleted since,
+//! at the current positions of their neighbours, and merges with concurrent edits like any
+//! edit would.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::ops::Deref;
+
+use super::state::Container;
+use super::{
+    ChangeOptions, ContainerId, ContainerKind, CounterId, DocError, Document, ListId, MapId, Patch,
+    RegisterId, TextId, Transaction, Value,
+};
+use crate::causal_graph::{Frontier, Lv};
+use crate::sequence::LoadError;
+use crate::sequence::merge::compare_with_version;
+use crate::sequence::tracker::VersionDiff;
+use crate::{Dot, ReplicaId, VersionVector};
+
+/// Why a history operation was refused. Nothing changed when this is returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HistoryError {
+    /// The version names an event this document has not seen (yet).
+    UnknownEvent(Dot),
+    /// The version holds `event` but not `missing`, which `event` depends on: no replica was
+    /// ever at that version.
+    NotCausallyClosed {
+        /// An event of the version.
+        event: Dot,
+        /// One of its dependencies outside the version.
+        missing: Dot,
+    },
+    /// A diff goes forwards only: the earlier version must be included in the later one.
+    NotIncluded,
+    /// A fork at this version editing as this replica would issue again ids the replica has
+    /// already used after that version: fork as another replica.
+    ReplicaReused(ReplicaId),
+    /// The stored history could not be replayed (a bug: the history was accepted before).
+    Replay(LoadError),
+    /// The revert's transaction failed (a bug: it only edits what it has just read).
+    Edit(DocError),
+}
+
+impl fmt::Display for HistoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HistoryError::UnknownEvent(dot) => {
+                write!(
+                    f,
+                    "the version names event {dot:?}, unknown to this document"
+                )
+            }
+            HistoryError::NotCausallyClosed { event, missing } => write!(
+                f,
+                "the version holds {event:?} but not {missing:?}, which it depends on"
+            ),
+            HistoryError::NotIncluded => {
+                f.write_str("the earlier version is not included in the later one")
+            }
+            HistoryError::ReplicaReused(replica) => write!(
+                f,
+                "replica {replica} already made changes after this version: fork as another replica"
+            ),
+            HistoryError::Replay(error) => write!(f, "replaying the history failed: {error}"),
+            HistoryError::Edit(error) => write!(f, "the revert failed: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for HistoryError {}
+
+/// One change (a committed transaction) as history views show it.
+///
+/// ```
+/// use crdt_core::{ChangeOptions, Document, MapId, ReplicaId, VersionVector};
+///
+/// let mut doc = Document::new(ReplicaId::from_u128(1));
+/// let options = ChangeOptions { message: Some("title".into()), timestamp: Some(42) };
+/// doc.transact_with(options, |tx| tx.set(MapId::ROOT, "title", "Notes")).unwrap();
+/// let changes = doc.changes_between(&VersionVector::new(), &doc.version()).unwrap();
+/// assert_eq!(changes[0].message.as_deref(), Some("title"));
+/// assert_eq!(changes[0].timestamp, Some(42));
+/// assert_eq!((changes[0].events, changes[0].ops), (1, 1));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeInfo {
+    /// The id of the change's first event (its replica and sequence number).
+    pub id: Dot,
+    /// The message given when it was committed.
+    pub message: Option<String>,
+    /// The timestamp given when it was committed.
+    pub timestamp: Option<i64>,
+    /// How many events it holds (one per inserted or deleted element, one per map, register
+    /// or counter operation).
+    pub events: usize,
+    /// How many operations, as the author made them (typing "abc" is one operation of three
+    /// events).
+    pub ops: usize,
+}
+
+/// The document as it was at an earlier version, read-only. Built by [`Document::view_at`];
+/// every reading method of [`Document`] works on it (it dereferences to one).
+///
+/// It is a replica of its own holding the history up to that version (see the module
+/// documentation for the cost): to edit from there, [`fork`](Document::fork) it (or use
+/// [`Document::fork_at`]) as another replica.
+///
+/// ```
+/// use crdt_core::{Document, MapId, ReplicaId, Value};
+///
+/// let mut doc = Document::new(ReplicaId::from_u128(1));
+/// doc.set(MapId::ROOT, "status", "draft").unwrap();
+/// let draft = doc.version();
+/// doc.set(MapId::ROOT, "status", "final").unwrap();
+///
+/// let then = doc.view_at(&draft).unwrap();
+/// assert_eq!(then.get(MapId::ROOT, "status").unwrap(), Some(&Value::from("draft")));
+/// assert_eq!(then.version(), draft);
+/// ```
+#[derive(Debug)]
+pub struct DocumentView {
+    doc: Document,
+}
+
+impl Clone for DocumentView {
+    fn clone(&self) -> Self {
+        DocumentView {
+            doc: self.doc.clone(),
+        }
+    }
+}
+
+impl Deref for DocumentView {
+    type Target = Document;
+
+    fn deref(&self) -> &Document {
+        &self.doc
+    }
+}
+
+impl Document {
+    /// Checks that `version` is a version of this document: every event it names is known
+    /// here, and it holds everything they depend on.
+    ///
+    /// ```
+    /// use crdt_core::{Dot, Document, HistoryError, MapId, ReplicaId, VersionVector};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// assert!(doc.check_version(&doc.version()).is_ok());
+    /// let future: VersionVector = [(ReplicaId::from_u128(1), 2)].into_iter().collect();
+    /// assert_eq!(
+    ///     doc.check_version(&future),
+    ///     Err(HistoryError::UnknownEvent(Dot::new(ReplicaId::from_u128(1), 2)))
+    /// );
+    /// ```
+    pub fn check_version(&self, version: &VersionVector) -> Result<(), HistoryError> {
+        for (replica, count) in version.iter() {
+            let known = self.graph.known_of(replica);
+            if count > known {
+                return Err(HistoryError::UnknownEvent(Dot::new(replica, known + 1)));
+            }
+        }
+        for span in self
+            .graph
+            .spans_between(&VersionVector::new(), Some(version))
+        {
+            for run in self.graph.runs_in(span) {
+                for &parent in run.parents.as_slice() {
+                    let missing = self.graph.lv_to_dot(parent);
+                    if !version.contains(missing) {
+                        return Err(HistoryError::NotCausallyClosed {
+                            event: self.graph.lv_to_dot(run.span.start),
+                            missing,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The version whose heads are `heads` (the events no other event of it descends from,
+    /// as [`heads`](Self::heads) returns them): them and everything before them.
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// let heads = doc.heads();
+    /// let version = doc.version();
+    /// doc.set(MapId::ROOT, "k", 2).unwrap();
+    /// assert_eq!(doc.version_of_heads(&heads).unwrap(), version);
+    /// ```
+    pub fn version_of_heads(&self, heads: &[Dot]) -> Result<VersionVector, HistoryError> {
+        let mut lvs = Vec::with_capacity(heads.len());
+        for &dot in heads {
+            lvs.push(
+                self.graph
+                    .dot_to_lv(dot)
+                    .ok_or(HistoryError::UnknownEvent(dot))?,
+            );
+        }
+        let (_, past) = self
+            .graph
+            .diff(&Frontier::root(), &Frontier::from_unsorted(&lvs));
+        let mut version = VersionVector::new();
+        for span in past {
+            for run in self.graph.assignment_in(span) {
+                let last = run.seq_start + run.span.len() as u64 - 1;
+                version.advance(self.graph.replica_of_agent(run.agent), last);
+            }
+        }
+        Ok(version)
+    }
+
+    /// A fresh replica (editing as `replica`) holding exactly the changes within `version`.
+    fn replay_until(
+        &self,
+        version: &VersionVector,
+        replica: ReplicaId,
+    ) -> Result<Document, HistoryError> {
+        self.check_version(version)?;
+        let mut doc = Document::new(replica);
+        let changes = self.wire_changes(&VersionVector::new(), Some(version));
+        doc.apply_changes(&changes).map_err(HistoryError::Replay)?;
+        Ok(doc)
+    }
+
+    /// The document as it was at `version`, for reading (time travel).
+    ///
+    /// Costs a replay of the changes within `version` into a fresh replica (see the
+    /// [`DocumentView`] documentation); this document is not changed or copied as a whole.
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "body").unwrap();
+    /// doc.text_insert(text, 0, "Hello").unwrap();
+    /// let v1 = doc.version();
+    /// doc.text_insert(text, 5, ", world").unwrap();
+    ///
+    /// assert_eq!(doc.view_at(&v1).unwrap().text(text).unwrap(), "Hello");
+    /// assert_eq!(doc.text(text).unwrap(), "Hello, world");
+    /// ```
+    pub fn view_at(&self, version: &VersionVector) -> Result<DocumentView, HistoryError> {
+        Ok(DocumentView {
+            doc: self.replay_until(version, self.replica)?,
+        })
+    }
+
+    /// A new document holding the history up to `version`, editing as `replica`: a branch
+    /// from an earlier point. Merge it back (either way) with [`merge`](Self::merge) or
+    /// updates, as any other replica.
+    ///
+    /// `replica` must not have made changes after `version` that this document knows of
+    /// (it would issue their ids again): use a fresh replica id.
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, ReplicaId, Value};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "a", 1).unwrap();
+    /// let v1 = doc.version();
+    /// doc.set(MapId::ROOT, "b", 2).unwrap();
+    ///
+    /// let mut branch = doc.fork_at(&v1, ReplicaId::from_u128(2)).unwrap();
+    /// assert_eq!(branch.get(MapId::ROOT, "b").unwrap(), None);
+    /// branch.set(MapId::ROOT, "c", 3).unwrap();
+    /// doc.merge(&branch).unwrap();
+    /// assert_eq!(doc.to_json(), serde_json::json!({ "a": 1, "b": 2, "c": 3 }));
+    /// ```
+    pub fn fork_at(
+        &self,
+        version: &VersionVector,
+        replica: ReplicaId,
+    ) -> Result<Document, HistoryError> {
+        if self.graph.known_of(replica) > version.get(replica) {
+            return Err(HistoryError::ReplicaReused(replica));
+        }
+        self.replay_until(version, replica)
+    }
+
+    /// The changes that `until` holds and `since` lacks, oldest first (in the order this
+    /// replica received them, which respects causality).
+    ///
+    /// A change is listed if its first event is in `until` and not in `since`; `events` and
+    /// `ops` count the whole change.
+    ///
+    /// ```
+    /// use crdt_core::{ChangeOptions, Document, MapId, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "a", 1).unwrap();
+    /// let v1 = doc.version();
+    /// let options = ChangeOptions { message: Some("two keys".into()), timestamp: None };
+    /// doc.transact_with(options, |tx| {
+    ///     tx.set(MapId::ROOT, "b", 2)?;
+    ///     tx.set(MapId::ROOT, "c", 3)
+    /// })
+    /// .unwrap();
+    /// let changes = doc.changes_between(&v1, &doc.version()).unwrap();
+    /// assert_eq!(changes.len(), 1);
+    /// assert_eq!(changes[0].message.as_deref(), Some("two keys"));
+    /// assert_eq!(changes[0].events, 2);
+    /// ```
+    pub fn changes_between(
+        &self,
+        since: &VersionVector,
+        until: &VersionVector,
+    ) -> Result<Vec<ChangeInfo>, HistoryError> {
+        self.check_version(since)?;
+        self.check_version(until)?;
+        let spans = self.graph.spans_between(since, Some(until));
+        let mut out = Vec::new();
+        for (i, change) in self.changes.iter().enumerate() {
+            let start = change.start;
+            let in_spans = spans
+                .binary_search_by(|span| {
+                    if span.end <= start {
+                        std::cmp::Ordering::Less
+                    } else if span.start > start {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Equal
+                    }
+                })
+                .is_ok();
+            if !in_spans {
+                continue;
+            }
+            let next = self
+                .changes
+                .get(i + 1)
+                .map_or(self.graph.len(), |c| c.start);
+            let end = self.change_end(start, next);
+            out.push(ChangeInfo {
+                id: self.graph.lv_to_dot(start),
+                message: change.message.clone(),
+                timestamp: change.timestamp,
+                events: end - start,
+                ops: self.ops_in(start..end).len(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Where the change starting at `start` ends: at the next change's start `next` at the
+    /// latest, and where its replica's run of events stops.
+    fn change_end(&self, start: Lv, next: Lv) -> Lv {
+        let mut end = start;
+        let mut replica = None;
+        let mut expected_seq = 0;
+        for run in self.graph.assignment_in(start..next) {
+            if run.span.start != end
+                || replica.is_some_and(|r| r != run.agent)
+                || (replica.is_some() && run.seq_start != expected_seq)
+            {
+                break;
+            }
+            replica = Some(run.agent);
+            expected_seq = run.seq_start + run.span.len() as u64;
+            end = run.span.end;
+        }
+        end
+    }
+
+    /// What changed from version `from` to version `to` (which must include it), as the
+    /// [`Patch`]es a subscriber would have received applying those changes to the document at
+    /// `from`: applied in order to the JSON at `from`, they give the JSON at `to`.
+    ///
+    /// Costs a replay up to `from` (see [`view_at`](Self::view_at)) and the merge of the
+    /// changes in between.
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, PatchAction, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let v1 = doc.version();
+    /// doc.text_insert(text, 0, "hi").unwrap();
+    /// let patches = doc.diff(&v1, &doc.version()).unwrap();
+    /// assert_eq!(
+    ///     patches[0].action,
+    ///     PatchAction::TextInsert { index: 0, text: "hi".into() }
+    /// );
+    /// ```
+    pub fn diff(
+        &self,
+        from: &VersionVector,
+        to: &VersionVector,
+    ) -> Result<Vec<Patch>, HistoryError> {
+        self.check_version(to)?;
+        if !to.includes(from) {
+            return Err(HistoryError::NotIncluded);
+        }
+        let mut before = self.replay_until(from, self.replica)?;
+        let changes = self.wire_changes(from, Some(to));
+        before.apply_changes(&changes).map_err(HistoryError::Replay)
+    }
+
+    /// Makes the visible state equal to the state at `version` again, as one new local change
+    /// (other replicas receive it as any change). See [`revert_to_with`](Self::revert_to_with).
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// doc.text_insert(text, 0, "good").unwrap();
+    /// let good = doc.version();
+    /// doc.text_delete(text, 0..4).unwrap();
+    /// doc.set(MapId::ROOT, "oops", true).unwrap();
+    ///
+    /// doc.revert_to(&good).unwrap();
+    /// assert_eq!(doc.to_json(), serde_json::json!({ "t": "good" }));
+    /// ```
+    pub fn revert_to(&mut self, version: &VersionVector) -> Result<(), HistoryError> {
+        self.revert_to_with(version, ChangeOptions::default())
+    }
+
+    /// Like [`revert_to`](Self::revert_to), with a message and timestamp for the change.
+    ///
+    /// Lists and texts: the elements inserted since `version` are deleted and the ones deleted
+    /// since are inserted again at the current place of their neighbours (as new elements).
+    /// Maps and registers: keys and values are written back where the winner differs.
+    /// Counters: one increment by the difference. A container that was overwritten or deleted
+    /// since `version` cannot come back (a container has one place, forever): a new container
+    /// of the same kind is made in its place and filled with the old one's content at
+    /// `version`.
+    ///
+    /// ```
+    /// use crdt_core::{ChangeOptions, Document, MapId, ReplicaId, VersionVector};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// let options = ChangeOptions { message: Some("start over".into()), timestamp: None };
+    /// doc.revert_to_with(&VersionVector::new(), options).unwrap();
+    /// assert_eq!(doc.map_len(MapId::ROOT).unwrap(), 0);
+    /// let last = doc.changes_between(&VersionVector::new(), &doc.version()).unwrap();
+    /// assert_eq!(last[1].message.as_deref(), Some("start over"));
+    /// ```
+    pub fn revert_to_with(
+        &mut self,
+        version: &VersionVector,
+        options: ChangeOptions,
+    ) -> Result<(), HistoryError> {
+        let target = self.replay_until(version, self.replica)?;
+        // The version's heads, in this replica's numbering.
+        let mut heads = Vec::new();
+        for dot in target.heads() {
+            heads.push(
+                self.graph
+                    .dot_to_lv(dot)
+                    .ok_or(HistoryError::UnknownEvent(dot))?,
+            );
+        }
+        let frontier = Frontier::from_unsorted(&heads);
+        // Compare every list and text visible at `version` with its current self, by identity.
+        let mut plans: HashMap<ContainerId, Vec<VersionDiff>> = HashMap::new();
+        let mut reachable = BTreeSet::new();
+        reachable_from(&target, ContainerId::Root, &mut reachable);
+        for &id in &reachable {
+            let plan = match (self.containers.get(&id), target.containers.get(&id)) {
+                (Some(Container::Text(now)), Some(Container::Text(then))) => compare_with_version(
+                    &self.graph,
+                    &now.log,
+                    &frontier,
+                    then.doc.len_chars(),
+                    now.doc.len_chars(),
+                ),
+                (Some(Container::List(now)), Some(Container::List(then))) => compare_with_version(
+                    &self.graph,
+                    &now.log,
+                    &frontier,
+                    then.doc.len(),
+                    now.doc.len(),
+                ),
+                _ => continue,
+            };
+            let plan = plan.map_err(|_| {
+                HistoryError::Replay(LoadError::Malformed(
+                    "the history of a sequence does not replay",
+                ))
+            })?;
+            plans.insert(id, plan);
+        }
+        self.transact_with(options, |tx| {
+            revert_container(tx, &target, ContainerId::Root, &plans)
+        })
+        .map_err(HistoryError::Edit)
+    }
+}
+
+/// Collects the containers reachable from `id` in `doc`.
+fn reachable_from(doc: &Document, id: ContainerId, out: &mut BTreeSet<ContainerId>) {
+    if !out.insert(id) {
+        return;
+    }
+    let children: Vec<ContainerId> = match doc.containers.get(&id) {
+        Some(Container::Map(entries)) => entries
+            .values()
+            .filter_map(|e| e.last()?.value.as_container().map(|(_, c)| c))
+            .collect(),
+        Some(Container::List(seq)) => seq
+            .doc
+            .iter()
+            .filter_map(|v| v.as_container().map(|(_, c)| c))
+            .collect(),
+        Some(Container::Register(entries)) => entries
+            .last()
+            .and_then(|e| e.value.as_container().map(|(_, c)| c))
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    };
+    for child in children {
+        reachable_from(doc, child, out);
+    }
+}
+
+/// Writes the state of container `id` at the target version back over its current state,
+/// recursively.
+fn revert_container(
+    tx: &mut Transaction<'_>,
+    target: &Document,
+    id: ContainerId,
+    plans: &HashMap<ContainerId, Vec<VersionDiff>>,
+) -> Result<(), DocError> {
+    match target.kind_of(id) {
+        Some(ContainerKind::Map) => {
+            let map = MapId(id);
+            let mut keys: BTreeSet<String> =
+                target.keys(map)?.into_iter().map(str::to_owned).collect();
+            keys.extend(tx.doc().keys(map)?.into_iter().map(str::to_owned));
+            for key in keys {
+                let then = target.get(map, &key)?.cloned();
+                let now = tx.doc().get(map, &key)?.cloned();
+                match then {
+                    _ if then == now => {
+                        if let Some((_, child)) = then.as_ref().and_then(Value::as_container) {
+                            revert_container(tx, target, child, plans)?;
+                        }
+                    }
+                    None => tx.delete(map, &key)?,
+                    Some(Value::Container(kind, old)) => {
+                        let new = match kind {
+                            ContainerKind::Map => tx.set_new_map(map, &key)?.0,
+                            ContainerKind::List => tx.set_new_list(map, &key)?.0,
+                            ContainerKind::Text => tx.set_new_text(map, &key)?.0,
+                            ContainerKind::Counter => tx.set_new_counter(map, &key)?.0,
+                            ContainerKind::Register => tx.set_new_register(map, &key)?.0,
+                        };
+                        copy_container(tx, target, old, new)?;
+                    }
+                    Some(scalar) => tx.set(map, &key, scalar)?,
+                }
+            }
+        }
+        Some(ContainerKind::Counter) => {
+            let by = target
+                .counter(CounterId(id))?
+                .wrapping_sub(tx.doc().counter(CounterId(id))?);
+            if by != 0 {
+                tx.increment(CounterId(id), by)?;
+            }
+        }
+        Some(ContainerKind::Register) => {
+            let register = RegisterId(id);
+            let then = target.register(register)?.cloned();
+            if then != tx.doc().register(register)?.cloned() {
+                match then {
+                    None => tx.register_clear(register)?,
+                    // Registers hold scalars only through the local API.
+                    Some(Value::Container(..)) => {}
+                    Some(scalar) => tx.register_set(register, scalar)?,
+                }
+            }
+        }
+        Some(ContainerKind::Text) => {
+            let Some(plan) = plans.get(&id) else {
+                return Ok(());
+            };
+            let text = TextId(id);
+            let then: Vec<char> = target.text(text)?.chars().collect();
+            let mut at = 0;
+            for step in plan {
+                match *step {
+                    VersionDiff::Both(n) => at += n,
+                    VersionDiff::OnlyEffect(n) => tx.text_delete(text, at..at + n)?,
+                    VersionDiff::OnlyPrepare { index, len } => {
+                        let back: String = then
+                            .get(index..index + len)
+                            .ok_or(DocError::OutOfRange {
+                                index: index + len,
+                                len: then.len(),
+                            })?
+                            .iter()
+                            .collect();
+                        tx.text_insert(text, at, &back)?;
+                        at += len;
+                    }
+                }
+            }
+        }
+        Some(ContainerKind::List) => {
+            let Some(plan) = plans.get(&id) else {
+                return Ok(());
+            };
+            let list = ListId(id);
+            let then = target.list(list)?;
+            let mut at = 0;
+            let mut kept = Vec::new();
+            for step in plan {
+                match *step {
+                    VersionDiff::Both(n) => {
+                        let now = tx.doc().list(list)?;
+                        kept.extend(
+                            now.get(at..at + n)
+                                .unwrap_or_default()
+                                .iter()
+                                .filter_map(|v| v.as_container().map(|(_, c)| c)),
+                        );
+                        at += n;
+                    }
+                    VersionDiff::OnlyEffect(n) => tx.list_delete(list, at..at + n)?,
+                    VersionDiff::OnlyPrepare { index, len } => {
+                        let back = then.get(index..index + len).ok_or(DocError::OutOfRange {
+                            index: index + len,
+                            len: then.len(),
+                        })?;
+                        for value in back {
+                            insert_copy(tx, target, list, at, value)?;
+                            at += 1;
+                        }
+                    }
+                }
+            }
+            for child in kept {
+                revert_container(tx, target, child, plans)?;
+            }
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Inserts `value` (from `source`) at `at` of `list`: a scalar as it is, a container as a new
+/// copy of its content in `source`.
+fn insert_copy(
+    tx: &mut Transaction<'_>,
+    source: &Document,
+    list: ListId,
+    at: usize,
+    value: &Value,
+) -> Result<(), DocError> {
+    match value {
+        Value::Container(kind, old) => {
+            let new = tx.list_insert_new(list, at, *kind)?;
+            copy_container(tx, source, *old, new)
+        }
+        scalar => tx.list_insert(list, at, scalar.clone()),
+    }
+}
+
+/// Fills the new, empty container `to` with the content of `from` in `source`, recursively.
+pub(super) fn copy_container(
+    tx: &mut Transaction<'_>,
+    source: &Document,
+    from: ContainerId,
+    to: ContainerId,
+) -> Result<(), DocError> {
+    match source.kind_of(from) {
+        Some(ContainerKind::Map) => {
+            for key in source.keys(MapId(from))? {
+                let Some(value) = source.get(MapId(from), key)? else {
+                    continue;
+                };
+                match value {
+                    Value::Container(kind, child) => {
+                        let map = MapId(to);
+                        let new = match kind {
+                            ContainerKind::Map => tx.set_new_map(map, key)?.0,
+                            ContainerKind::List => tx.set_new_list(map, key)?.0,
+                            ContainerKind::Text => tx.set_new_text(map, key)?.0,
+                            ContainerKind::Counter => tx.set_new_counter(map, key)?.0,
+                            ContainerKind::Register => tx.set_new_register(map, key)?.0,
+                        };
+                        copy_container(tx, source, *child, new)?;
+                    }
+                    scalar => tx.set(MapId(to), key, scalar.clone())?,
+                }
+            }
+        }
+        Some(ContainerKind::List) => {
+            for (i, value) in source.list(ListId(from))?.iter().enumerate() {
+                insert_copy(tx, source, ListId(to), i, value)?;
+            }
+        }
+        Some(ContainerKind::Text) => tx.text_insert(TextId(to), 0, &source.text(TextId(from))?)?,
+        Some(ContainerKind::Counter) => {
+            let value = source.counter(CounterId(from))?;
+            if value != 0 {
+                tx.increment(CounterId(to), value)?;
+            }
+        }
+        Some(ContainerKind::Register) => {
+            if let Some(value) = source.register(RegisterId(from))?
+                && value.as_container().is_none()
+            {
+                tx.register_set(RegisterId(to), value.clone())?;
+            }
+        }
+        None => {}
+    }
+    Ok(())
+}
