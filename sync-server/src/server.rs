@@ -113,6 +113,9 @@ impl<S: Storage> Server<S> {
     }
 }
 
+/// Bytes a connection buffers before writing to the socket (frames of a burst go out together).
+const WRITE_BUFFER: usize = 16 * 1024;
+
 async fn accept_loop<S: Storage>(
     listener: TcpListener,
     context: Arc<ServerContext<S>>,
@@ -229,8 +232,10 @@ async fn handle<S: Storage>(mut stream: TcpStream, context: Arc<ServerContext<S>
                 .max_frame_size(Some(limits.max_frame))
                 .max_message_size(Some(limits.max_frame))
                 .read_buffer_size(8 * 1024)
-                .write_buffer_size(0)
-                .max_write_buffer_size(limits.max_frame * 4);
+                // Frames written in a burst are flushed together (see `write_queued`). The
+                // maximum must exceed the target, or tungstenite panics.
+                .write_buffer_size(WRITE_BUFFER)
+                .max_write_buffer_size(WRITE_BUFFER + limits.max_frame.saturating_mul(4));
             let socket =
                 WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(config))
                     .await;
