@@ -53,7 +53,7 @@ pub use document::JsonStrings;
 pub use document::{
     ChangeInfo, ChangeOptions, ContainerId, ContainerKind, CounterId, DocError, Document,
     DocumentView, HistoryError, ListId, Listener, MapId, Origin, Patch, PatchAction, PathSegment,
-    RegisterId, SubscriptionId, TextId, Transaction, Value,
+    RegisterId, SubscriptionId, TextId, Transaction, UndoManager, Value,
 };
 pub use list::{Element, List, ListError};
 pub use op_based::{OpAwSet, OpCounter, OpRegister};

@@ -21,6 +21,7 @@ mod history;
 mod json;
 mod state;
 mod transaction;
+mod undo;
 mod value;
 
 use std::collections::HashMap;
@@ -32,6 +33,7 @@ pub use history::{ChangeInfo, DocumentView, HistoryError};
 #[cfg(feature = "json")]
 pub use json::JsonStrings;
 pub use transaction::{ChangeOptions, Transaction};
+pub use undo::UndoManager;
 pub use value::{ContainerId, ContainerKind, CounterId, ListId, MapId, RegisterId, TextId, Value};
 
 use crate::causal_graph::{CausalGraph, Frontier, Lv};
@@ -152,6 +154,10 @@ pub struct Document {
     changes: Vec<ChangeMeta>,
     listeners: Vec<(SubscriptionId, Listener)>,
     next_subscription: u64,
+    /// Whether local commits are recorded for an [`UndoManager`].
+    recording: bool,
+    /// Local commits an undo manager has not taken yet.
+    recorded: Vec<undo::RecordedCommit>,
 }
 
 impl Clone for Document {
@@ -169,6 +175,8 @@ impl Clone for Document {
             changes: self.changes.clone(),
             listeners: Vec::new(),
             next_subscription: 0,
+            recording: false,
+            recorded: Vec::new(),
         }
     }
 }
@@ -205,6 +213,8 @@ impl Document {
             changes: Vec::new(),
             listeners: Vec::new(),
             next_subscription: 0,
+            recording: false,
+            recorded: Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@ use smallvec::SmallVec;
 
 use super::events::{Patch, PatchAction};
 use super::state::{Container, Entry, ScalarOp, write};
+use super::undo::{Recorded, RecordedCommit};
 use super::value::{ContainerId, ContainerKind, CounterId, ListId, MapId, RegisterId, TextId};
 use super::{ChangeMeta, DocError, Document, Placement, Value};
 use crate::causal_graph::{Frontier, Lv};
@@ -124,6 +125,8 @@ pub struct Transaction<'a> {
     frontier: Frontier,
     undo: Vec<Undo>,
     patches: Vec<Patch>,
+    /// What an undo manager needs to take the operations back (only while one records).
+    recorded: Vec<Recorded>,
 }
 
 impl<'a> Transaction<'a> {
@@ -137,6 +140,7 @@ impl<'a> Transaction<'a> {
             frontier,
             undo: Vec::new(),
             patches: Vec::new(),
+            recorded: Vec::new(),
         }
     }
 
@@ -147,6 +151,12 @@ impl<'a> Transaction<'a> {
                 message: self.options.message,
                 timestamp: self.options.timestamp,
             });
+            if self.doc.recording && !self.recorded.is_empty() {
+                self.doc.recorded.push(RecordedCommit {
+                    ops: self.recorded,
+                    timestamp: self.options.timestamp,
+                });
+            }
         }
         self.patches
     }
@@ -176,6 +186,12 @@ impl<'a> Transaction<'a> {
         let agent = self.doc.local_agent();
         let parents = self.doc.graph.frontier().clone();
         self.doc.graph.add_local(agent, n, &parents)
+    }
+
+    fn record(&mut self, op: impl FnOnce() -> Recorded) {
+        if self.doc.recording {
+            self.recorded.push(op());
+        }
     }
 
     fn patch(&mut self, container: ContainerId, action: PatchAction) {
@@ -263,6 +279,14 @@ impl<'a> Transaction<'a> {
             if current.is_empty() {
                 entries.remove(key);
             }
+            let winner = before.last().map(|e| e.value.clone());
+            let after = value.clone();
+            self.record(|| Recorded::MapWritten {
+                map: map.0,
+                key: key.to_owned(),
+                before: winner,
+                after,
+            });
             self.undo.push(Undo::Map {
                 map: map.0,
                 key: key.to_owned(),
@@ -413,6 +437,12 @@ impl<'a> Transaction<'a> {
             seq.doc.splice(index..index, values.iter().cloned());
         }
         self.doc.record_sequence_ops(span.clone(), list.0);
+        self.record(|| Recorded::Inserted {
+            container: list.0,
+            last: span.end - 1,
+            index,
+            len: span.len(),
+        });
         self.undo.push(Undo::Inserted {
             container: list.0,
             at: index,
@@ -512,7 +542,14 @@ impl<'a> Transaction<'a> {
             seq.log.push_delete(span.clone(), range.start, true);
             removed = seq.doc.drain(range.clone()).collect();
         }
+        let last = span.end - 1;
         self.doc.record_sequence_ops(span, list.0);
+        self.record(|| Recorded::ListRemoved {
+            container: list.0,
+            last,
+            index: range.start,
+            values: removed.clone(),
+        });
         self.undo.push(Undo::ListRemoved {
             container: list.0,
             at: range.start,
@@ -563,7 +600,14 @@ impl<'a> Transaction<'a> {
             seq.log.push_insert(span.clone(), index, content);
             seq.doc.insert(index, content);
         }
+        let last = span.end - 1;
         self.doc.record_sequence_ops(span, text.0);
+        self.record(|| Recorded::Inserted {
+            container: text.0,
+            last,
+            index,
+            len: chars,
+        });
         self.undo.push(Undo::Inserted {
             container: text.0,
             at: index,
@@ -610,7 +654,14 @@ impl<'a> Transaction<'a> {
                 range.len(),
             );
         }
+        let last = span.end - 1;
         self.doc.record_sequence_ops(span, text.0);
+        self.record(|| Recorded::TextRemoved {
+            container: text.0,
+            last,
+            index: range.start,
+            text: removed.clone(),
+        });
         self.undo.push(Undo::TextRemoved {
             container: text.0,
             at: range.start,
@@ -690,6 +741,10 @@ impl<'a> Transaction<'a> {
                 by,
             },
         ));
+        self.record(|| Recorded::Incremented {
+            counter: counter.0,
+            by,
+        });
         self.undo.push(Undo::Counter {
             counter: counter.0,
             by,
@@ -715,9 +770,11 @@ impl<'a> Transaction<'a> {
         let rank = (self.doc.graph.lamport_of(lv), self.doc.replica);
         let new = value.clone().map(|value| Entry { lv, rank, value });
         let mut shown = None;
+        let mut winner_before = None;
         if let Some(Container::Register(entries)) = self.doc.containers.get_mut(&register.0) {
             let before = write(entries, &pred, new);
             shown = entries.last().map(|e| e.value.clone());
+            winner_before = Some(before.last().map(|e| e.value.clone()));
             self.undo.push(Undo::Register {
                 register: register.0,
                 before,
@@ -731,6 +788,14 @@ impl<'a> Transaction<'a> {
                 pred,
             },
         ));
+        if let Some(before) = winner_before {
+            let after = shown.clone();
+            self.record(|| Recorded::RegisterWritten {
+                register: register.0,
+                before,
+                after,
+            });
+        }
         self.patch(register.0, PatchAction::RegisterSet { value: shown });
         Ok(())
     }

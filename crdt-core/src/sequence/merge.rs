@@ -228,6 +228,40 @@ fn tracker_from<C: Content>(
     Ok(tracker)
 }
 
+/// Where the elements `range` of the document at version `from` are now, each `None` if it
+/// has been deleted since (identity, not index: concurrent inserts between them are skipped).
+pub(crate) fn positions_now<C: Content>(
+    graph: &CausalGraph,
+    log: &OpLog<C>,
+    from: &Frontier,
+    range: std::ops::Range<usize>,
+) -> Result<Vec<Option<usize>>, OutOfRange> {
+    let tracker = tracker_from(graph, log, from)?;
+    range.map(|i| tracker.visible_position(i)).collect()
+}
+
+/// Where something put at `index` of the document at version `from` goes now: just after the
+/// element that preceded it if that one is still there, else just before the element that
+/// followed it if that one is, else where the preceding element was.
+pub(crate) fn gap_position_now<C: Content>(
+    graph: &CausalGraph,
+    log: &OpLog<C>,
+    from: &Frontier,
+    index: usize,
+) -> Result<usize, OutOfRange> {
+    let tracker = tracker_from(graph, log, from)?;
+    if index == 0 {
+        return Ok(0);
+    }
+    if let Some(before) = tracker.visible_position(index - 1)? {
+        return Ok(before + 1);
+    }
+    if let Some(after) = tracker.visible_position(index)? {
+        return Ok(after);
+    }
+    tracker.resolve(index, true)
+}
+
 /// How the current document differs from the document at version `from` (of length
 /// `from_len`), element by element: what both have, what is new since, and what was deleted
 /// since (with its index at `from`).

@@ -316,6 +316,15 @@ impl Tracker {
         Ok(self.items.effect_position(probe))
     }
 
+    /// Where the char at `index` of the prepare version is in the effect version, or `None` if
+    /// it is deleted there.
+    pub(crate) fn visible_position(&self, index: usize) -> Result<Option<usize>, OutOfRange> {
+        let (_, effect, item) = self.items.after_prepare_pos(index + 1).ok_or(OutOfRange)?;
+        let at = self.items.cursor_at(item).ok_or(OutOfRange)?;
+        // `effect` counts the visible items up to and including this one.
+        Ok((!self.items.run(at).deleted).then(|| effect - 1))
+    }
+
     /// How the effect version differs from the prepare version, in document order: runs of
     /// items in both, items only in the effect version, items only in the prepare version
     /// (with their index there). `prepare_len` and `effect_len` are the lengths of the two
