@@ -19,7 +19,11 @@
 //! current content, since a container has one place forever (copying clones the document
 //! once). Later undo steps on the old container apply to the copy for map keys, registers and
 //! counters, but list and text operations inside it are not undone (the copy's elements are
-//! new elements). Cursors are not restored.
+//! new elements). Restored elements are new elements, so an anchor to an element that an
+//! undo deleted and a redo brought back is lost: undoing several steps and redoing them, or
+//! undoing a step with several list or text operations on one container, can put restored
+//! content at another place than before (the content itself is right). Cursors are not
+//! restored.
 
 use std::collections::{HashMap, HashSet};
 
