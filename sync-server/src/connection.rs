@@ -278,6 +278,10 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
     async fn run(&mut self, inbox: &mut mpsc::Receiver<Bytes>, slow: &SlowConsumer) -> End {
         let limits = self.context.limits.clone();
         let mut shutdown = self.context.shutdown.clone();
+        // A shutdown that began during this connection's handshake counts too.
+        if *shutdown.borrow_and_update() {
+            return End::ShuttingDown;
+        }
         let mut ping = tokio::time::interval_at(
             (Instant::now() + limits.ping_interval).into(),
             limits.ping_interval,
