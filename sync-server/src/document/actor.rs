@@ -228,6 +228,7 @@ pub(crate) async fn run<S: Storage>(
     };
     actor.publish();
     let mut on_exit = Some(on_exit);
+    let mut compaction: Option<tokio::task::JoinHandle<()>> = None;
     let mut presence_tick = tokio::time::interval(Duration::from_secs(1));
     presence_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -259,12 +260,18 @@ pub(crate) async fn run<S: Storage>(
         if !actor.persist(&*storage, &id).await {
             break;
         }
-        if actor.state.compaction_due() {
+        // Compaction runs beside the actor, one at a time per document: the snapshot is
+        // encoded here (the actor owns the document), the write happens in the background.
+        let idle_compactor = compaction.as_ref().is_none_or(|task| task.is_finished());
+        if idle_compactor && actor.state.compaction_due() {
             let (snapshot, up_to) = actor.state.snapshot();
-            if let Err(error) = storage.compact(&id, snapshot, up_to).await {
-                metrics.storage_errors.fetch_add(1, Relaxed);
-                tracing::warn!(doc = %id, %error, "compaction failed; the change log stays");
-            }
+            let (storage, metrics, id) = (Arc::clone(&storage), Arc::clone(&metrics), id.clone());
+            compaction = Some(tokio::spawn(async move {
+                if let Err(error) = storage.compact(&id, snapshot, up_to).await {
+                    metrics.storage_errors.fetch_add(1, Relaxed);
+                    tracing::warn!(doc = %id, %error, "compaction failed; the change log stays");
+                }
+            }));
         }
         actor.publish();
         match stop {
@@ -288,6 +295,9 @@ pub(crate) async fn run<S: Storage>(
     if !rest.is_empty() {
         actor.handle_round(rest);
         actor.persist(&*storage, &id).await;
+    }
+    if let Some(task) = compaction {
+        let _ = task.await;
     }
     metrics.documents_loaded.fetch_sub(1, Relaxed);
     tracing::debug!(doc = %id, "document unloaded");

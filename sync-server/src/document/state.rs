@@ -6,7 +6,7 @@
 //! Durability: changes are applied in memory first, but nothing leaves this state about them
 //! (no `Ack`, no broadcast) until the actor reports them persisted with [`DocumentState::persisted`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use crdt_core::sync::{Message, SessionLimits, SyncError, SyncSession};
@@ -80,7 +80,12 @@ pub struct DocumentState {
     persisted: VersionVector,
     stored_bytes: usize,
     changes_since_snapshot: u64,
-    last_seq: u64,
+    /// Every stored change with a seq up to here is in this document (loaded or appended by
+    /// this actor): the bound a compaction may delete up to.
+    contiguous_seq: u64,
+    /// Seqs of this actor's appends above a gap (another node appended the ones between, and
+    /// this document has not loaded them).
+    seqs_above_gap: BTreeSet<u64>,
     limits: DocumentLimits,
 }
 
@@ -134,7 +139,10 @@ impl DocumentState {
             persisted,
             stored_bytes,
             changes_since_snapshot: stored.changes.len() as u64,
-            last_seq,
+            // A load reads a consistent prefix of the log (seqs are given in commit order), and
+            // whatever is missing below it was folded into the snapshot.
+            contiguous_seq: last_seq,
+            seqs_above_gap: BTreeSet::new(),
             limits,
         };
         (state, report)
@@ -393,7 +401,7 @@ impl DocumentState {
     pub fn persisted(&mut self, stored: Option<(&VersionVector, u64, usize)>, out: &mut Outbox) {
         if let Some((version, seq, bytes)) = stored {
             self.persisted.merge(version);
-            self.last_seq = self.last_seq.max(seq);
+            self.note_seq(seq);
             self.stored_bytes += bytes;
             self.changes_since_snapshot += 1;
         }
@@ -475,12 +483,25 @@ impl DocumentState {
     }
 
     /// A snapshot of everything persisted (only called when nothing is unpersisted), and the
-    /// last log seq it covers. Resets the log accounting.
+    /// seq up to which the log may be deleted: the contiguous prefix this document holds, never
+    /// a change another node appended that this document has not seen (several nodes can share
+    /// one PostgreSQL log). Resets the log accounting.
     pub fn snapshot(&mut self) -> (Vec<u8>, u64) {
         let snapshot = self.document.encode();
         self.stored_bytes = snapshot.len();
         self.changes_since_snapshot = 0;
-        (snapshot, self.last_seq)
+        (snapshot, self.contiguous_seq)
+    }
+
+    /// Records a seq this document now holds, advancing the contiguous prefix.
+    fn note_seq(&mut self, seq: u64) {
+        if seq <= self.contiguous_seq {
+            return;
+        }
+        self.seqs_above_gap.insert(seq);
+        while self.seqs_above_gap.remove(&(self.contiguous_seq + 1)) {
+            self.contiguous_seq += 1;
+        }
     }
 
     fn drop_presence_of(&mut self, conn: ConnId, out: &mut Outbox) {
@@ -586,6 +607,22 @@ mod tests {
             [Frame::Changes { .. }]
         ));
         assert!(state.unpersisted().is_none());
+    }
+
+    #[test]
+    fn compaction_never_reaches_past_a_gap_in_the_log() {
+        let mut state = empty(limits());
+        let version = VersionVector::new();
+        let mut out = Vec::new();
+        for seq in [1, 2, 5, 6] {
+            state.persisted(Some((&version, seq, 10)), &mut out);
+        }
+        // 3 and 4 were appended by another node and are not in this document.
+        assert_eq!(state.snapshot().1, 2);
+        for seq in [4, 3] {
+            state.persisted(Some((&version, seq, 10)), &mut out);
+        }
+        assert_eq!(state.snapshot().1, 6);
     }
 
     #[test]
