@@ -146,6 +146,19 @@ pub(crate) enum GraphError {
     },
     /// A sequence number of zero, or a run that overflows the counter.
     InvalidSequence,
+    /// The events were made concurrently with part of the history this (shallow) graph has
+    /// trimmed: they do not descend from all of its base version, the one given.
+    HistoryTrimmed(VersionVector),
+}
+
+/// The base of a graph loaded from a shallow snapshot: its first `len` events are the events of
+/// `version` (kept as graph entries only, their operations trimmed), `frontier` their heads.
+/// Every later event descends from all of them (checked when added).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ShallowBase {
+    pub(crate) len: Lv,
+    pub(crate) frontier: Frontier,
+    pub(crate) version: VersionVector,
 }
 
 /// Every event a replica knows. See the module documentation.
@@ -157,6 +170,8 @@ pub(crate) struct CausalGraph {
     agent_index: HashMap<ReplicaId, u32>,
     /// The version holding every known event.
     frontier: Frontier,
+    /// Set in a graph loaded from a shallow snapshot.
+    base: Option<ShallowBase>,
 }
 
 impl CausalGraph {
@@ -246,6 +261,13 @@ impl CausalGraph {
             }
             Frontier::from_unsorted(&lvs)
         };
+        if let Some(base) = &self.base
+            && parent_lvs.as_slice().iter().all(|&p| p < base.len)
+            && parent_lvs != base.frontier
+        {
+            // Parents inside the base but not all of it: made concurrently with trimmed events.
+            return Err(GraphError::HistoryTrimmed(base.version.clone()));
+        }
         let skip = (known + 1 - seq_start) as usize;
         let agent = self.agent(replica);
         Ok(self.push_events(agent, known + 1, len - skip, &parent_lvs))
@@ -287,6 +309,21 @@ impl CausalGraph {
         events.known = seq_start + len as u64 - 1;
         self.frontier.advance(parents.as_slice(), span.end - 1);
         span
+    }
+
+    /// Marks every event known now as the base of a shallow graph (their operations are not
+    /// kept): later events must descend from all of them.
+    pub(crate) fn set_shallow_base(&mut self) {
+        self.base = Some(ShallowBase {
+            len: self.len(),
+            frontier: self.frontier.clone(),
+            version: self.version_vector(),
+        });
+    }
+
+    /// The base of a graph loaded from a shallow snapshot.
+    pub(crate) fn shallow_base(&self) -> Option<&ShallowBase> {
+        self.base.as_ref()
     }
 
     /// Forgets every event from `len` on (undoing a failed update), restoring `frontier` as the

@@ -66,6 +66,15 @@ impl CausalGraph {
                     side = Side::Shared;
                 }
             }
+            if to_single_point
+                && let Some(base) = &self.base
+                && lv < base.len
+            {
+                // Below the base of a shallow graph (this is the newest event still queued):
+                // what is left is in both versions (every version a shallow graph merges holds
+                // the base) and its operations are gone. The base is the common point.
+                return base.frontier.clone();
+            }
             if side == Side::Shared {
                 if to_single_point && queue.is_empty() && !reached_root {
                     return Frontier::single(lv);

@@ -1,12 +1,17 @@
 //! The binary form of document updates and snapshots.
 //!
 //! ```text
-//! header:  magic "\xC7DOC" | format version (u8) | kind (u8: 1 update, 2 snapshot)
+//! header:  magic "\xC7DOC" | format version (u8) | kind (u8: 1 update, 2 snapshot,
+//!          3 shallow snapshot)
 //!          | CRC-32 of everything after the header (u32, little-endian)
 //! body:
 //!   replicas:    count, then 16 bytes each
 //!   containers:  count, then per container created elsewhere: replica index, sequence
 //!                number (index 0 is the root; containers are referred to by index)
+//!   base:        shallow snapshots only: the version the history was trimmed at (count, then
+//!                replica index and count each), then its events as changes without
+//!                operations (count, then per change: replica index, first sequence number,
+//!                length, parent count, parents), in causal order
 //!   changes:     count, then per change:
 //!                  replica index, first sequence number, length,
 //!                  parent count, then (replica index, sequence number) each,
@@ -26,27 +31,45 @@
 //!                lists: count, values; texts: a compressed block; counters: zig-zag;
 //!                registers: write count, per write: dot, value. A loader into an empty replica
 //!                installs this state instead of replaying the changes.
+//!   placements:  shallow snapshots only: count, then per container created within the base:
+//!                container index, parent container index, key (0, or 1 then length + UTF-8)
 //! value: tag (0 null, 1 false, 2 true, 3 int zig-zag, 4 float 8 bytes LE, 5 string,
 //!        6 bytes, 7 new container + kind, 8 existing container + kind + container index)
 //!        then its payload; "none" is tag 255.
 //! ```
 //! Every count and length is checked against the bytes left before anything is allocated;
 //! the checksum catches corruption; applying is all or nothing.
+//!
+//! Kind 3 (shallow snapshots) was added within format version 1: updates and full snapshots
+//! are written exactly as before, so everything written earlier still loads; a build older
+//! than kind 3 refuses a shallow snapshot with "unknown kind of encoding".
+//!
+//! A shallow snapshot ([`Document::encode_shallow`]) holds the state, the changes after its
+//! base version with their operations, and of the changes within the base only the causal
+//! graph (who made which events, after which: a few bytes per run of events) and where each
+//! container was created. The graph is what lets a loaded shallow document name every event,
+//! rank concurrent map writes (Lamport timestamps) and tell a change made concurrently with
+//! the trimmed history (refused with [`LoadError::HistoryTrimmed`]) from one whose parents
+//! have simply not arrived yet ([`LoadError::MissingEvent`]).
 
 use std::collections::HashMap;
 
 use super::change::{Change, ChangeOp, OpBody};
 use super::state::Container;
 use super::value::{ContainerId, ContainerKind, Value};
+use super::{Document, HistoryError, Origin, Placement};
 use crate::bytes::{Reader, Writer, read_block, write_block};
+use crate::causal_graph::{Frontier, Lv};
 use crate::sequence::LoadError;
-use crate::{Dot, ReplicaId};
+use crate::sequence::update::ApplyError;
+use crate::{Dot, ReplicaId, VersionVector};
 
 const MAGIC: [u8; 4] = [0xC7, b'D', b'O', b'C'];
 /// The version written; the only one read.
 pub(crate) const FORMAT_VERSION: u8 = 1;
 const KIND_UPDATE: u8 = 1;
 const KIND_SNAPSHOT: u8 = 2;
+const KIND_SHALLOW: u8 = 3;
 const HEADER_LEN: usize = 10;
 
 const OP_TEXT_INSERT: u64 = 0;
@@ -138,10 +161,22 @@ pub(crate) enum StateContent {
     Register(Vec<(Dot, Value)>),
 }
 
+/// What only a shallow snapshot holds.
+pub(crate) struct ShallowPart {
+    /// The version the history was trimmed at.
+    pub(crate) version: VersionVector,
+    /// Its events as changes without operations or metadata (the graph only), in causal order.
+    pub(crate) trimmed: Vec<Change>,
+    /// Where each container created within the base was created: container, parent, key.
+    pub(crate) placements: Vec<(ContainerId, ContainerId, Option<String>)>,
+}
+
 /// What a snapshot holds: the changes, and (snapshots) every container's content.
 pub(crate) struct Decoded {
     pub(crate) changes: Vec<Change>,
     pub(crate) state: Option<Vec<(ContainerId, StateContent)>>,
+    /// Shallow snapshots only.
+    pub(crate) shallow: Option<ShallowPart>,
 }
 
 fn write_value(out: &mut Writer, value: Option<&Value>) {
@@ -227,10 +262,36 @@ fn read_value(reader: &mut Reader<'_>, own: Dot) -> Result<Option<Value>, LoadEr
 
 /// The binary form of `changes` (an update), or with `state` a snapshot.
 pub(crate) fn encode(changes: &[Change], state: Option<&[(ContainerId, StateContent)]>) -> Vec<u8> {
+    encode_with(changes, state, None)
+}
+
+/// [`encode`], or with `shallow` (and `state`) a shallow snapshot.
+fn encode_with(
+    changes: &[Change],
+    state: Option<&[(ContainerId, StateContent)]>,
+    shallow: Option<&ShallowPart>,
+) -> Vec<u8> {
     let snapshot = state.is_some();
     let mut tables = Tables::default();
     let mut body = Writer::default();
     let mut text = String::new();
+    if let Some(shallow) = shallow {
+        body.usize(shallow.version.len());
+        for (replica, count) in shallow.version.iter() {
+            body.usize(tables.replica(replica));
+            body.varint(count);
+        }
+        body.usize(shallow.trimmed.len());
+        for change in &shallow.trimmed {
+            body.usize(tables.replica(change.replica));
+            body.varint(change.seq_start);
+            body.usize(change.len);
+            body.usize(change.parents.len());
+            for &parent in &change.parents {
+                tables.dot(&mut body, parent);
+            }
+        }
+    }
     body.usize(changes.len());
     for change in changes {
         body.usize(tables.replica(change.replica));
@@ -352,6 +413,22 @@ pub(crate) fn encode(changes: &[Change], state: Option<&[(ContainerId, StateCont
             }
         }
     }
+    if let Some(shallow) = shallow {
+        body.usize(shallow.placements.len());
+        for (id, parent, key) in &shallow.placements {
+            let index = tables.container(*id);
+            body.usize(index);
+            let index = tables.container(*parent);
+            body.usize(index);
+            match key {
+                None => body.raw(&[0]),
+                Some(key) => {
+                    body.raw(&[1]);
+                    body.block(key.as_bytes());
+                }
+            }
+        }
+    }
 
     let mut head = Writer::default();
     head.usize(tables.replicas.len());
@@ -368,7 +445,11 @@ pub(crate) fn encode(changes: &[Change], state: Option<&[(ContainerId, StateCont
     let mut out = Vec::with_capacity(HEADER_LEN + head.bytes.len());
     out.extend_from_slice(&MAGIC);
     out.push(FORMAT_VERSION);
-    out.push(if snapshot { KIND_SNAPSHOT } else { KIND_UPDATE });
+    out.push(match (shallow, snapshot) {
+        (Some(_), _) => KIND_SHALLOW,
+        (None, true) => KIND_SNAPSHOT,
+        (None, false) => KIND_UPDATE,
+    });
     out.extend_from_slice(&crc32fast::hash(&head.bytes).to_le_bytes());
     out.extend_from_slice(&head.bytes);
     out
@@ -389,10 +470,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
             supported: FORMAT_VERSION,
         });
     }
-    if bytes[5] != KIND_UPDATE && bytes[5] != KIND_SNAPSHOT {
+    if ![KIND_UPDATE, KIND_SNAPSHOT, KIND_SHALLOW].contains(&bytes[5]) {
         return Err(malformed("unknown kind of encoding"));
     }
-    let snapshot = bytes[5] == KIND_SNAPSHOT;
+    let shallow = bytes[5] == KIND_SHALLOW;
+    let snapshot = bytes[5] == KIND_SNAPSHOT || shallow;
     let checksum = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let body = &bytes[HEADER_LEN..];
     if crc32fast::hash(body) != checksum {
@@ -425,6 +507,44 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
         containers.push(ContainerId::Created(dot(reader)?));
     }
 
+    let mut shallow_part = None;
+    if shallow {
+        let entries = reader.count()?;
+        let mut version = VersionVector::new();
+        for _ in 0..entries {
+            let r = replica(reader)?;
+            let count = reader.varint()?;
+            if count == 0 || version.get(r) != 0 {
+                return Err(malformed("a base version is not canonical"));
+            }
+            version.advance(r, count);
+        }
+        let count = reader.count()?;
+        let mut trimmed = Vec::with_capacity(count);
+        for _ in 0..count {
+            let change_replica = replica(reader)?;
+            let seq_start = reader.varint()?;
+            let len = reader.usize()?;
+            let parent_count = reader.count()?;
+            let mut parents = Vec::with_capacity(parent_count);
+            for _ in 0..parent_count {
+                parents.push(dot(reader)?);
+            }
+            trimmed.push(Change {
+                replica: change_replica,
+                seq_start,
+                len,
+                parents,
+                meta: None,
+                ops: Vec::new(),
+            });
+        }
+        shallow_part = Some(ShallowPart {
+            version,
+            trimmed,
+            placements: Vec::new(),
+        });
+    }
     let change_count = reader.count()?;
     let mut changes = Vec::with_capacity(change_count);
     // Text inserts take their text from the block after the changes: remember where.
@@ -600,6 +720,28 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
     } else {
         None
     };
+    if let Some(part) = &mut shallow_part {
+        let count = reader.count()?;
+        for _ in 0..count {
+            let mut container = || -> Result<ContainerId, LoadError> {
+                containers
+                    .get(reader.usize()?)
+                    .copied()
+                    .ok_or(malformed("container index out of range"))
+            };
+            let id = container()?;
+            let parent = container()?;
+            let key = match reader.u8()? {
+                0 => None,
+                1 => Some(
+                    String::from_utf8(reader.block()?.to_vec())
+                        .map_err(|_| malformed("a map key is not UTF-8"))?,
+                ),
+                _ => return Err(malformed("unknown placement key flag")),
+            };
+            part.placements.push((id, parent, key));
+        }
+    }
     if !reader.is_empty() {
         return Err(malformed("unexpected bytes after the changes"));
     }
@@ -619,7 +761,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
     if !rest.is_empty() {
         return Err(malformed("inserted text left over"));
     }
-    Ok(Decoded { changes, state })
+    Ok(Decoded {
+        changes,
+        state,
+        shallow: shallow_part,
+    })
 }
 
 fn read_text(reader: &mut Reader<'_>) -> Result<String, LoadError> {
@@ -658,4 +804,283 @@ pub(crate) fn state_of(
         .collect();
     state.sort_by_key(|(id, _)| *id);
     state
+}
+
+/// The kind of a container whose content is `content`.
+fn kind_of(content: &StateContent) -> ContainerKind {
+    match content {
+        StateContent::Map(_) => ContainerKind::Map,
+        StateContent::List(_) => ContainerKind::List,
+        StateContent::Text(_) => ContainerKind::Text,
+        StateContent::Counter(_) => ContainerKind::Counter,
+        StateContent::Register(_) => ContainerKind::Register,
+    }
+}
+
+/// Shallow snapshots: the state, plus the history after a version only.
+impl Document {
+    /// The document's current state with only the history after `version`, encoded: a
+    /// *shallow snapshot*, for a fast first load and small storage. [`Document::load`] and
+    /// [`apply_update`](Document::apply_update) read it.
+    ///
+    /// The loaded document reads, edits, syncs and encodes (again shallow) like any other, as
+    /// long as nothing needs the trimmed history: a change made concurrently with the events
+    /// of `version` (not descending from all of them) is refused with
+    /// [`LoadError::HistoryTrimmed`], and so are history operations on versions that do not
+    /// include `version` (or that replay the history: `view_at`, `fork_at`, `diff`,
+    /// `revert_to`) with [`HistoryError::HistoryTrimmed`]. Of the trimmed changes the snapshot
+    /// keeps only the causal graph (a few bytes per run of events) and where containers were
+    /// created.
+    ///
+    /// `version` must be a version of this document that every event after it descends from,
+    /// as a version all replicas had reached before editing on is (the current
+    /// [`version`](Document::version) always is: a snapshot of the state only); otherwise
+    /// [`HistoryError::ConcurrentWithVersion`]. A document that is itself shallow can only
+    /// trim further ([`HistoryError::HistoryTrimmed`] for a version without its base).
+    ///
+    /// ```
+    /// use crdt_core::{Document, LoadError, MapId, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "body").unwrap();
+    /// doc.text_insert(text, 0, "Hello").unwrap();
+    /// let mut peer = doc.fork(ReplicaId::from_u128(2));
+    /// let synced = doc.version();
+    /// doc.text_insert(text, 5, ", world").unwrap();
+    ///
+    /// let shallow = doc.encode_shallow(&synced).unwrap();
+    /// let mut loaded = Document::load(&shallow, ReplicaId::from_u128(3)).unwrap();
+    /// assert_eq!(loaded.text(text).unwrap(), "Hello, world");
+    ///
+    /// // Concurrent edits after the base merge as usual.
+    /// peer.text_insert(text, 0, ">> ").unwrap();
+    /// loaded.apply_update(&peer.update_since(&synced)).unwrap();
+    /// assert_eq!(loaded.text(text).unwrap(), ">> Hello, world");
+    ///
+    /// // A change made before the base was reached needs the trimmed history.
+    /// let mut old = Document::new(ReplicaId::from_u128(4));
+    /// old.set(MapId::ROOT, "late", true).unwrap();
+    /// assert!(matches!(
+    ///     loaded.apply_update(&old.update_since(&Default::default())),
+    ///     Err(LoadError::HistoryTrimmed { .. })
+    /// ));
+    /// ```
+    pub fn encode_shallow(&self, version: &VersionVector) -> Result<Vec<u8>, HistoryError> {
+        self.check_version(version)?;
+        self.check_shallow_base(version)?;
+        let trimmed = self
+            .graph
+            .chains_between(&VersionVector::new(), Some(version))
+            .into_iter()
+            .map(|chain| Change {
+                replica: chain.replica,
+                seq_start: chain.seq_start,
+                len: chain.span.len(),
+                parents: chain.parents,
+                meta: None,
+                ops: Vec::new(),
+            })
+            .collect();
+        let mut placements: Vec<(ContainerId, ContainerId, Option<String>)> = self
+            .placements
+            .iter()
+            .filter(|(id, _)| matches!(id, ContainerId::Created(dot) if version.contains(*dot)))
+            .map(|(id, placement)| (*id, placement.parent, placement.key.clone()))
+            .collect();
+        placements.sort_by_key(|(id, _, _)| *id);
+        let shallow = ShallowPart {
+            version: version.clone(),
+            trimmed,
+            placements,
+        };
+        let state = state_of(&self.containers, |lv| self.graph.lv_to_dot(lv));
+        Ok(encode_with(
+            &self.wire_changes(version, None),
+            Some(&state),
+            Some(&shallow),
+        ))
+    }
+
+    /// The version this document's history was trimmed at, if it was loaded from a shallow
+    /// snapshot (see [`encode_shallow`](Self::encode_shallow)).
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// assert_eq!(doc.shallow_base(), None);
+    /// let shallow = doc.encode_shallow(&doc.version()).unwrap();
+    /// let loaded = Document::load(&shallow, ReplicaId::from_u128(1)).unwrap();
+    /// assert_eq!(loaded.shallow_base(), Some(&doc.version()));
+    /// ```
+    pub fn shallow_base(&self) -> Option<&VersionVector> {
+        self.graph.shallow_base().map(|base| &base.version)
+    }
+
+    /// Like [`update_since`](Self::update_since), refusing a version that lacks part of this
+    /// (shallow) document's base: the changes such a replica needs are trimmed here.
+    /// `update_since` itself sends only the changes after the base then, which a replica
+    /// lacking the base refuses ([`LoadError::MissingEvent`] or
+    /// [`LoadError::HistoryTrimmed`]).
+    ///
+    /// ```
+    /// use crdt_core::{Document, HistoryError, MapId, ReplicaId, VersionVector};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// let base = doc.version();
+    /// let mut loaded = Document::load(&doc.encode_shallow(&base).unwrap(), ReplicaId::from_u128(2)).unwrap();
+    /// loaded.set(MapId::ROOT, "k", 2).unwrap();
+    /// assert!(loaded.try_update_since(&base).is_ok());
+    /// assert!(matches!(
+    ///     loaded.try_update_since(&VersionVector::new()),
+    ///     Err(HistoryError::HistoryTrimmed { .. })
+    /// ));
+    /// ```
+    pub fn try_update_since(&self, version: &VersionVector) -> Result<Vec<u8>, HistoryError> {
+        if let Some(base) = self.graph.shallow_base()
+            && !version.includes(&base.version)
+        {
+            return Err(HistoryError::HistoryTrimmed {
+                base: base.version.clone(),
+            });
+        }
+        Ok(self.update_since(version))
+    }
+
+    /// `version` joined with this document's shallow base: what to send changes since (the
+    /// changes within the base have no operations here).
+    pub(super) fn sendable_since(&self, version: &VersionVector) -> VersionVector {
+        let mut since = version.clone();
+        if let Some(base) = self.graph.shallow_base() {
+            since.merge(&base.version);
+        }
+        since
+    }
+
+    /// Checks that every event outside `version` (a version of this document) descends from
+    /// all of it.
+    fn check_shallow_base(&self, version: &VersionVector) -> Result<(), HistoryError> {
+        let inside = |lv: Lv| version.contains(self.graph.lv_to_dot(lv));
+        let mut heads = Frontier::root();
+        for span in self
+            .graph
+            .spans_between(&VersionVector::new(), Some(version))
+        {
+            for run in self.graph.runs_in(span) {
+                heads.advance(run.parents.as_slice(), run.span.end - 1);
+            }
+        }
+        for span in self.graph.spans_between(version, None) {
+            for run in self.graph.runs_in(span) {
+                let parents = run.parents.as_slice();
+                if parents.iter().all(|&p| inside(p)) && parents != heads.as_slice() {
+                    return Err(HistoryError::ConcurrentWithVersion {
+                        event: self.graph.lv_to_dot(run.span.start),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a decoded shallow snapshot: loads it into an empty document; into one holding
+    /// its base, applies its changes after the base.
+    pub(super) fn apply_shallow(&mut self, decoded: Decoded) -> Result<usize, LoadError> {
+        let (Some(shallow), Some(state)) = (&decoded.shallow, &decoded.state) else {
+            return Err(malformed("a shallow snapshot without its state"));
+        };
+        if self.graph.len() != 0 {
+            if !self.version().includes(&shallow.version) {
+                return Err(LoadError::HistoryTrimmed {
+                    base: shallow.version.clone(),
+                });
+            }
+            return self.apply_decoded(&decoded.changes);
+        }
+        let mut fresh = Document::new(self.replica);
+        fresh.install_shallow(&decoded.changes, state, shallow)?;
+        let events = fresh.graph.len();
+        let patches = fresh.expansion_of_root();
+        self.graph = fresh.graph;
+        self.containers = fresh.containers;
+        self.placements = fresh.placements;
+        self.scalar_ops = fresh.scalar_ops;
+        self.sequence_ops = fresh.sequence_ops;
+        self.changes = fresh.changes;
+        self.notify(Origin::Remote, &patches);
+        Ok(events)
+    }
+
+    /// Builds this (empty) document from a shallow snapshot: the base's graph, the containers
+    /// created within it, then the changes after it and the state as for a full snapshot.
+    fn install_shallow(
+        &mut self,
+        changes: &[Change],
+        state: &[(ContainerId, StateContent)],
+        shallow: &ShallowPart,
+    ) -> Result<(), LoadError> {
+        for change in &shallow.trimmed {
+            let new = self
+                .graph
+                .add_remote(
+                    change.replica,
+                    change.seq_start,
+                    change.len,
+                    &change.parents,
+                )
+                .map_err(|e| LoadError::from(ApplyError::from(e)))?;
+            if change.len == 0 || new.len() != change.len {
+                return Err(malformed("the trimmed events overlap"));
+            }
+        }
+        let known = self.graph.version_vector();
+        if !known.includes(&shallow.version) || !shallow.version.includes(&known) {
+            return Err(malformed("the trimmed events are not the base version"));
+        }
+        self.graph.set_shallow_base();
+        let in_base = |id: &ContainerId| matches!(id, ContainerId::Created(dot) if shallow.version.contains(*dot));
+        for (id, content) in state {
+            if in_base(id)
+                && self
+                    .containers
+                    .insert(*id, Container::new(kind_of(content)))
+                    .is_some()
+            {
+                return Err(malformed("a container's state appears twice"));
+            }
+        }
+        let rank = |doc: &Document, id: &ContainerId| match id {
+            ContainerId::Root => Some(0),
+            ContainerId::Created(dot) => {
+                doc.graph.dot_to_lv(*dot).map(|lv| doc.graph.lamport_of(lv))
+            }
+        };
+        for (id, parent, key) in &shallow.placements {
+            let parent_kind = self.containers.get(parent).map(Container::kind);
+            let fits = match parent_kind {
+                Some(ContainerKind::Map) => key.is_some(),
+                Some(ContainerKind::List) => key.is_none(),
+                _ => false,
+            };
+            // A container is created after its parent (so placements have no cycles).
+            let ordered =
+                matches!((rank(self, parent), rank(self, id)), (Some(p), Some(c)) if p < c);
+            if !in_base(id) || !self.containers.contains_key(id) || !fits || !ordered {
+                return Err(malformed("a container placement is impossible"));
+            }
+            let placement = Placement {
+                parent: *parent,
+                key: key.clone(),
+            };
+            if self.placements.insert(*id, placement).is_some() {
+                return Err(malformed("a container placement appears twice"));
+            }
+        }
+        if self.placements.len() + 1 != self.containers.len() {
+            return Err(malformed("a container of the base has no placement"));
+        }
+        self.install_snapshot(changes, state)
+    }
 }

@@ -58,6 +58,19 @@ pub enum HistoryError {
     Replay(LoadError),
     /// The revert's transaction failed (a bug: it only edits what it has just read).
     Edit(DocError),
+    /// The document was loaded from a shallow snapshot trimmed at `base`: the operation needs
+    /// history it does not have (a version not including `base`, or a replay of the history).
+    HistoryTrimmed {
+        /// The version the history was trimmed at.
+        base: VersionVector,
+    },
+    /// A shallow snapshot at the version would lose history the document still needs:
+    /// `event` is not in it and does not descend from all of it (it was made concurrently with
+    /// part of the version).
+    ConcurrentWithVersion {
+        /// An event outside the version that does not descend from all of it.
+        event: Dot,
+    },
 }
 
 impl fmt::Display for HistoryError {
@@ -82,6 +95,16 @@ impl fmt::Display for HistoryError {
             ),
             HistoryError::Replay(error) => write!(f, "replaying the history failed: {error}"),
             HistoryError::Edit(error) => write!(f, "the revert failed: {error}"),
+            HistoryError::HistoryTrimmed { base } => write!(
+                f,
+                "the document was loaded from a shallow snapshot trimmed at {base:?}: \
+                 the history this needs is not here"
+            ),
+            HistoryError::ConcurrentWithVersion { event } => write!(
+                f,
+                "event {event:?} was made concurrently with part of the version: a shallow \
+                 snapshot there would lose history it needs"
+            ),
         }
     }
 }
@@ -174,6 +197,13 @@ impl Document {
     /// );
     /// ```
     pub fn check_version(&self, version: &VersionVector) -> Result<(), HistoryError> {
+        if let Some(base) = self.graph.shallow_base()
+            && !version.includes(&base.version)
+        {
+            return Err(HistoryError::HistoryTrimmed {
+                base: base.version.clone(),
+            });
+        }
         for (replica, count) in version.iter() {
             let known = self.graph.known_of(replica);
             if count > known {
@@ -241,6 +271,12 @@ impl Document {
         replica: ReplicaId,
     ) -> Result<Document, HistoryError> {
         self.check_version(version)?;
+        if let Some(base) = self.graph.shallow_base() {
+            // The changes up to the base are trimmed: nothing to replay them from.
+            return Err(HistoryError::HistoryTrimmed {
+                base: base.version.clone(),
+            });
+        }
         let mut doc = Document::new(replica);
         let changes = self.wire_changes(&VersionVector::new(), Some(version));
         doc.apply_changes(&changes).map_err(HistoryError::Replay)?;

@@ -646,6 +646,8 @@ impl Document {
     /// assert_eq!(other.to_json(), doc.to_json());
     /// ```
     pub fn update_since(&self, version: &VersionVector) -> Vec<u8> {
+        // A shallow document sends only what is after its base (see `try_update_since`).
+        let version = &self.sendable_since(version);
         encoding::encode(&self.wire_changes(version, None), None)
     }
 
@@ -664,6 +666,7 @@ impl Document {
     /// assert_eq!(old.to_json(), serde_json::json!({ "a": 1 }));
     /// ```
     pub fn update_between(&self, since: &VersionVector, until: &VersionVector) -> Vec<u8> {
+        let since = &self.sendable_since(since);
         encoding::encode(&self.wire_changes(since, Some(until)), None)
     }
 
@@ -682,6 +685,9 @@ impl Document {
     /// ```
     pub fn apply_update(&mut self, bytes: &[u8]) -> Result<usize, LoadError> {
         let decoded = encoding::decode(bytes)?;
+        if decoded.shallow.is_some() {
+            return self.apply_shallow(decoded);
+        }
         if self.graph.len() == 0
             && let Some(state) = &decoded.state
         {
@@ -728,12 +734,19 @@ impl Document {
     /// assert_eq!(doc.get(MapId::ROOT, "from").unwrap(), Some(&Value::from("other")));
     /// ```
     pub fn merge(&mut self, other: &Document) -> Result<usize, LoadError> {
-        let changes = other.wire_changes(&self.version(), None);
+        if let Some(base) = other.shallow_base()
+            && !self.version().includes(base)
+        {
+            return Err(LoadError::HistoryTrimmed { base: base.clone() });
+        }
+        let changes = other.wire_changes(&other.sendable_since(&self.version()), None);
         self.apply_decoded(&changes)
     }
 
     /// The whole document with its history, encoded. [`Document::load`] reads it back; it is
-    /// also a valid update for [`apply_update`](Self::apply_update).
+    /// also a valid update for [`apply_update`](Self::apply_update). A document loaded from a
+    /// shallow snapshot encodes shallow again, at the same base
+    /// ([`encode_shallow`](Self::encode_shallow)).
     ///
     /// ```
     /// use crdt_core::{Document, MapId, ReplicaId};
@@ -745,6 +758,12 @@ impl Document {
     /// assert_eq!(restored.version(), doc.version());
     /// ```
     pub fn encode(&self) -> Vec<u8> {
+        if let Some(base) = self.shallow_base()
+            && let Ok(bytes) = self.encode_shallow(base)
+        {
+            // Loaded from a shallow snapshot: shallow again, at the same base.
+            return bytes;
+        }
         let state = encoding::state_of(&self.containers, |lv| self.graph.lv_to_dot(lv));
         encoding::encode(
             &self.wire_changes(&VersionVector::new(), None),

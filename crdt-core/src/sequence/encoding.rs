@@ -71,6 +71,14 @@ pub enum LoadError {
     /// The update builds on an event this replica does not have yet: apply the updates it
     /// depends on first (or ask the sender for everything since this replica's version).
     MissingEvent(Dot),
+    /// The document was loaded from a shallow snapshot trimmed at version `base`, and the
+    /// update needs history from before it: its changes were made concurrently with trimmed
+    /// events (or it is itself a shallow snapshot at a base this document lacks). The sender
+    /// must send a full snapshot, or be given one of this document.
+    HistoryTrimmed {
+        /// The version the history was trimmed at.
+        base: VersionVector,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -97,6 +105,12 @@ impl fmt::Display for LoadError {
             LoadError::MissingEvent(dot) => write!(
                 f,
                 "the update depends on event {dot:?}, which this replica has not received"
+            ),
+            LoadError::HistoryTrimmed { base } => write!(
+                f,
+                "the update needs history before version {base:?}, which this side does not have \
+                 (a document loaded from a shallow snapshot trimmed there, or a shallow snapshot \
+                 at a base this document lacks): send or load a full snapshot instead"
             ),
         }
     }
@@ -127,6 +141,7 @@ impl From<ApplyError> for LoadError {
         match error {
             ApplyError::Missing(dot) => LoadError::MissingEvent(dot),
             ApplyError::Invalid(why) => LoadError::Malformed(why),
+            ApplyError::Trimmed(base) => LoadError::HistoryTrimmed { base },
         }
     }
 }

@@ -55,6 +55,8 @@ pub(crate) enum ApplyError {
     Missing(Dot),
     /// The update describes impossible events or operations.
     Invalid(&'static str),
+    /// The update was made concurrently with history trimmed here (shallow base given).
+    Trimmed(crate::VersionVector),
 }
 
 impl From<GraphError> for ApplyError {
@@ -63,6 +65,7 @@ impl From<GraphError> for ApplyError {
             GraphError::MissingParent(dot) => ApplyError::Missing(dot),
             GraphError::MissingPredecessor { expected } => ApplyError::Missing(expected),
             GraphError::InvalidSequence => ApplyError::Invalid("event sequence numbers overflow"),
+            GraphError::HistoryTrimmed(base) => ApplyError::Trimmed(base),
         }
     }
 }

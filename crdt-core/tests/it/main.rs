@@ -12,6 +12,7 @@ mod harness;
 mod history;
 mod laws;
 mod op_based;
+mod shallow;
 mod sync;
 mod text;
 mod traces;

@@ -1,0 +1,653 @@
+//! Shallow snapshots: the state plus the history after a version only
+//! (`Document::encode_shallow`), what a loaded one can still do, what it refuses with
+//! `LoadError::HistoryTrimmed`, decoding robustness, and the sizes on the shared traces.
+
+use crdt_core::{
+    ContainerKind, Document, HistoryError, LoadError, MapId, ReplicaId, TextId, Value,
+    VersionVector,
+};
+use quickcheck::{Arbitrary, Gen};
+
+use crate::document::{Edit, edit};
+use crate::harness::check;
+
+fn replica(index: usize) -> ReplicaId {
+    ReplicaId::from_u128(0x500 + index as u128)
+}
+
+fn load(bytes: &[u8], index: usize) -> Document {
+    Document::load(bytes, replica(index)).expect("a shallow snapshot loads")
+}
+
+/// Two replicas that edited a text concurrently and synced: the version they share has two
+/// heads (no event descends from both), so merges after it meet a multi-head base.
+fn two_headed() -> (Document, Document, TextId) {
+    let mut a = Document::new(replica(1));
+    let text = a.set_new_text(MapId::ROOT, "text").expect("a map");
+    a.text_insert(text, 0, "hello world").expect("in range");
+    let mut b = a.fork(replica(2));
+    a.text_insert(text, 5, ",").expect("in range");
+    b.text_insert(text, 11, "!").expect("in range");
+    b.set(MapId::ROOT, "k", "b").expect("a map");
+    a.set(MapId::ROOT, "k", "a").expect("a map");
+    a.merge(&b).expect("merges");
+    b.merge(&a).expect("merges");
+    assert_eq!(a.heads().len(), 2);
+    (a, b, text)
+}
+
+#[test]
+fn a_shallow_snapshot_loads_the_state_and_merges_concurrent_edits_after_its_base() {
+    let (mut a, mut b, text) = two_headed();
+    let base = a.version();
+    let mut shallow = load(&a.encode_shallow(&base).expect("a version"), 3);
+    assert_eq!(shallow.to_json(), a.to_json());
+    assert_eq!(shallow.version(), base);
+    assert_eq!(shallow.shallow_base(), Some(&base));
+    assert!(
+        shallow.history_len() == a.history_len(),
+        "the graph is kept"
+    );
+
+    // Concurrent edits on all three, merged every way, including into the full replicas.
+    shallow.text_insert(text, 0, "[").expect("in range");
+    shallow.set(MapId::ROOT, "k", "shallow").expect("a map");
+    a.text_insert(text, 6, " big").expect("in range");
+    b.text_delete(text, 0..1).expect("in range");
+    b.set(MapId::ROOT, "k", "b2").expect("a map");
+    for (from, to) in [(0, 1), (1, 2), (2, 0), (0, 2), (1, 0), (2, 1)] {
+        let docs = [&a, &b, &shallow];
+        let update = docs[from].update_since(&docs[to].version());
+        let target: &mut Document = match to {
+            0 => &mut a,
+            1 => &mut b,
+            _ => &mut shallow,
+        };
+        target
+            .apply_update(&update)
+            .expect("changes after the base apply");
+    }
+    assert_eq!(a.to_json(), b.to_json());
+    assert_eq!(shallow.to_json(), a.to_json());
+    assert_eq!(
+        shallow.get_conflicts(MapId::ROOT, "k"),
+        a.get_conflicts(MapId::ROOT, "k")
+    );
+
+    // It encodes shallow again, at the same base, and that loads to the same document.
+    let again = load(&shallow.encode(), 4);
+    assert_eq!(again.shallow_base(), Some(&base));
+    assert_eq!(again.to_json(), a.to_json());
+}
+
+#[test]
+fn a_change_concurrent_with_the_trimmed_history_is_refused_with_a_typed_error() {
+    let mut a = Document::new(replica(1));
+    let text = a.set_new_text(MapId::ROOT, "text").expect("a map");
+    let mut late = a.fork(replica(2));
+    a.text_insert(text, 0, "abc").expect("in range");
+    let base = a.version();
+    let mut shallow = load(&a.encode_shallow(&base).expect("a version"), 1);
+    shallow.text_insert(text, 3, "d").expect("in range");
+    let before = (shallow.to_json(), shallow.version());
+
+    // `late` never saw "abc": its edit was made concurrently with trimmed events.
+    late.text_insert(text, 0, "x").expect("in range");
+    let result = shallow.apply_update(&late.update_since(&shallow.version()));
+    let Err(error) = result else {
+        panic!("accepted a change that needs the trimmed history: {result:?}");
+    };
+    assert_eq!(error, LoadError::HistoryTrimmed { base: base.clone() });
+    assert!(error.to_string().contains("shallow snapshot"), "{error}");
+    assert_eq!(
+        (shallow.to_json(), shallow.version()),
+        before,
+        "nothing changed"
+    );
+    // The same through merge, and for a change from a replica that knew nothing.
+    assert!(matches!(
+        shallow.merge(&late),
+        Err(LoadError::HistoryTrimmed { .. })
+    ));
+    let mut stranger = Document::new(replica(3));
+    stranger.set(MapId::ROOT, "x", 1).expect("a map");
+    assert!(matches!(
+        shallow.apply_update(&stranger.encode()),
+        Err(LoadError::HistoryTrimmed { .. })
+    ));
+    assert_eq!((shallow.to_json(), shallow.version()), before);
+
+    // A full replica merges it, and the shallow one then takes the merged result.
+    a.merge(&late).expect("the full history merges it");
+    a.merge(&shallow).expect("merges");
+    let merged = a.text(text).expect("a text");
+    assert!(merged == "xabcd" || merged == "abcdx", "{merged}");
+}
+
+#[test]
+fn a_change_whose_parents_have_not_arrived_is_still_a_missing_event() {
+    let mut a = Document::new(replica(1));
+    a.set(MapId::ROOT, "k", 1).expect("a map");
+    let base = a.version();
+    let mut shallow = load(&a.encode_shallow(&base).expect("a version"), 1);
+    let v1 = a.version();
+    a.set(MapId::ROOT, "k", 2).expect("a map");
+    let v2 = a.version();
+    a.set(MapId::ROOT, "k", 3).expect("a map");
+    let gap = a.update_since(&v2);
+    assert!(matches!(
+        shallow.apply_update(&gap),
+        Err(LoadError::MissingEvent(_))
+    ));
+    shallow
+        .apply_update(&a.update_since(&v1))
+        .expect("in order it applies");
+    assert_eq!(shallow.to_json(), a.to_json());
+}
+
+#[test]
+fn a_state_only_snapshot_is_smaller_and_syncs_on() {
+    let (a, _, text) = two_headed();
+    let full = a.encode();
+    let state_only = a.encode_shallow(&a.version()).expect("the current version");
+    assert!(state_only.len() < full.len());
+    let mut loaded = load(&state_only, 4);
+    assert_eq!(loaded.to_json(), a.to_json());
+    loaded.text_insert(text, 0, ">").expect("in range");
+    let mut peer = a.fork(replica(5));
+    peer.apply_update(&loaded.update_since(&peer.version()))
+        .expect("a full replica at the base takes it");
+    assert_eq!(peer.to_json(), loaded.to_json());
+}
+
+#[test]
+fn history_before_the_base_is_refused_with_typed_errors() {
+    let mut a = Document::new(replica(1));
+    a.set(MapId::ROOT, "k", 1).expect("a map");
+    let v1 = a.version();
+    a.set(MapId::ROOT, "k", 2).expect("a map");
+    let base = a.version();
+    let mut shallow = load(&a.encode_shallow(&base).expect("a version"), 1);
+    shallow.set(MapId::ROOT, "k", 3).expect("a map");
+    let trimmed = HistoryError::HistoryTrimmed { base: base.clone() };
+    assert_eq!(shallow.check_version(&v1), Err(trimmed.clone()));
+    assert_eq!(shallow.view_at(&v1).err(), Some(trimmed.clone()));
+    assert_eq!(shallow.view_at(&base).err(), Some(trimmed.clone()));
+    assert_eq!(shallow.encode_shallow(&v1).err(), Some(trimmed.clone()));
+    assert_eq!(
+        shallow.try_update_since(&VersionVector::new()).err(),
+        Some(trimmed.clone())
+    );
+    assert_eq!(shallow.revert_to(&v1), Err(trimmed.clone()));
+    assert!(shallow.check_version(&base).is_ok());
+    let changes = shallow
+        .changes_between(&base, &shallow.version())
+        .expect("after the base");
+    assert_eq!(changes.len(), 1);
+    // Trimming further works; `update_since` of a version without the base sends only what
+    // follows it, which a replica lacking the base refuses.
+    let further = load(
+        &shallow
+            .encode_shallow(&shallow.version())
+            .expect("a later version"),
+        2,
+    );
+    assert_eq!(further.to_json(), shallow.to_json());
+    let mut empty = Document::new(replica(3));
+    assert!(
+        empty
+            .apply_update(&shallow.update_since(&VersionVector::new()))
+            .is_err()
+    );
+    assert!(matches!(
+        empty.merge(&shallow),
+        Err(LoadError::HistoryTrimmed { .. })
+    ));
+}
+
+#[test]
+fn a_shallow_snapshot_applies_to_replicas_with_its_base_only() {
+    let mut a = Document::new(replica(1));
+    a.set(MapId::ROOT, "k", 1).expect("a map");
+    let mut behind = a.fork(replica(2));
+    let base = a.version();
+    a.set(MapId::ROOT, "k", 2).expect("a map");
+    let bytes = a.encode_shallow(&base).expect("a version");
+    behind.apply_update(&bytes).expect("it has the base");
+    assert_eq!(behind.to_json(), a.to_json());
+    let mut stranger = Document::new(replica(3));
+    stranger.set(MapId::ROOT, "s", 1).expect("a map");
+    assert_eq!(
+        stranger.apply_update(&bytes),
+        Err(LoadError::HistoryTrimmed { base })
+    );
+}
+
+#[test]
+fn a_version_with_concurrent_events_after_it_cannot_be_a_base() {
+    let mut a = Document::new(replica(1));
+    a.set(MapId::ROOT, "a", 1).expect("a map");
+    let mut b = a.fork(replica(2));
+    a.set(MapId::ROOT, "a", 2).expect("a map");
+    let v = a.version();
+    b.set(MapId::ROOT, "b", 1).expect("a map"); // not after all of `v`
+    a.merge(&b).expect("merges");
+    assert!(matches!(
+        a.encode_shallow(&v),
+        Err(HistoryError::ConcurrentWithVersion { .. })
+    ));
+    assert!(a.encode_shallow(&a.version()).is_ok());
+}
+
+#[test]
+fn nested_containers_created_before_the_base_keep_their_paths() {
+    let mut a = Document::new(replica(1));
+    let list = a.set_new_list(MapId::ROOT, "list").expect("a map");
+    let inner = a
+        .list_insert_new(list, 0, ContainerKind::Map)
+        .expect("in range");
+    let inner = MapId(inner);
+    let counter = a.set_new_counter(inner, "n").expect("a map");
+    a.increment(counter, 2).expect("a counter");
+    let register = a.set_new_register(MapId::ROOT, "r").expect("a map");
+    a.register_set(register, "x").expect("a register");
+    let base = a.version();
+    let mut shallow = load(&a.encode_shallow(&base).expect("a version"), 2);
+    assert_eq!(shallow.to_json(), a.to_json());
+    assert_eq!(shallow.path_of(inner.0), a.path_of(inner.0));
+    shallow.increment(counter, 3).expect("a counter");
+    a.register_set(register, "y").expect("a register");
+    shallow.register_set(register, "z").expect("a register");
+    a.merge(&shallow).expect("merges");
+    shallow.merge(&a).expect("merges");
+    assert_eq!(shallow.to_json(), a.to_json());
+    assert_eq!(
+        shallow
+            .get(inner, "n")
+            .expect("a map")
+            .map(|v| matches!(v, Value::Container(..))),
+        Some(true)
+    );
+}
+
+/// Format 1 documents written before shallow snapshots existed (by the encoder of commit
+/// 23a4e71) still load: kinds 1 and 2 did not change.
+#[test]
+fn documents_written_before_shallow_snapshots_still_load() {
+    let json = include_str!("golden_v1.txt");
+    let mut lines = json.lines();
+    let expected: serde_json::Value =
+        serde_json::from_str(lines.next().expect("json")).expect("json");
+    for line in lines {
+        let bytes: Vec<u8> = (0..line.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&line[i..i + 2], 16).expect("hex"))
+            .collect();
+        let doc = Document::load(&bytes, replica(9)).expect("old data loads");
+        assert_eq!(doc.to_json(), expected);
+        assert_eq!(doc.shallow_base(), None);
+    }
+}
+
+// ---- property ---------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+enum Step {
+    Transact {
+        at: u8,
+        edits: Vec<(u8, Edit)>,
+    },
+    /// `to` applies `from`'s update since `to`'s version.
+    Sync {
+        from: u8,
+        to: u8,
+    },
+}
+
+impl Arbitrary for Step {
+    fn arbitrary(g: &mut Gen) -> Self {
+        if u8::arbitrary(g) % 3 == 0 {
+            Step::Sync {
+                from: u8::arbitrary(g),
+                to: u8::arbitrary(g),
+            }
+        } else {
+            Step::Transact {
+                at: u8::arbitrary(g),
+                edits: (0..1 + usize::from(u8::arbitrary(g) % 3))
+                    .map(|_| (u8::arbitrary(g), Edit::arbitrary(g)))
+                    .collect(),
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Scenario {
+    replicas: usize,
+    before: Vec<Step>,
+    after: Vec<Step>,
+    /// Which replicas (bit i) continue from a shallow snapshot; replica 0 always keeps the
+    /// full history.
+    shallow: u8,
+    /// How many of the steps before the base the late replica saw.
+    late_seen: usize,
+}
+
+impl Arbitrary for Scenario {
+    fn arbitrary(g: &mut Gen) -> Self {
+        let steps = |g: &mut Gen| {
+            (0..usize::arbitrary(g) % 20)
+                .map(|_| Step::arbitrary(g))
+                .collect()
+        };
+        let before: Vec<Step> = steps(g);
+        Scenario {
+            replicas: 2 + usize::from(u8::arbitrary(g) % 2),
+            late_seen: usize::arbitrary(g) % (before.len() + 1),
+            before,
+            after: steps(g),
+            shallow: u8::arbitrary(g) | 2,
+        }
+    }
+
+    fn shrink(&self) -> Box<dyn Iterator<Item = Self>> {
+        let me = self.clone();
+        let fewer_after = self.after.shrink().map({
+            let me = me.clone();
+            move |after| Scenario {
+                after,
+                ..me.clone()
+            }
+        });
+        let fewer_before = self.before.shrink().map(move |before| Scenario {
+            late_seen: me.late_seen.min(before.len()),
+            before,
+            ..me.clone()
+        });
+        Box::new(fewer_after.chain(fewer_before))
+    }
+}
+
+fn run(docs: &mut [Document], step: &Step) {
+    let n = docs.len();
+    match step {
+        Step::Transact { at, edits } => {
+            let _ = docs[usize::from(*at) % n].transact(|tx| {
+                for (target, e) in edits {
+                    edit(tx, *target, e)?;
+                }
+                Ok(())
+            });
+        }
+        Step::Sync { from, to } => {
+            let (from, to) = (usize::from(*from) % n, usize::from(*to) % n);
+            if from != to {
+                let update = docs[from].update_since(&docs[to].version());
+                docs[to]
+                    .apply_update(&update)
+                    .expect("an update from a replica of the same history applies");
+            }
+        }
+    }
+}
+
+fn sync_all(docs: &mut [Document]) {
+    for _ in 0..2 {
+        for from in 0..docs.len() {
+            for to in 0..docs.len() {
+                run(
+                    docs,
+                    &Step::Sync {
+                        from: from as u8,
+                        to: to as u8,
+                    },
+                );
+            }
+        }
+    }
+}
+
+fn shallow_replicas_converge_with_full_ones(scenario: Scenario) -> bool {
+    let mut docs: Vec<Document> = (0..scenario.replicas)
+        .map(replica)
+        .map(Document::new)
+        .collect();
+    // The late replica starts on the same empty document and sees a prefix of the steps.
+    let mut late = Document::new(replica(7));
+    for (i, step) in scenario.before.iter().enumerate() {
+        run(&mut docs, step);
+        if i + 1 == scenario.late_seen {
+            late.merge(&docs[0]).expect("merges");
+        }
+    }
+    sync_all(&mut docs);
+    let base = docs[0].version();
+    late.set(MapId::ROOT, "late", 1).expect("a map");
+    for i in 1..docs.len() {
+        if scenario.shallow & (1 << i) != 0 {
+            let bytes = docs[(i + 1) % docs.len()]
+                .encode_shallow(&base)
+                .expect("a synced version is a base");
+            docs[i] = Document::load(&bytes, replica(i)).expect("loads");
+        }
+    }
+    for step in &scenario.after {
+        run(&mut docs, step);
+    }
+    // A change concurrent with trimmed events: refused, nothing changed.
+    for doc in docs.iter_mut().skip(1) {
+        if doc.shallow_base().is_some() && !late.version().includes(&base) {
+            let before = (doc.to_json(), doc.version());
+            let refused = doc.apply_update(&late.update_since(&doc.version()));
+            if refused != Err(LoadError::HistoryTrimmed { base: base.clone() })
+                || (doc.to_json(), doc.version()) != before
+            {
+                eprintln!("late change: {refused:?}");
+                return false;
+            }
+        }
+    }
+    sync_all(&mut docs);
+    let json = docs[0].to_json();
+    let round_trip = docs.iter().all(|d| {
+        Document::load(&d.encode(), replica(8))
+            .map(|l| l.to_json())
+            .ok()
+            == Some(json.clone())
+    });
+    docs.iter()
+        .all(|d| d.to_json() == json && d.version() == docs[0].version())
+        && round_trip
+}
+
+#[test]
+fn shallow_and_full_replicas_converge_and_refuse_trimmed_concurrency() {
+    check(1000, shallow_replicas_converge_with_full_ones);
+}
+
+// ---- decoding robustness -----------------------------------------------------------------
+
+fn sample_shallow() -> Vec<u8> {
+    let (mut a, _, text) = two_headed();
+    let base = a.version();
+    let list = a.set_new_list(MapId::ROOT, "list").expect("a map");
+    a.list_insert(list, 0, 1).expect("in range");
+    a.text_insert(text, 0, "é😀").expect("in range");
+    a.encode_shallow(&base).expect("a version")
+}
+
+fn forged_shallow_never_panics((edits, truncate): (Vec<(u16, u8)>, u16)) -> bool {
+    let mut bytes = sample_shallow();
+    for (position, value) in edits {
+        let at = 10 + usize::from(position) % (bytes.len() - 10);
+        bytes[at] = value;
+    }
+    if truncate % 4 == 0 {
+        bytes.truncate(10 + usize::from(truncate) % (bytes.len() - 10));
+    }
+    let checksum = crc32fast::hash(&bytes[10..]).to_le_bytes();
+    bytes[6..10].copy_from_slice(&checksum);
+    let _ = Document::load(&bytes, replica(1)).map(|d| d.encode());
+    let mut busy = Document::new(replica(2));
+    busy.set(MapId::ROOT, "k", 1).expect("a map");
+    let before = busy.to_json();
+    busy.apply_update(&bytes).is_ok() || busy.to_json() == before
+}
+
+#[test]
+fn forged_shallow_snapshots_with_valid_checksums_never_panic() {
+    check(2000, forged_shallow_never_panics);
+}
+
+fn random_shallow_bodies_never_panic(body: Vec<u8>) -> bool {
+    let mut bytes = vec![0xC7, b'D', b'O', b'C', 1, 3];
+    bytes.extend(crc32fast::hash(&body).to_le_bytes());
+    bytes.extend(&body);
+    let _ = Document::load(&bytes, replica(1));
+    true
+}
+
+#[test]
+fn random_shallow_bodies_never_panic_the_decoder() {
+    check(3000, random_shallow_bodies_never_panic);
+}
+
+#[test]
+fn every_prefix_of_a_shallow_snapshot_is_refused_with_an_error() {
+    let bytes = sample_shallow();
+    assert!(Document::load(&bytes, replica(1)).is_ok());
+    for len in 0..bytes.len() {
+        assert!(Document::load(&bytes[..len], replica(1)).is_err(), "{len}");
+    }
+}
+
+// ---- sizes on the shared traces ----------------------------------------------------------
+
+/// A sequential trace in a document: a text under the root, one transaction per trace
+/// transaction.
+fn sequential_document(trace: &crate::traces::Trace) -> (Document, TextId) {
+    let mut doc = Document::new(replica(1));
+    let text = doc.set_new_text(MapId::ROOT, "text").expect("a map");
+    for txn in &trace.txns {
+        doc.transact(|tx| {
+            for (pos, delete, insert) in &txn.patches {
+                tx.text_delete(text, *pos..*pos + *delete)?;
+                tx.text_insert(text, *pos, insert)?;
+            }
+            Ok(())
+        })
+        .expect("trace patches are in range");
+    }
+    (doc, text)
+}
+
+/// A concurrent trace in documents: one replica per agent, each receiving exactly the
+/// transactions its next transaction's parents name from a hub holding all; returns the hub.
+fn concurrent_document(trace: &crate::traces::Trace) -> (Document, TextId) {
+    let agents = trace.num_agents.max(1);
+    let replica_of = |agent: usize| replica(100 + agent);
+    let mut origin = Document::new(replica(99));
+    let text = origin.set_new_text(MapId::ROOT, "text").expect("a map");
+    let mut replicas: Vec<Document> = (0..agents).map(|a| origin.fork(replica_of(a))).collect();
+    let mut hub = origin.fork(replica(98));
+    let base = origin.version();
+    let mut versions: Vec<VersionVector> = Vec::with_capacity(trace.txns.len());
+    for txn in &trace.txns {
+        let mut target = base.clone();
+        for &parent in &txn.parents {
+            target.merge(&versions[parent]);
+        }
+        let doc = &mut replicas[txn.agent];
+        doc.apply_update(&hub.update_between(&doc.version(), &target))
+            .expect("ancestors apply");
+        doc.transact(|tx| {
+            for (pos, delete, insert) in &txn.patches {
+                tx.text_delete(text, *pos..*pos + *delete)?;
+                tx.text_insert(text, *pos, insert)?;
+            }
+            Ok(())
+        })
+        .expect("patches in range");
+        hub.merge(doc).expect("hub merges");
+        let mut after = target;
+        after.advance(
+            replica_of(txn.agent),
+            doc.version().get(replica_of(txn.agent)),
+        );
+        versions.push(after);
+    }
+    (hub, text)
+}
+
+/// Prints, for the shared traces in `subdirs` as documents, the full snapshot and the shallow
+/// snapshot at the final version (state only), and checks the shallow one loads to the same
+/// text.
+fn trace_sizes(subdirs: &[&str]) {
+    let dir = crate::traces::traces_dir();
+    let mut rows = Vec::new();
+    for &sub in subdirs {
+        let mut files: Vec<_> = std::fs::read_dir(dir.join(sub))
+            .expect("the shared traces")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(".json.gz"))
+            .collect();
+        files.sort();
+        for path in files {
+            let trace = crate::traces::load(&path);
+            let (doc, text) = if trace.num_agents > 0 {
+                concurrent_document(&trace)
+            } else {
+                sequential_document(&trace)
+            };
+            assert!(doc.text(text).expect("a text") == trace.end_content);
+            let full = doc.encode();
+            let shallow = doc
+                .encode_shallow(&doc.version())
+                .expect("the current version");
+            let loaded = Document::load(&shallow, replica(2)).expect("loads");
+            assert!(loaded.text(text).expect("a text") == trace.end_content);
+            assert!(shallow.len() < full.len());
+            // The same final text with no history to speak of: what the state alone costs.
+            let mut fresh = Document::new(replica(1));
+            let fresh_text = fresh.set_new_text(MapId::ROOT, "text").expect("a map");
+            fresh
+                .text_insert(fresh_text, 0, &trace.end_content)
+                .expect("in range");
+            let state_only = fresh
+                .encode_shallow(&fresh.version())
+                .expect("the current version");
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            rows.push((
+                format!("{sub}/{}", name.unwrap_or_default()),
+                doc.history_len(),
+                trace.end_content.len(),
+                full.len(),
+                shallow.len(),
+                state_only.len(),
+            ));
+        }
+    }
+    println!(
+        "| trace | events | final text | full snapshot | shallow at final version | \
+         same text without history |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (name, events, content, full, shallow, state_only) in rows {
+        println!("| {name} | {events} | {content} | {full} | {shallow} | {state_only} |");
+    }
+}
+
+/// `cargo test --release -p crdt-core --test it trace_sizes -- --nocapture` prints the table.
+#[test]
+fn trace_sizes_full_and_shallow() {
+    trace_sizes(&["sequential", "concurrent"]);
+}
+
+/// The Eg-walker paper's traces (2.3 million events for S3: about 20 s in release):
+/// `cargo test --release -p crdt-core --test it trace_sizes -- --ignored --nocapture`.
+#[test]
+#[ignore = "slow; run in release with --ignored --nocapture"]
+fn trace_sizes_full_and_shallow_egwalker_paper() {
+    trace_sizes(&["egwalker-paper"]);
+}
