@@ -1,31 +1,65 @@
 //! Undo and redo of the local replica's own changes, correct while others keep editing.
 //!
 //! While an [`UndoManager`] is attached, every local transaction records what its operations
-//! did, anchored to the version right after each operation (a local version of this replica,
-//! so records live in memory only). Undoing applies the inverse operations as a new local
-//! change, at the *current* positions of what they refer to:
-//! - inserted elements (text or list) are found again by identity (the Eg-walker tracker
-//!   follows them from the version after the insert to now) and deleted if still there;
-//!   elements others inserted between them are left alone;
-//! - deleted text or values are inserted again (as new elements) just after the element that
-//!   preceded them, or if that one is gone, just before the one that followed them;
+//! did (in memory only: records name local versions of this replica). When a step is taken in
+//! (lazily, at the next call), its list and text operations are turned into what happened to
+//! which *elements*, by identity: the Eg-walker tracker replays the container's history (from
+//! the start, or from the base of a shallow snapshot, whose elements are named by their index
+//! there) and names each element by the local version of the event that inserted it. A step
+//! keeps, per list or text, the elements it inserted (each with its left neighbour at the
+//! time) and the elements it deleted (with their content and their left and right neighbours
+//! right after the deletion). An element a step both inserted and deleted is in neither set,
+//! so a step that typed text and then erased part of it is undone exactly.
+//!
+//! Undoing a step is one new local change, planned on the document as it is now:
+//! - the elements the step inserted are deleted if still there (elements others inserted
+//!   between them are left alone);
+//! - the elements it deleted come back, latest deletion first, each just after its left
+//!   neighbour (or, if that neighbour is gone for good, just before its right one, else just
+//!   after the nearest element before it in document order that is still there). An element
+//!   brought back is a new element; the manager remembers which old element it *stands for*
+//!   and resolves every later anchor through that map, so redoing and undoing again find it.
+//!   An element another replica deleted too stays deleted;
 //! - a map key or register written by the step gets its previous value back, unless someone
-//!   overwrote it since (their write wins: undo never clobbers a later edit of another
-//!   replica);
+//!   else wrote it since (their write stands);
 //! - a counter increment is taken back by the opposite increment.
 //!
-//! Limits: a container value that comes back (a deleted list element or an overwritten map
-//! key holding a container) comes back as a new container holding a copy of the old one's
-//! current content, since a container has one place forever (copying clones the document
-//! once). Later undo steps on the old container apply to the copy for map keys, registers and
-//! counters, but list and text operations inside it are not undone (the copy's elements are
-//! new elements). Restored elements are new elements, so an anchor to an element that an
-//! undo deleted and a redo brought back is lost: undoing several steps and redoing them, or
-//! undoing a step with several list or text operations on one container, can put restored
-//! content at another place than before; and undoing a step that inserted elements and then
-//! deleted some of them brings those back (their re-insertion is a new element the step's
-//! insert does not name). Steps of one list or text operation each, undone and redone one at
-//! a time, are exact (tested). Cursors are not restored.
+//! Redo is the same: the undo's own change was recorded, and redo undoes it.
+//!
+//! # Guarantees (tested with quickcheck in `tests/it/history.rs`)
+//!
+//! For random local transactions of several operations each on texts, lists, maps, counters
+//! and registers, grouped into steps by the capture timeout, interleaved with remote changes
+//! merged in (the remote replica merging ours before each of its transactions):
+//! 1. undoing `k` steps and then redoing `k` (with no other change in between) gives back
+//!    exactly the visible state before the undos, and the replicas converge on it, even when
+//!    the remote changes edited the same elements, keys, registers and counters;
+//! 2. when the remote changes touch other elements (in the test: other lists, texts and
+//!    registers, other keys of a shared map, and a shared counter), undoing every local step
+//!    gives exactly the state the remote transactions alone give, and redoing them all gives
+//!    back the state before;
+//! 3. on a lone replica, any sequence of undos and redos walks the stack of states exactly
+//!    (the state after an undo is the one before the step), and undoing every step gives the
+//!    state at attachment.
+//!
+//! # Limits
+//!
+//! - When others edited the same places, the result is well defined but is not "what would
+//!   have happened without the step": an element brought back goes right after its old left
+//!   neighbour, so text another replica inserted at that gap since ends up after it; an
+//!   undo never brings back what another replica deleted.
+//! - A container value that comes back (a deleted list element or an overwritten map key
+//!   holding a container) comes back as a new container holding a copy of the old one's
+//!   current content, since a container has one place forever. Later steps' map, register and
+//!   counter records on the old container apply to the copy, but their list and text records
+//!   do not (the copy's elements are not the old elements). The properties make no new
+//!   containers for that reason.
+//! - Cost: taking in steps and each undo or redo replay the whole history of every list or
+//!   text they touch (linear in that history), and planning scans the container once per
+//!   restored element. The map of stand-ins grows with the elements undo and redo bring back.
+//! - Cursors are not restored: the manager neither takes nor returns caret positions, and a
+//!   [`Cursor`](crate::Cursor) anchored to an element that undo deleted resolves to where
+//!   that element was, not to its stand-in.
 
 use std::collections::{HashMap, HashSet};
 
@@ -36,7 +70,8 @@ use super::{
     Transaction, Value,
 };
 use crate::causal_graph::{Frontier, Lv};
-use crate::sequence::merge::{gap_position_now, positions_now};
+use crate::sequence::merge::{move_prepare_version, tracker_from};
+use crate::sequence::tracker::Tracker;
 
 /// What one local operation did, as an undo manager needs it.
 #[derive(Clone, Debug)]
@@ -112,17 +147,66 @@ pub(super) struct RecordedCommit {
     pub(super) timestamp: Option<i64>,
 }
 
+/// One element of a list or text, as a step removed it.
+#[derive(Clone, Debug)]
+enum Element {
+    Char(char),
+    Value(Value),
+}
+
+/// An element a step inserted (`item`: the local version of its insert event), with the
+/// element just before it when it was inserted.
+#[derive(Clone, Debug)]
+struct Addition {
+    item: Lv,
+    left: Option<Lv>,
+}
+
+/// An element a step deleted, with its neighbours right after the deletion (`None`: the
+/// start, or the end).
+#[derive(Clone, Debug)]
+struct Removal {
+    item: Lv,
+    element: Element,
+    left: Option<Lv>,
+    right: Option<Lv>,
+}
+
+/// What a step did to one list or text, element by element, in the order it happened.
+#[derive(Clone, Debug, Default)]
+struct SequenceEffect {
+    added: Vec<Addition>,
+    removed: Vec<Removal>,
+}
+
 /// One undo (or redo) step: the records of one or more local transactions, in order.
 #[derive(Clone, Debug, Default)]
 struct Step {
+    /// Map, register and counter records.
     ops: Vec<Recorded>,
+    /// List and text effects, by container.
+    sequences: Vec<(ContainerId, SequenceEffect)>,
     timestamp: Option<i64>,
 }
 
 impl Step {
+    /// Adds what a later transaction did.
+    fn extend(&mut self, (ops, sequences): Resolved) {
+        self.extend_ops(ops);
+        for (container, effect) in sequences {
+            match self.sequences.iter_mut().find(|(c, _)| *c == container) {
+                Some((_, mine)) => {
+                    mine.added.extend(effect.added);
+                    mine.removed.extend(effect.removed);
+                }
+                None => self.sequences.push((container, effect)),
+            }
+        }
+    }
+
     /// Adds records after the step's own. A key or register written again keeps one record:
     /// the value before the first write and after the last.
-    fn extend(&mut self, ops: Vec<Recorded>) {
+    fn extend_ops(&mut self, ops: Vec<Recorded>) {
         for op in ops {
             let merged = match &op {
                 Recorded::MapWritten {
@@ -202,6 +286,9 @@ pub struct UndoManager {
     max_steps: usize,
     /// Containers that came back as copies: the old id, the copy's id.
     replaced: HashMap<ContainerId, ContainerId>,
+    /// Per list or text, the elements that undo or redo inserted again, each with the element
+    /// it stands for (the first one, never itself a restored one).
+    aliases: HashMap<ContainerId, HashMap<Lv, Lv>>,
 }
 
 impl UndoManager {
@@ -227,6 +314,7 @@ impl UndoManager {
             may_join: false,
             max_steps: 1000,
             replaced: HashMap::new(),
+            aliases: HashMap::new(),
         }
     }
 
@@ -314,18 +402,23 @@ impl UndoManager {
     /// Takes the local transactions recorded since the last call into undo steps (every
     /// other method does this first).
     fn capture(&mut self, doc: &mut Document) {
-        for commit in std::mem::take(&mut doc.recorded) {
-            let ops: Vec<Recorded> = commit
-                .ops
-                .into_iter()
-                .filter(|op| self.in_scope(doc, op.container()))
-                .collect();
-            if ops.is_empty() {
-                continue;
-            }
+        let commits: Vec<(Vec<Recorded>, Option<i64>)> = std::mem::take(&mut doc.recorded)
+            .into_iter()
+            .map(|commit| {
+                let ops: Vec<Recorded> = commit
+                    .ops
+                    .into_iter()
+                    .filter(|op| self.in_scope(doc, op.container()))
+                    .collect();
+                (ops, commit.timestamp)
+            })
+            .filter(|(ops, _)| !ops.is_empty())
+            .collect();
+        let (ops, timestamps): (Vec<_>, Vec<_>) = commits.into_iter().unzip();
+        for (resolved, timestamp) in resolve(doc, ops).into_iter().zip(timestamps) {
             self.redo.clear();
             let join = self.may_join
-                && match (self.capture_timeout, self.undo.last(), commit.timestamp) {
+                && match (self.capture_timeout, self.undo.last(), timestamp) {
                     (Some(timeout), Some(last), Some(now)) => last
                         .timestamp
                         .is_some_and(|then| (0..timeout).contains(&now.saturating_sub(then))),
@@ -333,15 +426,15 @@ impl UndoManager {
                 };
             match self.undo.last_mut() {
                 Some(last) if join => {
-                    last.extend(ops);
-                    last.timestamp = commit.timestamp;
+                    last.extend(resolved);
+                    last.timestamp = timestamp;
                 }
                 _ => {
                     let mut step = Step {
-                        ops: Vec::new(),
-                        timestamp: commit.timestamp,
+                        timestamp,
+                        ..Step::default()
                     };
-                    step.extend(ops);
+                    step.extend(resolved);
                     self.undo.push(step);
                     if self.undo.len() > self.max_steps {
                         self.undo.remove(0);
@@ -412,7 +505,7 @@ impl UndoManager {
         let Some(step) = self.undo.pop() else {
             return Ok(false);
         };
-        match Self::apply_inverse(doc, &step, &mut self.replaced) {
+        match self.apply_inverse(doc, &step) {
             Ok(inverse) => self.redo.push(inverse),
             Err(error) => {
                 self.undo.push(step);
@@ -440,7 +533,7 @@ impl UndoManager {
         let Some(step) = self.redo.pop() else {
             return Ok(false);
         };
-        match Self::apply_inverse(doc, &step, &mut self.replaced) {
+        match self.apply_inverse(doc, &step) {
             Ok(inverse) => self.undo.push(inverse),
             Err(error) => {
                 self.redo.push(step);
@@ -453,30 +546,53 @@ impl UndoManager {
 
     /// Applies the inverse of `step` as one local change; returns the step that takes it back
     /// (empty if nothing was left to change, so that undo and redo stay paired).
-    fn apply_inverse(
-        doc: &mut Document,
-        step: &Step,
-        replaced: &mut HashMap<ContainerId, ContainerId>,
-    ) -> Result<Step, DocError> {
+    fn apply_inverse(&mut self, doc: &mut Document, step: &Step) -> Result<Step, DocError> {
         debug_assert!(doc.recorded.is_empty());
-        let mut now_replaced = replaced.clone();
+        let mut now_replaced = self.replaced.clone();
+        // Lists and texts are planned first, by identity, on the document as it is now.
+        let mut plans = Vec::new();
+        for (container, effect) in &step.sequences {
+            // A container that came back as a copy: its elements are not the copy's.
+            if current_id(&self.replaced, *container) != *container {
+                continue;
+            }
+            let aliases = self.aliases.get(container);
+            plans.push(plan_sequence(doc, *container, effect, aliases)?);
+        }
         // Containers that come back are copies of the old ones' content: restore that content
-        // first (in place, by identity), copy last.
+        // first (in place), copy last.
         let (copies, in_place): (Vec<&Recorded>, Vec<&Recorded>) = step
             .ops
             .iter()
             .rev()
             .partition(|op| op.restores_container());
+        let mut new_aliases: Vec<(ContainerId, Lv, Lv)> = Vec::new();
         doc.transact(|tx| {
-            for op in in_place.into_iter().chain(copies) {
+            for op in in_place {
+                invert(tx, op, &mut now_replaced)?;
+            }
+            for plan in &plans {
+                apply_plan(tx, plan, &mut now_replaced, &mut new_aliases)?;
+            }
+            for op in copies {
                 invert(tx, op, &mut now_replaced)?;
             }
             Ok(())
         })?;
-        *replaced = now_replaced;
+        self.replaced = now_replaced;
+        for (container, new, stands_for) in new_aliases {
+            self.aliases
+                .entry(container)
+                .or_default()
+                .insert(new, stands_for);
+        }
         let mut inverse = Step::default();
-        for commit in std::mem::take(&mut doc.recorded) {
-            inverse.extend(commit.ops);
+        let commits = std::mem::take(&mut doc.recorded)
+            .into_iter()
+            .map(|commit| commit.ops)
+            .collect();
+        for resolved in resolve(doc, commits) {
+            inverse.extend(resolved);
         }
         Ok(inverse)
     }
@@ -523,23 +639,6 @@ fn write_back(
     }
 }
 
-/// Where elements deleted at `index` of the version after event `last` go back now: next to
-/// their old neighbours (see `gap_position_now`).
-fn reinsert_position(
-    doc: &Document,
-    container: ContainerId,
-    last: Lv,
-    index: usize,
-) -> Result<usize, DocError> {
-    let from = Frontier::single(last);
-    let at = match doc.containers.get(&container) {
-        Some(Container::Text(seq)) => gap_position_now(&doc.graph, &seq.log, &from, index),
-        Some(Container::List(seq)) => gap_position_now(&doc.graph, &seq.log, &from, index),
-        _ => return Err(DocError::NoSuchContainer(container)),
-    };
-    at.map_err(|_| DocError::OutOfRange { index, len: 0 })
-}
-
 /// The container that stands for `id` now: itself, or the copy that replaced it.
 fn current_id(replaced: &HashMap<ContainerId, ContainerId>, mut id: ContainerId) -> ContainerId {
     // Each copy is newer than what it replaced, so the chain ends; the bound is a guard.
@@ -552,91 +651,17 @@ fn current_id(replaced: &HashMap<ContainerId, ContainerId>, mut id: ContainerId)
     id
 }
 
-/// Applies the inverse of one recorded operation at the current positions.
-///
-/// Operations on a container that was replaced by a copy: map keys, registers and counters
-/// are written in the copy; list and text operations are skipped (their elements' identities
-/// are not those of the copy).
+/// Applies the inverse of one map, register or counter record (list and text records are
+/// planned by identity, see [`plan_sequence`]). A container replaced by a copy is written in
+/// the copy.
 fn invert(
     tx: &mut Transaction<'_>,
     op: &Recorded,
     replaced: &mut HashMap<ContainerId, ContainerId>,
 ) -> Result<(), DocError> {
     let target = current_id(replaced, op.container());
-    let moved = target != op.container();
     match op {
-        Recorded::Inserted { .. } | Recorded::TextRemoved { .. } | Recorded::ListRemoved { .. }
-            if moved =>
-        {
-            return Ok(());
-        }
-        _ => {}
-    }
-    match op {
-        Recorded::Inserted {
-            container,
-            last,
-            index,
-            len,
-        } => {
-            let doc = tx.doc();
-            let from = Frontier::single(*last);
-            let range = *index..index + len;
-            let positions = match doc.containers.get(container) {
-                Some(Container::Text(seq)) => positions_now(&doc.graph, &seq.log, &from, range),
-                Some(Container::List(seq)) => positions_now(&doc.graph, &seq.log, &from, range),
-                _ => return Err(DocError::NoSuchContainer(*container)),
-            }
-            .map_err(|_| DocError::OutOfRange {
-                index: *index,
-                len: *len,
-            })?;
-            // Runs of elements still there, deleted from the end so positions stay valid.
-            let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
-            for at in positions.into_iter().flatten() {
-                match runs.last_mut() {
-                    Some(run) if run.end == at => run.end += 1,
-                    _ => runs.push(at..at + 1),
-                }
-            }
-            let is_text = matches!(doc.kind_of(*container), Some(ContainerKind::Text));
-            for run in runs.into_iter().rev() {
-                if is_text {
-                    tx.text_delete(TextId(*container), run)?;
-                } else {
-                    tx.list_delete(ListId(*container), run)?;
-                }
-            }
-        }
-        Recorded::TextRemoved {
-            container,
-            last,
-            index,
-            text,
-        } => {
-            let at = reinsert_position(tx.doc(), *container, *last, *index)?;
-            tx.text_insert(TextId(*container), at, text)?;
-        }
-        Recorded::ListRemoved {
-            container,
-            last,
-            index,
-            values,
-        } => {
-            let at = reinsert_position(tx.doc(), *container, *last, *index)?;
-            let list = ListId(*container);
-            for (i, value) in values.iter().enumerate() {
-                match value {
-                    Value::Container(kind, old) => {
-                        let old = current_id(replaced, *old);
-                        let source = tx.doc().clone();
-                        let new = tx.list_insert_new(list, at + i, *kind)?;
-                        replaced.insert(old, new);
-                        copy_container(tx, &source, old, new)?;
-                    }
-                    scalar => tx.list_insert(list, at + i, scalar.clone())?,
-                }
-            }
+        Recorded::Inserted { .. } | Recorded::TextRemoved { .. } | Recorded::ListRemoved { .. } => {
         }
         Recorded::MapWritten {
             key, before, after, ..
@@ -671,4 +696,431 @@ fn restore_register(
         Some(Value::Container(..)) => Ok(()),
         Some(scalar) => tx.register_set(register, scalar.clone()),
     }
+}
+
+/// Map, register and counter records, and list and text effects by container.
+type Resolved = (Vec<Recorded>, Vec<(ContainerId, SequenceEffect)>);
+
+/// The error for a history that does not replay (a bug, or history this replica lacks).
+fn unreplayable(container: ContainerId) -> DocError {
+    DocError::NoSuchContainer(container)
+}
+
+/// The tracker of one list or text over its whole history (every element with its own id):
+/// effect version = now, prepare version movable.
+struct Follow<'a> {
+    doc: &'a Document,
+    container: ContainerId,
+    tracker: Tracker,
+    prepare: Frontier,
+}
+
+impl<'a> Follow<'a> {
+    fn new(doc: &'a Document, container: ContainerId) -> Result<Follow<'a>, DocError> {
+        let root = Frontier::root();
+        let tracker = match doc.containers.get(&container) {
+            Some(Container::Text(seq)) => tracker_from(&doc.graph, &seq.log, &root),
+            Some(Container::List(seq)) => tracker_from(&doc.graph, &seq.log, &root),
+            _ => return Err(DocError::NoSuchContainer(container)),
+        }
+        .map_err(|_| unreplayable(container))?;
+        Ok(Follow {
+            doc,
+            container,
+            tracker,
+            prepare: root,
+        })
+    }
+
+    /// Moves the prepare version to the version right after event `last`.
+    fn move_to(&mut self, last: Lv) {
+        let target = Frontier::single(last);
+        let graph = &self.doc.graph;
+        match self.doc.containers.get(&self.container) {
+            Some(Container::Text(seq)) => move_prepare_version(
+                graph,
+                &seq.log,
+                &mut self.tracker,
+                &mut self.prepare,
+                &target,
+            ),
+            Some(Container::List(seq)) => move_prepare_version(
+                graph,
+                &seq.log,
+                &mut self.tracker,
+                &mut self.prepare,
+                &target,
+            ),
+            _ => {}
+        }
+    }
+
+    /// The element at `index` of the prepare version.
+    fn at(&self, index: usize) -> Result<Lv, DocError> {
+        self.tracker
+            .prepare_item(index)
+            .ok_or_else(|| unreplayable(self.container))
+    }
+
+    /// The element just before `index` of the prepare version (`None`: the start).
+    fn before(&self, index: usize) -> Result<Option<Lv>, DocError> {
+        match index {
+            0 => Ok(None),
+            _ => self.at(index - 1).map(Some),
+        }
+    }
+}
+
+/// Turns the records of local transactions (each its own list) into map, register and
+/// counter records and, for lists and texts, what happened to which elements (by identity).
+/// One replay per list or text for all of them. A list or text whose history cannot be
+/// replayed (history this replica does not hold) is left out.
+fn resolve(doc: &Document, commits: Vec<Vec<Recorded>>) -> Vec<Resolved> {
+    let mut out: Vec<Resolved> = Vec::with_capacity(commits.len());
+    let mut by_container: Vec<(ContainerId, Vec<(usize, Recorded)>)> = Vec::new();
+    for (commit, ops) in commits.into_iter().enumerate() {
+        let mut others = Vec::new();
+        for op in ops {
+            match op {
+                Recorded::Inserted { container, .. }
+                | Recorded::TextRemoved { container, .. }
+                | Recorded::ListRemoved { container, .. } => {
+                    match by_container.iter_mut().find(|(c, _)| *c == container) {
+                        Some((_, records)) => records.push((commit, op)),
+                        None => by_container.push((container, vec![(commit, op)])),
+                    }
+                }
+                other => others.push(other),
+            }
+        }
+        out.push((others, Vec::new()));
+    }
+    for (container, records) in by_container {
+        if let Ok(effects) = resolve_sequence(doc, container, &records) {
+            for (commit, effect) in effects {
+                out[commit].1.push((container, effect));
+            }
+        }
+    }
+    out
+}
+
+fn resolve_sequence(
+    doc: &Document,
+    container: ContainerId,
+    records: &[(usize, Recorded)],
+) -> Result<Vec<(usize, SequenceEffect)>, DocError> {
+    let mut follow = Follow::new(doc, container)?;
+    let deleted_by: HashMap<Lv, Lv> = follow.tracker.delete_pairs().into_iter().collect();
+    let mut effects: Vec<(usize, SequenceEffect)> = Vec::new();
+    for (commit, record) in records {
+        if effects.last().is_none_or(|(c, _)| c != commit) {
+            effects.push((*commit, SequenceEffect::default()));
+        }
+        let Some((_, effect)) = effects.last_mut() else {
+            continue;
+        };
+        let (last, index, elements) = match record {
+            Recorded::Inserted {
+                last, index, len, ..
+            } => {
+                follow.move_to(*last);
+                for i in *index..index + len {
+                    effect.added.push(Addition {
+                        item: follow.at(i)?,
+                        left: follow.before(i)?,
+                    });
+                }
+                continue;
+            }
+            Recorded::TextRemoved {
+                last, index, text, ..
+            } => (*last, *index, text.chars().map(Element::Char).collect()),
+            Recorded::ListRemoved {
+                last,
+                index,
+                values,
+                ..
+            } => (
+                *last,
+                *index,
+                values
+                    .iter()
+                    .cloned()
+                    .map(Element::Value)
+                    .collect::<Vec<_>>(),
+            ),
+            _ => continue,
+        };
+        follow.move_to(last);
+        let n = elements.len();
+        // Local deletes run forward: event `first + i` deleted the `i`-th element.
+        let first = (last + 1)
+            .checked_sub(n)
+            .ok_or_else(|| unreplayable(container))?;
+        let items = (first..=last)
+            .map(|event| deleted_by.get(&event).copied())
+            .collect::<Option<Vec<Lv>>>()
+            .ok_or_else(|| unreplayable(container))?;
+        let left = follow.before(index)?;
+        let right = follow.tracker.prepare_item(index);
+        for (i, element) in elements.into_iter().enumerate() {
+            effect.removed.push(Removal {
+                item: items[i],
+                element,
+                left: if i == 0 { left } else { Some(items[i - 1]) },
+                right: items.get(i + 1).copied().or(right),
+            });
+        }
+    }
+    Ok(effects)
+}
+
+/// What undoing a step does to one list or text, in order, at indices of the document as
+/// each operation finds it.
+struct Plan {
+    container: ContainerId,
+    is_text: bool,
+    /// Runs of elements to delete, last first.
+    deletes: Vec<std::ops::Range<usize>>,
+    /// Elements to insert again: index, element, the element it stands for.
+    inserts: Vec<(usize, Element, Lv)>,
+}
+
+/// Plans the inverse of `effect` on container `container` as it is now.
+///
+/// The elements the step inserted (or any element standing for them) are deleted if still
+/// there. The elements it deleted come back unless one standing for them is there or another
+/// replica deleted them too, each just after its left neighbour at the time of the deletion
+/// (found through what stands for it; an element the same step inserted is skipped for its
+/// own left neighbour, one the same step deleted comes back first), else just before its
+/// right neighbour, else after the nearest element before it in document order that is there.
+fn plan_sequence(
+    doc: &Document,
+    container: ContainerId,
+    effect: &SequenceEffect,
+    aliases: Option<&HashMap<Lv, Lv>>,
+) -> Result<Plan, DocError> {
+    let canon = |lv: Lv| aliases.and_then(|a| a.get(&lv).copied()).unwrap_or(lv);
+    let follow = Follow::new(doc, container)?;
+    let is_text = matches!(doc.containers.get(&container), Some(Container::Text(_)));
+    let len = match doc.containers.get(&container) {
+        Some(Container::Text(seq)) => seq.doc.len_chars(),
+        Some(Container::List(seq)) => seq.doc.len(),
+        _ => return Err(DocError::NoSuchContainer(container)),
+    };
+    let order = follow.tracker.items_in_order(len);
+    let mut model: Vec<Lv> = order
+        .iter()
+        .filter(|(_, visible)| *visible)
+        .map(|(lv, _)| canon(*lv))
+        .collect();
+    if model.len() != len {
+        return Err(unreplayable(container));
+    }
+    let remote_deleted: HashSet<Lv> = follow
+        .tracker
+        .delete_pairs()
+        .into_iter()
+        .filter(|(event, _)| doc.graph.lv_to_dot(*event).replica != doc.replica)
+        .map(|(_, target)| canon(target))
+        .collect();
+    let removed_items: HashSet<Lv> = effect.removed.iter().map(|r| r.item).collect();
+    let added: HashMap<Lv, Option<Lv>> = effect.added.iter().map(|a| (a.item, a.left)).collect();
+
+    // Deletions first.
+    let gone: HashSet<Lv> = effect
+        .added
+        .iter()
+        .filter(|a| !removed_items.contains(&a.item))
+        .map(|a| canon(a.item))
+        .collect();
+    let mut deletes: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, lv) in model.iter().enumerate() {
+        if gone.contains(lv) {
+            match deletes.last_mut() {
+                Some(run) if run.end == i => run.end += 1,
+                _ => deletes.push(i..i + 1),
+            }
+        }
+    }
+    deletes.reverse();
+    model.retain(|lv| !gone.contains(lv));
+
+    let rank: HashMap<Lv, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, (lv, _))| (*lv, i))
+        .collect();
+    let mut planner = Planner {
+        effect,
+        canon: &canon,
+        added: &added,
+        remote_deleted: &remote_deleted,
+        by_canon: effect
+            .removed
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !added.contains_key(&r.item))
+            .map(|(i, r)| (canon(r.item), i))
+            .collect(),
+        done: HashSet::new(),
+        model,
+        order: &order,
+        rank: &rank,
+        inserts: Vec::new(),
+    };
+    // Latest deletion first: each element's neighbours were there when it was deleted.
+    for i in (0..effect.removed.len()).rev() {
+        if !added.contains_key(&effect.removed[i].item) {
+            planner.restore(i);
+        }
+    }
+    Ok(Plan {
+        container,
+        is_text,
+        deletes,
+        inserts: planner.inserts,
+    })
+}
+
+struct Planner<'a> {
+    effect: &'a SequenceEffect,
+    canon: &'a dyn Fn(Lv) -> Lv,
+    added: &'a HashMap<Lv, Option<Lv>>,
+    remote_deleted: &'a HashSet<Lv>,
+    /// The step's removals to restore, by the element they stand for.
+    by_canon: HashMap<Lv, usize>,
+    done: HashSet<usize>,
+    /// The elements there, by what they stand for, as the plan goes.
+    model: Vec<Lv>,
+    order: &'a [(Lv, bool)],
+    rank: &'a HashMap<Lv, usize>,
+    inserts: Vec<(usize, Element, Lv)>,
+}
+
+impl Planner<'_> {
+    fn index_of(&self, canon: Lv) -> Option<usize> {
+        self.model.iter().position(|&lv| lv == canon)
+    }
+
+    /// Restores removal `i` (if it comes back); returns where its element is.
+    fn restore(&mut self, i: usize) -> Option<usize> {
+        let removal = &self.effect.removed[i];
+        let canon = (self.canon)(removal.item);
+        if !self.done.insert(i) {
+            return self.index_of(canon);
+        }
+        if let Some(at) = self.index_of(canon) {
+            return Some(at);
+        }
+        if self.remote_deleted.contains(&canon) {
+            return None;
+        }
+        let at = match self.after(removal.left) {
+            Some(at) => at,
+            None => match self.before(removal.right) {
+                Some(at) => at,
+                None => self.after_nearest_before(removal.item),
+            },
+        };
+        self.model.insert(at, canon);
+        self.inserts.push((at, removal.element.clone(), canon));
+        Some(at)
+    }
+
+    /// The index just after element `left` (`None`: the start), through what stands for it.
+    fn after(&mut self, mut left: Option<Lv>) -> Option<usize> {
+        // Each step goes to an element inserted earlier; the bound is a guard.
+        for _ in 0..=self.added.len() {
+            let Some(lv) = left else {
+                return Some(0);
+            };
+            let canon = (self.canon)(lv);
+            if let Some(at) = self.index_of(canon) {
+                return Some(at + 1);
+            }
+            if let Some(&i) = self.by_canon.get(&canon) {
+                return self.restore(i).map(|at| at + 1);
+            }
+            left = *self.added.get(&lv)?;
+        }
+        None
+    }
+
+    /// The index of element `right` (`None`: the end), through what stands for it.
+    fn before(&mut self, right: Option<Lv>) -> Option<usize> {
+        let Some(lv) = right else {
+            return Some(self.model.len());
+        };
+        let canon = (self.canon)(lv);
+        if let Some(at) = self.index_of(canon) {
+            return Some(at);
+        }
+        let &i = self.by_canon.get(&canon)?;
+        self.restore(i)
+    }
+
+    /// Just after the nearest element before `item` in document order that is there.
+    fn after_nearest_before(&self, item: Lv) -> usize {
+        let Some(&rank) = self.rank.get(&item) else {
+            return 0;
+        };
+        self.order[..rank]
+            .iter()
+            .rev()
+            .find_map(|(lv, _)| self.index_of((self.canon)(*lv)))
+            .map_or(0, |at| at + 1)
+    }
+}
+
+/// Applies a plan in a transaction; records which new element stands for which old one.
+fn apply_plan(
+    tx: &mut Transaction<'_>,
+    plan: &Plan,
+    replaced: &mut HashMap<ContainerId, ContainerId>,
+    aliases: &mut Vec<(ContainerId, Lv, Lv)>,
+) -> Result<(), DocError> {
+    let container = plan.container;
+    for run in &plan.deletes {
+        if plan.is_text {
+            tx.text_delete(TextId(container), run.clone())?;
+        } else {
+            tx.list_delete(ListId(container), run.clone())?;
+        }
+    }
+    let mut i = 0;
+    while i < plan.inserts.len() {
+        let (at, element, canon) = &plan.inserts[i];
+        let lv = tx.doc().graph.len();
+        match element {
+            Element::Char(c) => {
+                // Consecutive chars go in as one insert (consecutive events).
+                let mut text = String::from(*c);
+                aliases.push((container, lv, *canon));
+                while let Some((next, Element::Char(c), canon)) = plan.inserts.get(i + 1)
+                    && *next == at + text.chars().count()
+                {
+                    aliases.push((container, lv + text.chars().count(), *canon));
+                    text.push(*c);
+                    i += 1;
+                }
+                tx.text_insert(TextId(container), *at, &text)?;
+            }
+            Element::Value(Value::Container(kind, old)) => {
+                let old = current_id(replaced, *old);
+                let source = tx.doc().clone();
+                let new = tx.list_insert_new(ListId(container), *at, *kind)?;
+                aliases.push((container, lv, *canon));
+                replaced.insert(old, new);
+                copy_container(tx, &source, old, new)?;
+            }
+            Element::Value(scalar) => {
+                tx.list_insert(ListId(container), *at, scalar.clone())?;
+                aliases.push((container, lv, *canon));
+            }
+        }
+        i += 1;
+    }
+    Ok(())
 }

@@ -216,7 +216,7 @@ pub(crate) fn transform_position<C: Content>(
 
 /// A tracker whose prepare version is `from` and whose effect version is the current one.
 /// Costs a replay of the events since the last common point of `from` and the current version.
-fn tracker_from<C: Content>(
+pub(crate) fn tracker_from<C: Content>(
     graph: &CausalGraph,
     log: &OpLog<C>,
     from: &Frontier,
@@ -226,40 +226,6 @@ fn tracker_from<C: Content>(
     let mut prepare = replay(graph, log, &mut tracker, zone, |_, _| Ok(()))?;
     move_prepare_version(graph, log, &mut tracker, &mut prepare, from);
     Ok(tracker)
-}
-
-/// Where the elements `range` of the document at version `from` are now, each `None` if it
-/// has been deleted since (identity, not index: concurrent inserts between them are skipped).
-pub(crate) fn positions_now<C: Content>(
-    graph: &CausalGraph,
-    log: &OpLog<C>,
-    from: &Frontier,
-    range: std::ops::Range<usize>,
-) -> Result<Vec<Option<usize>>, OutOfRange> {
-    let tracker = tracker_from(graph, log, from)?;
-    range.map(|i| tracker.visible_position(i)).collect()
-}
-
-/// Where something put at `index` of the document at version `from` goes now: just after the
-/// element that preceded it if that one is still there, else just before the element that
-/// followed it if that one is, else where the preceding element was.
-pub(crate) fn gap_position_now<C: Content>(
-    graph: &CausalGraph,
-    log: &OpLog<C>,
-    from: &Frontier,
-    index: usize,
-) -> Result<usize, OutOfRange> {
-    let tracker = tracker_from(graph, log, from)?;
-    if index == 0 {
-        return Ok(0);
-    }
-    if let Some(before) = tracker.visible_position(index - 1)? {
-        return Ok(before + 1);
-    }
-    if let Some(after) = tracker.visible_position(index)? {
-        return Ok(after);
-    }
-    tracker.resolve(index, true)
 }
 
 /// How the current document differs from the document at version `from` (of length
@@ -276,7 +242,7 @@ pub(crate) fn compare_with_version<C: Content>(
 }
 
 /// Retreats and advances events so that the tracker's prepare version becomes `target`.
-fn move_prepare_version<C: Content>(
+pub(crate) fn move_prepare_version<C: Content>(
     graph: &CausalGraph,
     log: &OpLog<C>,
     tracker: &mut Tracker,

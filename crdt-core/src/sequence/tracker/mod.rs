@@ -316,15 +316,6 @@ impl Tracker {
         Ok(self.items.effect_position(probe))
     }
 
-    /// Where the char at `index` of the prepare version is in the effect version, or `None` if
-    /// it is deleted there.
-    pub(crate) fn visible_position(&self, index: usize) -> Result<Option<usize>, OutOfRange> {
-        let (_, effect, item) = self.items.after_prepare_pos(index + 1).ok_or(OutOfRange)?;
-        let at = self.items.cursor_at(item).ok_or(OutOfRange)?;
-        // `effect` counts the visible items up to and including this one.
-        Ok((!self.items.run(at).deleted).then(|| effect - 1))
-    }
-
     /// How the effect version differs from the prepare version, in document order: runs of
     /// items in both, items only in the effect version, items only in the prepare version
     /// (with their index there). `prepare_len` and `effect_len` are the lengths of the two
@@ -404,6 +395,49 @@ impl Tracker {
                 }
             }
         }
+    }
+
+    /// Every item in document order, each with whether it is in the effect version, for an
+    /// effect version of `len` items: the placeholder's items are included as far as they are
+    /// in that document or deleted from it (the placeholder stands for an endless text). Undo
+    /// follows elements by identity with it.
+    pub(crate) fn items_in_order(&self, len: usize) -> Vec<(Lv, bool)> {
+        let mut out = Vec::new();
+        let mut visible = 0;
+        let mut cursor = self.items.first();
+        while !self.items.is_end(cursor) {
+            let run = self.items.run(cursor);
+            let mut n = run.len - cursor.offset;
+            if !run.deleted {
+                if run.lv >= PLACEHOLDER_START {
+                    n = n.min(len.saturating_sub(visible));
+                }
+                visible += n;
+            }
+            let start = run.lv + cursor.offset;
+            out.extend((start..start + n).map(|lv| (lv, !run.deleted)));
+            cursor = self.items.next_run(cursor);
+        }
+        out
+    }
+
+    /// The item at `index` of the prepare version (a placeholder item stands for the element
+    /// at its index of the document the replay started from), `None` if there is none.
+    pub(crate) fn prepare_item(&self, index: usize) -> Option<Lv> {
+        let (_, _, item) = self.items.after_prepare_pos(index + 1)?;
+        (item != NONE).then_some(item)
+    }
+
+    /// Every (delete event, item it deleted) pair, by event.
+    pub(crate) fn delete_pairs(&self) -> Vec<(Lv, Lv)> {
+        let mut out = Vec::new();
+        for d in &self.deletes {
+            for event in d.event..d.event + d.len {
+                let target = d.targets_of(event..event + 1).start;
+                out.push((event, target));
+            }
+        }
+        out
     }
 
     /// Applies `change` to the prepare state of the items `lvs`, one run at a time.
