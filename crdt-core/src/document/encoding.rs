@@ -920,9 +920,8 @@ impl Document {
 
     /// Like [`update_since`](Self::update_since), refusing a version that lacks part of this
     /// (shallow) document's base: the changes such a replica needs are trimmed here.
-    /// `update_since` itself sends only the changes after the base then, which a replica
-    /// lacking the base refuses ([`LoadError::MissingEvent`] or
-    /// [`LoadError::HistoryTrimmed`]).
+    /// `update_since` itself returns the shallow snapshot then ([`encode`](Self::encode)),
+    /// which an empty replica loads and any other refuses with [`LoadError::HistoryTrimmed`].
     ///
     /// ```
     /// use crdt_core::{Document, HistoryError, MapId, ReplicaId, VersionVector};

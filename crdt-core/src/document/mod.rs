@@ -646,8 +646,14 @@ impl Document {
     /// assert_eq!(other.to_json(), doc.to_json());
     /// ```
     pub fn update_since(&self, version: &VersionVector) -> Vec<u8> {
-        // A shallow document sends only what is after its base (see `try_update_since`).
-        let version = &self.sendable_since(version);
+        if let Some(base) = self.shallow_base()
+            && !version.includes(base)
+        {
+            // Loaded from a shallow snapshot, and the replica lacks part of its base: the
+            // snapshot again, which an empty replica loads and any other refuses with
+            // `LoadError::HistoryTrimmed` (see `try_update_since`).
+            return self.encode();
+        }
         encoding::encode(&self.wire_changes(version, None), None)
     }
 
@@ -737,7 +743,8 @@ impl Document {
         if let Some(base) = other.shallow_base()
             && !self.version().includes(base)
         {
-            return Err(LoadError::HistoryTrimmed { base: base.clone() });
+            // Loads `other`'s shallow snapshot if this document is empty, else refuses it.
+            return self.apply_update(&other.encode());
         }
         let changes = other.wire_changes(&other.sendable_since(&self.version()), None);
         self.apply_decoded(&changes)

@@ -184,8 +184,7 @@ fn history_before_the_base_is_refused_with_typed_errors() {
         .changes_between(&base, &shallow.version())
         .expect("after the base");
     assert_eq!(changes.len(), 1);
-    // Trimming further works; `update_since` of a version without the base sends only what
-    // follows it, which a replica lacking the base refuses.
+    // Trimming further works.
     let further = load(
         &shallow
             .encode_shallow(&shallow.version())
@@ -193,16 +192,24 @@ fn history_before_the_base_is_refused_with_typed_errors() {
         2,
     );
     assert_eq!(further.to_json(), shallow.to_json());
+    // `update_since` of a version without the base is the shallow snapshot: an empty replica
+    // loads it (a first sync), any other refuses it with the typed error.
     let mut empty = Document::new(replica(3));
-    assert!(
-        empty
-            .apply_update(&shallow.update_since(&VersionVector::new()))
-            .is_err()
+    empty
+        .apply_update(&shallow.update_since(&VersionVector::new()))
+        .expect("an empty replica loads it");
+    assert_eq!(empty.to_json(), shallow.to_json());
+    let mut empty = Document::new(replica(3));
+    empty.merge(&shallow).expect("an empty replica loads it");
+    assert_eq!(empty.to_json(), shallow.to_json());
+    let mut stranger = Document::new(replica(4));
+    stranger.set(MapId::ROOT, "s", 1).expect("a map");
+    let trimmed_load = LoadError::HistoryTrimmed { base: base.clone() };
+    assert_eq!(
+        stranger.apply_update(&shallow.update_since(&stranger.version())),
+        Err(trimmed_load.clone())
     );
-    assert!(matches!(
-        empty.merge(&shallow),
-        Err(LoadError::HistoryTrimmed { .. })
-    ));
+    assert_eq!(stranger.merge(&shallow), Err(trimmed_load));
 }
 
 #[test]
@@ -650,4 +657,58 @@ fn trace_sizes_full_and_shallow() {
 #[ignore = "slow; run in release with --ignored --nocapture"]
 fn trace_sizes_full_and_shallow_egwalker_paper() {
     trace_sizes(&["egwalker-paper"]);
+}
+
+/// Over the sync protocol: a fresh client of a replica loaded from a shallow snapshot gets the
+/// snapshot and syncs on; a client whose own changes are concurrent with the trimmed history
+/// gets the typed error (from its session or the shallow side's), never a silent stall.
+#[test]
+fn sync_sessions_with_a_shallow_replica_load_or_fail_with_the_typed_error() {
+    use crdt_core::{Message, SyncError, SyncSession};
+
+    /// Exchanges messages until both sides are quiet; the first error of either side.
+    fn exchange(a: &mut Document, b: &mut Document) -> Result<(), SyncError> {
+        let (mut sa, mut sb) = (SyncSession::new("d"), SyncSession::new("d"));
+        let mut to_b: Vec<Message> = vec![sa.hello(a)];
+        let mut to_a: Vec<Message> = vec![sb.hello(b)];
+        for _ in 0..20 {
+            if to_a.is_empty() && to_b.is_empty() {
+                break;
+            }
+            for message in std::mem::take(&mut to_b) {
+                to_a.extend(sb.receive(b, message)?);
+            }
+            for message in std::mem::take(&mut to_a) {
+                to_b.extend(sa.receive(a, message)?);
+            }
+            to_b.extend(sa.poll(a));
+            to_a.extend(sb.poll(b));
+        }
+        Ok(())
+    }
+
+    let mut origin = Document::new(replica(1));
+    let text = origin.set_new_text(MapId::ROOT, "t").expect("a map");
+    let mut stale = origin.fork(replica(2));
+    origin.text_insert(text, 0, "shared").expect("in range");
+    let base = origin.version();
+    let mut server = load(&origin.encode_shallow(&base).expect("a version"), 3);
+    server.text_insert(text, 6, "!").expect("in range");
+
+    let mut fresh = Document::new(replica(4));
+    exchange(&mut server, &mut fresh).expect("a fresh client syncs");
+    assert_eq!(fresh.to_json(), server.to_json());
+    assert_eq!(fresh.shallow_base(), Some(&base));
+    fresh.text_insert(text, 0, ">").expect("in range");
+    exchange(&mut server, &mut fresh).expect("and syncs on");
+    assert_eq!(server.text(text).expect("a text"), ">shared!");
+
+    stale.text_insert(text, 0, "old").expect("in range");
+    let before = server.to_json();
+    let error = exchange(&mut server, &mut stale).expect_err("needs the trimmed history");
+    assert_eq!(
+        error,
+        SyncError::Update(LoadError::HistoryTrimmed { base: base.clone() })
+    );
+    assert_eq!(server.to_json(), before);
 }
