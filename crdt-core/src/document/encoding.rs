@@ -86,6 +86,8 @@ const FLAG_MESSAGE: u64 = 2;
 const FLAG_TIMESTAMP: u64 = 4;
 
 const VALUE_NONE: u8 = 255;
+/// More trimmed events than any real document has (a quarter of the local version space).
+const MAX_TRIMMED_EVENTS: usize = usize::MAX >> 2;
 
 fn malformed(why: &'static str) -> LoadError {
     LoadError::Malformed(why)
@@ -1021,6 +1023,15 @@ impl Document {
         shallow: &ShallowPart,
     ) -> Result<(), LoadError> {
         for change in &shallow.trimmed {
+            // Lengths cost no bytes: bound them so local versions never overflow.
+            if self
+                .graph
+                .len()
+                .checked_add(change.len)
+                .is_none_or(|end| end > MAX_TRIMMED_EVENTS)
+            {
+                return Err(malformed("too many trimmed events"));
+            }
             let new = self
                 .graph
                 .add_remote(

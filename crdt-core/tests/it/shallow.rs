@@ -520,6 +520,38 @@ fn random_shallow_bodies_never_panic_the_decoder() {
     check(3000, random_shallow_bodies_never_panic);
 }
 
+/// A hand-written shallow snapshot whose base claims 2^63 events of each of two replicas, as
+/// two trimmed runs (lengths cost no bytes): refused, not overflowed.
+#[test]
+fn huge_trimmed_runs_are_refused() {
+    let mut body = vec![2u8]; // replicas
+    body.extend([1u8; 16]);
+    body.extend([2u8; 16]);
+    body.push(0); // containers
+    let huge = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]; // 2^63
+    body.push(2); // base version entries
+    for r in 0..2u8 {
+        body.push(r);
+        body.extend(huge);
+    }
+    body.push(2); // trimmed runs
+    for r in 0..2u8 {
+        body.extend([r, 1]); // replica, first sequence number
+        body.extend(huge); // length
+        body.push(0); // parents
+    }
+    body.push(0); // changes
+    body.extend([0, 0, 0]); // the text block: stored (0), empty
+    body.extend([0, 0]); // state, placements
+    let mut bytes = vec![0xC7, b'D', b'O', b'C', 1, 3];
+    bytes.extend(crc32fast::hash(&body).to_le_bytes());
+    bytes.extend(&body);
+    assert_eq!(
+        Document::load(&bytes, replica(1)).err(),
+        Some(LoadError::Malformed("too many trimmed events"))
+    );
+}
+
 #[test]
 fn every_prefix_of_a_shallow_snapshot_is_refused_with_an_error() {
     let bytes = sample_shallow();
