@@ -71,6 +71,9 @@ pub enum HistoryError {
         /// An event outside the version that does not descend from all of it.
         event: Dot,
     },
+    /// [`Document::compact`] was refused: an [`UndoManager`](super::UndoManager) records this
+    /// document, and its steps name elements by local versions that compaction renumbers.
+    UndoRecording,
 }
 
 impl fmt::Display for HistoryError {
@@ -104,6 +107,9 @@ impl fmt::Display for HistoryError {
                 f,
                 "event {event:?} was made concurrently with part of the version: a shallow \
                  snapshot there would lose history it needs"
+            ),
+            HistoryError::UndoRecording => f.write_str(
+                "an undo manager records this document: compacting would invalidate its steps",
             ),
         }
     }

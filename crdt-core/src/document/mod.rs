@@ -14,6 +14,7 @@
 //! - `history`: earlier versions, changes between versions, forks at a version, reverts.
 
 mod change;
+mod compaction;
 mod encoding;
 mod events;
 mod history;

@@ -299,7 +299,7 @@ fn documents_written_before_shallow_snapshots_still_load() {
 // ---- property ---------------------------------------------------------------------------
 
 #[derive(Clone, Debug)]
-enum Step {
+pub(crate) enum Step {
     Transact {
         at: u8,
         edits: Vec<(u8, Edit)>,
@@ -376,7 +376,7 @@ impl Arbitrary for Scenario {
     }
 }
 
-fn run(docs: &mut [Document], step: &Step) {
+pub(crate) fn run(docs: &mut [Document], step: &Step) {
     let n = docs.len();
     match step {
         Step::Transact { at, edits } => {
@@ -399,7 +399,7 @@ fn run(docs: &mut [Document], step: &Step) {
     }
 }
 
-fn sync_all(docs: &mut [Document]) {
+pub(crate) fn sync_all(docs: &mut [Document]) {
     for _ in 0..2 {
         for from in 0..docs.len() {
             for to in 0..docs.len() {
@@ -565,7 +565,7 @@ fn every_prefix_of_a_shallow_snapshot_is_refused_with_an_error() {
 
 /// A sequential trace in a document: a text under the root, one transaction per trace
 /// transaction.
-fn sequential_document(trace: &crate::traces::Trace) -> (Document, TextId) {
+pub(crate) fn sequential_document(trace: &crate::traces::Trace) -> (Document, TextId) {
     let mut doc = Document::new(replica(1));
     let text = doc.set_new_text(MapId::ROOT, "text").expect("a map");
     for txn in &trace.txns {
