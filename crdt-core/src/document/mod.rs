@@ -11,7 +11,9 @@
 //! - `transaction`: local edits ([`Transaction`]);
 //! - `change`: changes as they travel, and applying remote ones;
 //! - `encoding`: the binary forms of updates and snapshots;
-//! - `history`: earlier versions, changes between versions, forks at a version, reverts.
+//! - `history`: earlier versions, changes between versions, forks at a version, reverts;
+//! - `undo`: undo/redo of the local replica's changes ([`UndoManager`]);
+//! - `compaction`: dropping history every replica has acknowledged (shallow form in place).
 
 mod change;
 mod compaction;
