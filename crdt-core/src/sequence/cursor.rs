@@ -17,7 +17,7 @@ pub enum Bias {
     After,
 }
 
-/// A position in a [`Text`](super::Text) that survives edits made anywhere: it names the
+/// A position in a [`Text`](crate::Text) that survives edits made anywhere: it names the
 /// character it is anchored to (the one at `index` in the version `heads`, or the one before it
 /// with [`Bias::Before`]) and resolves to wherever that character is now, or where it was if it
 /// has been deleted.
@@ -68,7 +68,7 @@ pub enum CursorError {
     /// resolve it again once synced.
     UnknownEvent(Dot),
     /// The cursor's index is past the end of the text at its version (it was not made by
-    /// [`Text::cursor`](super::Text::cursor), or for another text).
+    /// [`Text::cursor`](crate::Text::cursor), or for another text).
     OutOfRange,
 }
 
