@@ -70,6 +70,11 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_change() {
                 }
             })
         };
+        // Kill only once acknowledgements flow (a loaded CI machine may be slow to start).
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while doc.saved_version().total_events() == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
         server.kill().unwrap(); // SIGKILL
         server.wait().unwrap();

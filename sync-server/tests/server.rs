@@ -49,7 +49,7 @@ async fn two_clients_converge_and_edits_are_saved() {
             .metrics()
             .persisted_batches
             .load(std::sync::atomic::Ordering::Relaxed)
-            >= 2
+            >= 1 // both edits may share one batch (one round of the actor)
     );
     a.close().await;
     b.close().await;
