@@ -6,7 +6,6 @@
 
 use super::{Document, HistoryError};
 use crate::VersionVector;
-use crate::causal_graph::Frontier;
 
 impl Document {
     /// The version [`compact`](Self::compact) would trim this document's history at, given
@@ -70,28 +69,16 @@ impl Document {
         &self,
         version: &VersionVector,
     ) -> Result<Option<VersionVector>, HistoryError> {
-        let mut heads = Frontier::root();
-        for span in self
-            .graph
-            .spans_between(&VersionVector::new(), Some(version))
-        {
-            for run in self.graph.runs_in(span) {
-                heads.advance(run.parents.as_slice(), run.span.end - 1);
-            }
-        }
-        for span in self.graph.spans_between(version, None) {
-            for run in self.graph.runs_in(span) {
-                let parents = run.parents.as_slice();
-                let inside = parents
-                    .iter()
-                    .all(|&p| version.contains(self.graph.lv_to_dot(p)));
-                if inside && parents != heads.as_slice() {
-                    let dots: Vec<_> = parents.iter().map(|&p| self.graph.lv_to_dot(p)).collect();
-                    return self.version_of_heads(&dots).map(Some);
-                }
-            }
-        }
-        Ok(None)
+        let Some(run) = self.first_run_not_descending_from(version) else {
+            return Ok(None);
+        };
+        let dots: Vec<_> = run
+            .parents
+            .as_slice()
+            .iter()
+            .map(|&p| self.graph.lv_to_dot(p))
+            .collect();
+        self.version_of_heads(&dots).map(Some)
     }
 
     /// Compacts the history in place at the version `stable` allows (see

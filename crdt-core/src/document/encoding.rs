@@ -57,9 +57,9 @@ use std::collections::HashMap;
 use super::change::{Change, ChangeOp, OpBody};
 use super::state::Container;
 use super::value::{ContainerId, ContainerKind, Value};
-use super::{Document, HistoryError, Origin, Placement};
+use super::{Document, HistoryError, Placement};
 use crate::bytes::{Reader, Writer, read_block, write_block};
-use crate::causal_graph::{Frontier, Lv};
+use crate::causal_graph::{Frontier, GraphRun, Lv};
 use crate::sequence::LoadError;
 use crate::sequence::update::ApplyError;
 use crate::{Dot, ReplicaId, VersionVector};
@@ -963,6 +963,21 @@ impl Document {
     /// Checks that every event outside `version` (a version of this document) descends from
     /// all of it.
     fn check_shallow_base(&self, version: &VersionVector) -> Result<(), HistoryError> {
+        match self.first_run_not_descending_from(version) {
+            Some(run) => Err(HistoryError::ConcurrentWithVersion {
+                event: self.graph.lv_to_dot(run.span.start),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The first run of events outside `version` (a version of this document) whose parents
+    /// are all inside it but are not all of its heads: events that do not descend from all of
+    /// `version`. Shallow snapshots and compaction both need there to be none.
+    pub(super) fn first_run_not_descending_from(
+        &self,
+        version: &VersionVector,
+    ) -> Option<GraphRun> {
         let inside = |lv: Lv| version.contains(self.graph.lv_to_dot(lv));
         let mut heads = Frontier::root();
         for span in self
@@ -973,17 +988,14 @@ impl Document {
                 heads.advance(run.parents.as_slice(), run.span.end - 1);
             }
         }
-        for span in self.graph.spans_between(version, None) {
-            for run in self.graph.runs_in(span) {
+        self.graph
+            .spans_between(version, None)
+            .into_iter()
+            .flat_map(|span| self.graph.runs_in(span))
+            .find(|run| {
                 let parents = run.parents.as_slice();
-                if parents.iter().all(|&p| inside(p)) && parents != heads.as_slice() {
-                    return Err(HistoryError::ConcurrentWithVersion {
-                        event: self.graph.lv_to_dot(run.span.start),
-                    });
-                }
-            }
-        }
-        Ok(())
+                parents.iter().all(|&p| inside(p)) && parents != heads.as_slice()
+            })
     }
 
     /// Applies a decoded shallow snapshot: loads it into an empty document; into one holding
@@ -1002,16 +1014,7 @@ impl Document {
         }
         let mut fresh = Document::new(self.replica);
         fresh.install_shallow(&decoded.changes, state, shallow)?;
-        let events = fresh.graph.len();
-        let patches = fresh.expansion_of_root();
-        self.graph = fresh.graph;
-        self.containers = fresh.containers;
-        self.placements = fresh.placements;
-        self.scalar_ops = fresh.scalar_ops;
-        self.sequence_ops = fresh.sequence_ops;
-        self.changes = fresh.changes;
-        self.notify(Origin::Remote, &patches);
-        Ok(events)
+        Ok(self.adopt_installed(fresh))
     }
 
     /// Builds this (empty) document from a shallow snapshot: the base's graph, the containers

@@ -679,6 +679,22 @@ impl Document {
         encoding::encode(&self.wire_changes(since, Some(until)), None)
     }
 
+    /// Takes over the history and state of `fresh`, a document a snapshot was installed into
+    /// (this one was empty), keeping this one's replica id and subscribers, and tells the
+    /// subscribers what appeared. Returns how many events came.
+    fn adopt_installed(&mut self, fresh: Document) -> usize {
+        let events = fresh.graph.len();
+        let patches = fresh.expansion_of_root();
+        self.graph = fresh.graph;
+        self.containers = fresh.containers;
+        self.placements = fresh.placements;
+        self.scalar_ops = fresh.scalar_ops;
+        self.sequence_ops = fresh.sequence_ops;
+        self.changes = fresh.changes;
+        self.notify(Origin::Remote, &patches);
+        events
+    }
+
     /// Applies an update or snapshot from any replica: the changes this document lacks are
     /// added and merged, all or nothing, and subscribers receive the patches. Returns how many
     /// events were new.
@@ -703,16 +719,7 @@ impl Document {
             // A snapshot into an empty replica: install its state, no replay.
             let mut fresh = Document::new(self.replica);
             fresh.install_snapshot(&decoded.changes, state)?;
-            let events = fresh.graph.len();
-            let patches = fresh.expansion_of_root();
-            self.graph = fresh.graph;
-            self.containers = fresh.containers;
-            self.placements = fresh.placements;
-            self.scalar_ops = fresh.scalar_ops;
-            self.sequence_ops = fresh.sequence_ops;
-            self.changes = fresh.changes;
-            self.notify(Origin::Remote, &patches);
-            return Ok(events);
+            return Ok(self.adopt_installed(fresh));
         }
         self.apply_decoded(&decoded.changes)
     }

@@ -526,13 +526,7 @@ impl<'a> Transaction<'a> {
     /// assert_eq!(doc.list(list).unwrap(), [Value::from(2)]);
     /// ```
     pub fn list_delete(&mut self, list: ListId, range: Range<usize>) -> Result<(), DocError> {
-        let len = self.list_len_checked(list)?;
-        if range.start > range.end || range.end > len {
-            return Err(DocError::OutOfRange {
-                index: range.end.max(range.start),
-                len,
-            });
-        }
+        check_range(&range, self.list_len_checked(list)?)?;
         if range.is_empty() {
             return Ok(());
         }
@@ -634,13 +628,7 @@ impl<'a> Transaction<'a> {
     /// assert_eq!(doc.text(text).unwrap(), "ho");
     /// ```
     pub fn text_delete(&mut self, text: TextId, range: Range<usize>) -> Result<(), DocError> {
-        let len = self.text_len_checked(text)?;
-        if range.start > range.end || range.end > len {
-            return Err(DocError::OutOfRange {
-                index: range.end.max(range.start),
-                len,
-            });
-        }
+        check_range(&range, self.text_len_checked(text)?)?;
         if range.is_empty() {
             return Ok(());
         }
@@ -831,4 +819,15 @@ impl<'a> Transaction<'a> {
     pub fn register_clear(&mut self, register: RegisterId) -> Result<(), DocError> {
         self.write_register(register, None)
     }
+}
+
+/// Refuses a range that is reversed or reaches past `len`.
+fn check_range(range: &Range<usize>, len: usize) -> Result<(), DocError> {
+    if range.start > range.end || range.end > len {
+        return Err(DocError::OutOfRange {
+            index: range.end.max(range.start),
+            len,
+        });
+    }
+    Ok(())
 }
