@@ -327,7 +327,7 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
                         self.context.metrics.rejected(Reject::IdleTimeout);
                         return End::Idle;
                     }
-                    if let Err(end) = self.send_raw(Message::Ping(Bytes::new())).await {
+                    if let Err(end) = self.ping().await {
                         return end;
                     }
                 }
@@ -426,11 +426,8 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
             Frame::Subscribe { doc, version } => self.subscribe(doc, version).await,
             Frame::Unsubscribe { doc } => {
                 if let Some(subscription) = self.subscriptions.remove(&doc) {
-                    let _ = subscription
-                        .sender
-                        .send(DocCommand::Unsubscribe { conn: self.id })
-                        .await;
-                    self.count_queued();
+                    let command = DocCommand::Unsubscribe { conn: self.id };
+                    self.tell(&subscription.sender, command).await;
                 }
                 Ok(())
             }
@@ -473,9 +470,7 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
                     conn: self.id,
                     version,
                 };
-                if subscription.sender.send(command).await.is_ok() {
-                    self.count_queued();
-                }
+                self.tell(&subscription.sender, command).await;
                 Ok(())
             }
             Frame::Presence {
@@ -595,34 +590,29 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
             }
         };
         let mut revoked = Vec::new();
+        let mut changed = Vec::new();
         for (doc, subscription) in &mut self.subscriptions {
             match grant.access(doc) {
                 None => revoked.push(doc.clone()),
                 Some(access) if access != subscription.access => {
                     subscription.access = access;
-                    let _ = subscription
-                        .sender
-                        .send(DocCommand::SetAccess {
-                            conn: self.id,
-                            access,
-                        })
-                        .await;
-                    self.context
-                        .metrics
-                        .document_queue_depth
-                        .fetch_add(1, Relaxed);
+                    changed.push((subscription.sender.clone(), access));
                 }
                 Some(_) => {}
             }
         }
+        for (sender, access) in changed {
+            let command = DocCommand::SetAccess {
+                conn: self.id,
+                access,
+            };
+            self.tell(&sender, command).await;
+        }
         self.grant = grant;
         for doc in revoked {
             if let Some(subscription) = self.subscriptions.remove(&doc) {
-                let _ = subscription
-                    .sender
-                    .send(DocCommand::Unsubscribe { conn: self.id })
-                    .await;
-                self.count_queued();
+                let command = DocCommand::Unsubscribe { conn: self.id };
+                self.tell(&subscription.sender, command).await;
             }
             self.error(
                 ErrorCode::PermissionDenied,
@@ -685,15 +675,9 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
 
     /// Writes an encoded frame, fragmenting it if it exceeds the frame limit.
     async fn write(&mut self, frame: Bytes) -> Result<(), End> {
-        let max_frame = self.context.limits.max_frame;
-        if frame.len() <= max_frame {
-            return self.send_raw(Message::Binary(frame)).await;
-        }
-        self.next_fragment_id = self.next_fragment_id.wrapping_add(1);
-        for piece in split_encoded(frame.to_vec(), max_frame, self.next_fragment_id) {
-            self.send_raw(Message::Binary(piece.into())).await?;
-        }
-        Ok(())
+        let mut messages = Vec::new();
+        self.push_pieces(frame, &mut messages);
+        self.write_messages(messages).await
     }
 
     /// Writes `first` and whatever else is queued (up to a bound) with one flush: one system
@@ -704,24 +688,40 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
         inbox: &mut mpsc::Receiver<Bytes>,
     ) -> Result<(), End> {
         const MAX_BURST: usize = 64;
-        let max_frame = self.context.limits.max_frame;
-        let metrics = Arc::clone(&self.context.metrics);
         let mut messages = Vec::new();
         let mut next = Some(first);
         while let Some(frame) = next.take() {
-            metrics.outgoing_queue_depth.fetch_sub(1, Relaxed);
-            if frame.len() <= max_frame {
-                messages.push(frame);
-            } else {
-                self.next_fragment_id = self.next_fragment_id.wrapping_add(1);
-                for piece in split_encoded(frame.to_vec(), max_frame, self.next_fragment_id) {
-                    messages.push(Bytes::from(piece));
-                }
-            }
+            self.context
+                .metrics
+                .outgoing_queue_depth
+                .fetch_sub(1, Relaxed);
+            self.push_pieces(frame, &mut messages);
             if messages.len() < MAX_BURST {
                 next = inbox.try_recv().ok();
             }
         }
+        self.write_messages(messages).await
+    }
+
+    /// Appends the WebSocket messages that carry `frame`: itself, or its fragments when it
+    /// exceeds the frame limit.
+    fn push_pieces(&mut self, frame: Bytes, messages: &mut Vec<Bytes>) {
+        let max_frame = self.context.limits.max_frame;
+        if frame.len() <= max_frame {
+            messages.push(frame);
+            return;
+        }
+        self.next_fragment_id = self.next_fragment_id.wrapping_add(1);
+        messages.extend(
+            split_encoded(frame.to_vec(), max_frame, self.next_fragment_id)
+                .into_iter()
+                .map(Bytes::from),
+        );
+    }
+
+    /// Feeds `messages` to the socket and flushes once, within the write timeout.
+    async fn write_messages(&mut self, messages: Vec<Bytes>) -> Result<(), End> {
+        let metrics = Arc::clone(&self.context.metrics);
         let socket = &mut self.socket;
         let written = tokio::time::timeout(WRITE_TIMEOUT, async {
             for message in messages {
@@ -740,19 +740,21 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
         }
     }
 
-    async fn send_raw(&mut self, message: Message) -> Result<(), End> {
-        let len = message.len() as u64;
-        let is_frame = matches!(message, Message::Binary(_));
-        match tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(message)).await {
-            Ok(Ok(())) => {
-                if is_frame {
-                    self.context.metrics.messages_out.fetch_add(1, Relaxed);
-                    self.context.metrics.bytes_out.fetch_add(len, Relaxed);
-                }
-                Ok(())
-            }
+    async fn ping(&mut self) -> Result<(), End> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(Message::Ping(Bytes::new())))
+            .await
+        {
+            Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(End::Transport(error.to_string())),
             Err(_) => Err(End::Slow),
+        }
+    }
+
+    /// Sends a command to a document's actor, waiting for room in its queue, and counts it in
+    /// the queue-depth gauge if it was taken.
+    async fn tell(&self, sender: &mpsc::Sender<DocCommand>, command: DocCommand) {
+        if sender.send(command).await.is_ok() {
+            self.count_queued();
         }
     }
 
@@ -765,17 +767,14 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
 
     /// Unsubscribes from every document (the connection is ending).
     async fn leave_all(&mut self) {
-        for (_, subscription) in self.subscriptions.drain() {
+        let subscriptions: Vec<Subscription> = self.subscriptions.drain().map(|(_, s)| s).collect();
+        for subscription in subscriptions {
             let command = DocCommand::Unsubscribe { conn: self.id };
-            if tokio::time::timeout(Duration::from_secs(5), subscription.sender.send(command))
-                .await
-                .is_ok_and(|sent| sent.is_ok())
-            {
-                self.context
-                    .metrics
-                    .document_queue_depth
-                    .fetch_add(1, Relaxed);
-            }
+            let _ = tokio::time::timeout(
+                Duration::from_secs(5),
+                self.tell(&subscription.sender, command),
+            )
+            .await;
         }
     }
 
