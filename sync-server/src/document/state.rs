@@ -6,7 +6,7 @@
 //! Durability: changes are applied in memory first, but nothing leaves this state about them
 //! (no `Ack`, no broadcast) until the actor reports them persisted with [`DocumentState::persisted`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use crdt_core::sync::{Message, SessionLimits, SyncError, SyncSession};
@@ -406,7 +406,7 @@ impl DocumentState {
             self.changes_since_snapshot += 1;
         }
         let durable = self.persisted.clone();
-        let mut shared: BTreeMap<Vec<(ReplicaId, u64)>, Bytes> = BTreeMap::new();
+        let mut shared: HashMap<VersionVector, Bytes> = HashMap::new();
         for (&conn, subscriber) in &mut self.subscribers {
             let mut acked = Vec::new();
             subscriber.pending.retain(|(batch, version)| {
@@ -433,9 +433,8 @@ impl DocumentState {
             if peer_has.includes(&durable) {
                 continue;
             }
-            let key: Vec<(ReplicaId, u64)> = peer_has.iter().collect();
             let frame = shared
-                .entry(key)
+                .entry(peer_has.clone())
                 .or_insert_with(|| {
                     encode(Frame::Changes {
                         doc: self.id.clone(),
