@@ -317,23 +317,20 @@ impl Connection {
                 state.access = Some(access);
                 state.durable.merge(&version);
                 state.presence_dirty = state.my_presence.is_some();
-                let hello = Frame::Subscribed {
+                let hello = SyncMessage::Hello {
                     doc,
+                    protocol: crdt_core::sync::PROTOCOL_VERSION,
                     version,
-                    access,
-                }
-                .into_sync_message();
-                if let Some(hello) = hello {
-                    // Same document, same protocol: a hello cannot fail.
-                    let out = state
-                        .session
-                        .receive(&mut state.document, hello)
-                        .unwrap_or_default();
-                    if access.can_write() {
-                        for message in out {
-                            replies.push(Frame::from_sync_message(message, self.next_batch));
-                            self.next_batch += 1;
-                        }
+                };
+                // Same document, same protocol: a hello cannot fail.
+                let out = state
+                    .session
+                    .receive(&mut state.document, hello)
+                    .unwrap_or_default();
+                if access.can_write() {
+                    for message in out {
+                        replies.push(Frame::from_sync_message(message, self.next_batch));
+                        self.next_batch += 1;
                     }
                 }
             }
