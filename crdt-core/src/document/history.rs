@@ -6,12 +6,13 @@
 //! event it names is known here, and it holds everything those events depend on (it is
 //! *causally closed*). Anything else is refused with a [`HistoryError`].
 //!
-//! Reading an earlier version replays the changes within it into a fresh replica
-//! ([`Document::view_at`]): Eg-walker needs nothing else, since the operations are stored as
-//! their authors made them. This is correct but not free: it costs the replay of the history up
-//! to the version (sequential stretches fast-forward as plain rope edits; concurrent ones
-//! replay their conflict zone) and memory for that part of the history, roughly what
-//! [`Document::load`] of an update with those changes costs. It is not a zero-copy view.
+//! Reading an earlier version ([`Document::view_at`]) borrows the document and works out each
+//! container from the stored operations when it is read (the `view` module): Eg-walker needs
+//! nothing else, since operations are stored as their authors made them. Forks and diffs
+//! ([`Document::fork_at`], [`Document::diff`]) need a replica of their own: they replay the
+//! changes up to the version into a fresh one (sequential stretches fast-forward as plain rope
+//! edits; concurrent ones replay their conflict zone), which costs roughly what
+//! [`Document::load`] of an update with those changes costs.
 //!
 //! A revert ([`Document::revert_to`]) is an ordinary local change computed from the difference
 //! between now and the earlier version. Lists and texts are compared element by element by
@@ -22,9 +23,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::ops::Deref;
 
 use super::state::Container;
+use super::view::DocumentView;
 use super::{
     ChangeOptions, ContainerId, ContainerKind, CounterId, DocError, Document, ListId, MapId, Patch,
     RegisterId, TextId, Transaction, Value,
@@ -146,46 +147,6 @@ pub struct ChangeInfo {
     pub ops: usize,
 }
 
-/// The document as it was at an earlier version, read-only. Built by [`Document::view_at`];
-/// every reading method of [`Document`] works on it (it dereferences to one).
-///
-/// It is a replica of its own holding the history up to that version (see the module
-/// documentation for the cost): to edit from there, [`fork`](Document::fork) it (or use
-/// [`Document::fork_at`]) as another replica.
-///
-/// ```
-/// use crdt_core::{Document, MapId, ReplicaId, Value};
-///
-/// let mut doc = Document::new(ReplicaId::from_u128(1));
-/// doc.set(MapId::ROOT, "status", "draft").unwrap();
-/// let draft = doc.version();
-/// doc.set(MapId::ROOT, "status", "final").unwrap();
-///
-/// let then = doc.view_at(&draft).unwrap();
-/// assert_eq!(then.get(MapId::ROOT, "status").unwrap(), Some(&Value::from("draft")));
-/// assert_eq!(then.version(), draft);
-/// ```
-#[derive(Debug)]
-pub struct DocumentView {
-    doc: Document,
-}
-
-impl Clone for DocumentView {
-    fn clone(&self) -> Self {
-        DocumentView {
-            doc: self.doc.clone(),
-        }
-    }
-}
-
-impl Deref for DocumentView {
-    type Target = Document;
-
-    fn deref(&self) -> &Document {
-        &self.doc
-    }
-}
-
 impl Document {
     /// Checks that `version` is a version of this document: every event it names is known
     /// here, and it holds everything they depend on.
@@ -289,10 +250,12 @@ impl Document {
         Ok(doc)
     }
 
-    /// The document as it was at `version`, for reading (time travel).
+    /// The document as it was at `version`, for reading (time travel), without copying it:
+    /// the view borrows this document and works out each container from the history when it
+    /// is first read (see [`DocumentView`]).
     ///
-    /// Costs a replay of the changes within `version` into a fresh replica (see the
-    /// [`DocumentView`] documentation); this document is not changed or copied as a whole.
+    /// A document loaded from a shallow snapshot or compacted can be viewed at its current
+    /// version only ([`HistoryError::HistoryTrimmed`] otherwise).
     ///
     /// ```
     /// use crdt_core::{Document, MapId, ReplicaId};
@@ -306,10 +269,9 @@ impl Document {
     /// assert_eq!(doc.view_at(&v1).unwrap().text(text).unwrap(), "Hello");
     /// assert_eq!(doc.text(text).unwrap(), "Hello, world");
     /// ```
-    pub fn view_at(&self, version: &VersionVector) -> Result<DocumentView, HistoryError> {
-        Ok(DocumentView {
-            doc: self.replay_until(version, self.replica)?,
-        })
+    pub fn view_at(&self, version: &VersionVector) -> Result<DocumentView<'_>, HistoryError> {
+        self.check_version(version)?;
+        DocumentView::new(self, version)
     }
 
     /// A new document holding the history up to `version`, editing as `replica`: a branch
@@ -432,7 +394,7 @@ impl Document {
     /// [`Patch`]es a subscriber would have received applying those changes to the document at
     /// `from`: applied in order to the JSON at `from`, they give the JSON at `to`.
     ///
-    /// Costs a replay up to `from` (see [`view_at`](Self::view_at)) and the merge of the
+    /// Costs a replay up to `from` into a fresh replica and the merge of the
     /// changes in between.
     ///
     /// ```

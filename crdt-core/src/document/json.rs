@@ -16,6 +16,69 @@ pub enum JsonStrings {
     Text,
 }
 
+/// Where the JSON export reads containers from: the live document, or a view of it at an
+/// earlier version ([`super::DocumentView`]).
+pub(super) trait ContainerSource {
+    /// Calls `read` with container `id` (`None` if there is no such container).
+    fn read_container<R>(&self, id: ContainerId, read: impl FnOnce(Option<&Container>) -> R) -> R;
+
+    /// An upper bound on the nesting depth (the number of containers).
+    fn container_count(&self) -> usize;
+}
+
+impl ContainerSource for Document {
+    fn read_container<R>(&self, id: ContainerId, read: impl FnOnce(Option<&Container>) -> R) -> R {
+        read(self.containers.get(&id))
+    }
+
+    fn container_count(&self) -> usize {
+        self.containers.len()
+    }
+}
+
+/// The JSON of container `id` of `source`, `depth` levels below the root.
+pub(super) fn container_json(source: &impl ContainerSource, id: ContainerId, depth: usize) -> Json {
+    // Containers form a tree; the bound only guards against a corrupt document.
+    if depth > source.container_count() {
+        return Json::Null;
+    }
+    source.read_container(id, |container| match container {
+        Some(Container::Map(entries)) => Json::Object(
+            entries
+                .iter()
+                .filter_map(|(k, e)| {
+                    e.last()
+                        .map(|e| (k.clone(), value_json(source, &e.value, depth)))
+                })
+                .collect::<JsonMap<String, Json>>(),
+        ),
+        Some(Container::List(seq)) => Json::Array(
+            seq.doc
+                .iter()
+                .map(|v| value_json(source, v, depth))
+                .collect(),
+        ),
+        Some(Container::Text(seq)) => Json::String(seq.doc.to_string()),
+        Some(Container::Counter(value)) => Json::Number((*value).into()),
+        Some(Container::Register(entries)) => entries
+            .last()
+            .map_or(Json::Null, |e| value_json(source, &e.value, depth)),
+        None => Json::Null,
+    })
+}
+
+fn value_json(source: &impl ContainerSource, value: &Value, depth: usize) -> Json {
+    match value {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int(i) => Json::Number((*i).into()),
+        Value::Float(f) => Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Value::String(s) => Json::String(s.clone()),
+        Value::Bytes(b) => Json::Array(b.iter().map(|&x| Json::Number(x.into())).collect()),
+        Value::Container(_, id) => container_json(source, *id, depth + 1),
+    }
+}
+
 impl Document {
     /// The document as JSON: maps are objects, lists arrays, texts strings, counters numbers,
     /// registers their value (null when empty), bytes arrays of numbers; non-finite floats are
@@ -29,46 +92,7 @@ impl Document {
     /// assert_eq!(doc.to_json(), serde_json::json!({ "n": 1 }));
     /// ```
     pub fn to_json(&self) -> Json {
-        self.container_json(ContainerId::Root, 0)
-    }
-
-    fn value_json(&self, value: &Value, depth: usize) -> Json {
-        match value {
-            Value::Null => Json::Null,
-            Value::Bool(b) => Json::Bool(*b),
-            Value::Int(i) => Json::Number((*i).into()),
-            Value::Float(f) => Number::from_f64(*f).map_or(Json::Null, Json::Number),
-            Value::String(s) => Json::String(s.clone()),
-            Value::Bytes(b) => Json::Array(b.iter().map(|&x| Json::Number(x.into())).collect()),
-            Value::Container(_, id) => self.container_json(*id, depth + 1),
-        }
-    }
-
-    fn container_json(&self, id: ContainerId, depth: usize) -> Json {
-        // Containers form a tree; the bound only guards against a corrupt document.
-        if depth > self.containers.len() {
-            return Json::Null;
-        }
-        match self.containers.get(&id) {
-            Some(Container::Map(entries)) => Json::Object(
-                entries
-                    .iter()
-                    .filter_map(|(k, e)| {
-                        e.last()
-                            .map(|e| (k.clone(), self.value_json(&e.value, depth)))
-                    })
-                    .collect::<JsonMap<String, Json>>(),
-            ),
-            Some(Container::List(seq)) => {
-                Json::Array(seq.doc.iter().map(|v| self.value_json(v, depth)).collect())
-            }
-            Some(Container::Text(seq)) => Json::String(seq.doc.to_string()),
-            Some(Container::Counter(value)) => Json::Number((*value).into()),
-            Some(Container::Register(entries)) => entries
-                .last()
-                .map_or(Json::Null, |e| self.value_json(&e.value, depth)),
-            None => Json::Null,
-        }
+        container_json(self, ContainerId::Root, 0)
     }
 
     /// Writes every field of the JSON object `json` into `map`, in one transaction (nested

@@ -26,18 +26,20 @@ mod state;
 mod transaction;
 mod undo;
 mod value;
+mod view;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
 pub use events::{Listener, Origin, Patch, PatchAction, PathSegment, SubscriptionId};
-pub use history::{ChangeInfo, DocumentView, HistoryError};
+pub use history::{ChangeInfo, HistoryError};
 #[cfg(feature = "json")]
 pub use json::JsonStrings;
 pub use transaction::{ChangeOptions, Transaction};
 pub use undo::UndoManager;
 pub use value::{ContainerId, ContainerKind, CounterId, ListId, MapId, RegisterId, TextId, Value};
+pub use view::DocumentView;
 
 use crate::causal_graph::{CausalGraph, Frontier, Lv};
 use crate::rope::Unit;
@@ -75,6 +77,10 @@ pub enum DocError {
     /// Containers are created with the `*_new` operations, not stored as values: a container
     /// has exactly one place in the document.
     ContainerAsValue,
+    /// The stored operations of this container do not replay to an earlier version (a bug or
+    /// a corrupt store: they were accepted before). Only time-travel reads return it; the live
+    /// state is unaffected.
+    HistoryUnreadable(ContainerId),
 }
 
 impl fmt::Display for DocError {
@@ -97,6 +103,10 @@ impl fmt::Display for DocError {
             }
             DocError::ContainerAsValue => f.write_str(
                 "a container cannot be stored as a value; create it with a *_new operation",
+            ),
+            DocError::HistoryUnreadable(id) => write!(
+                f,
+                "the stored history of container {id:?} does not replay to that version"
             ),
         }
     }

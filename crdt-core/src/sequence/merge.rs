@@ -10,6 +10,8 @@
 //! Every edit made to the text is logged, so a merge that meets an impossible operation (from a
 //! corrupt or malicious peer) is undone completely.
 
+use std::ops::Range;
+
 use crate::causal_graph::{CausalGraph, ConflictZone, Frontier, Lv, Side};
 use crate::sequence::content::Content;
 use crate::sequence::oplog::{OpKind, OpLog, OpRun};
@@ -46,6 +48,8 @@ pub(crate) fn roll_back<C: Content>(doc: &mut C::Doc, edits: Vec<Edit<C>>) {
 struct Edits<'a, C: Content> {
     doc: &'a mut C::Doc,
     undo: Vec<Edit<C>>,
+    /// Whether to log the edits (a checkout builds a throwaway document and needs no undo).
+    logged: bool,
 }
 
 impl<C: Content> Edits<'_, C> {
@@ -55,11 +59,13 @@ impl<C: Content> Edits<'_, C> {
             return Err(OutOfRange);
         }
         C::doc_insert(self.doc, at, log.content_slice(op));
-        self.undo.push(Edit::Inserted {
-            at,
-            len: op.span.len(),
-            content: op.content.clone(),
-        });
+        if self.logged {
+            self.undo.push(Edit::Inserted {
+                at,
+                len: op.span.len(),
+                content: op.content.clone(),
+            });
+        }
         Ok(())
     }
 
@@ -69,7 +75,9 @@ impl<C: Content> Edits<'_, C> {
             return Err(OutOfRange);
         }
         let units = C::doc_remove(self.doc, at, len);
-        self.undo.push(Edit::Removed { at, units });
+        if self.logged {
+            self.undo.push(Edit::Removed { at, units });
+        }
         Ok(())
     }
 }
@@ -102,8 +110,11 @@ pub(crate) fn merge_new_events<C: Content>(
     let mut edits = Edits {
         doc,
         undo: Vec::new(),
+        logged: true,
     };
-    match merge_logged(graph, log, &mut edits, version, from) {
+    let new = from..graph.len();
+    let new = std::slice::from_ref(&new);
+    match merge_logged(graph, log, &mut edits, version, new, graph.frontier()) {
         Ok(()) => Ok(edits.undo),
         Err(error) => {
             roll_back(edits.doc, edits.undo);
@@ -112,39 +123,65 @@ pub(crate) fn merge_new_events<C: Content>(
     }
 }
 
+/// The document as it was at version `target`, whose events are `events` (ascending spans,
+/// causally closed): the merge of those events into an empty document. Only the history
+/// within `target` is read; sequential stretches cost plain document edits, concurrent ones a
+/// replay of their conflict zone.
+pub(crate) fn checkout<C: Content>(
+    graph: &CausalGraph,
+    log: &OpLog<C>,
+    events: &[Range<Lv>],
+    target: &Frontier,
+) -> Result<C::Doc, OutOfRange> {
+    let mut doc = C::Doc::default();
+    let mut edits = Edits {
+        doc: &mut doc,
+        undo: Vec::new(),
+        logged: false,
+    };
+    merge_logged(graph, log, &mut edits, &Frontier::root(), events, target)?;
+    Ok(doc)
+}
+
+/// Brings the events `new` (ascending spans, none of them in `version`) into the document at
+/// `version`, ending at version `target` (which includes `version` and `new`).
 fn merge_logged<C: Content>(
     graph: &CausalGraph,
     log: &OpLog<C>,
     edits: &mut Edits<'_, C>,
     version: &Frontier,
-    from: Lv,
+    new: &[Range<Lv>],
+    target: &Frontier,
 ) -> Result<(), OutOfRange> {
-    let end = graph.len();
     let mut version = version.clone();
-    let mut next = from;
+    let mut spans = new.iter().filter(|span| !span.is_empty());
+    let mut current = spans.next().cloned();
 
     // Fast-forward while the new events follow the text's version exactly.
-    while next < end {
+    while let Some(span) = current.as_mut() {
+        let next = span.start;
         let Some(chain) = graph.run_containing(next) else {
             break;
         };
-        let parents = graph.parents_of(next);
-        if parents != version {
+        if graph.parents_of(next) != version {
             break;
         }
-        let chain_end = chain.span.end;
+        let chain_end = chain.span.end.min(span.end);
         for op in log.runs_in(next..chain_end) {
             apply_directly(edits, log, &op)?;
         }
         version = Frontier::single(chain_end - 1);
-        next = chain_end;
+        span.start = chain_end;
+        if span.start == span.end {
+            current = spans.next().cloned();
+        }
     }
-    if next == end {
+    if current.is_none() {
         return Ok(());
     }
 
     // Replay the conflict zone; only the new events edit the text.
-    let zone = graph.conflict_zone(&version, graph.frontier());
+    let zone = graph.conflict_zone(&version, target);
     let mut tracker = Tracker::new();
     replay(graph, log, &mut tracker, zone, |side, effect| {
         if side != Side::Theirs {

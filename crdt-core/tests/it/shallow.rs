@@ -173,6 +173,10 @@ fn history_before_the_base_is_refused_with_typed_errors() {
     assert_eq!(shallow.check_version(&v1), Err(trimmed.clone()));
     assert_eq!(shallow.view_at(&v1).err(), Some(trimmed.clone()));
     assert_eq!(shallow.view_at(&base).err(), Some(trimmed.clone()));
+    // The current version is readable: it is the live state.
+    let now = shallow.view_at(&shallow.version()).expect("the current version");
+    assert_eq!(now.to_json(), shallow.to_json());
+    assert_eq!(now.get(MapId::ROOT, "k").expect("a map"), Some(3.into()));
     assert_eq!(shallow.encode_shallow(&v1).err(), Some(trimmed.clone()));
     assert_eq!(
         shallow.try_update_since(&VersionVector::new()).err(),

@@ -195,7 +195,9 @@ fn every_sequential_trace_in_a_document_text_yields_its_end_content() {
         let text = doc
             .set_new_text(MapId::ROOT, "text")
             .expect("root is a map");
-        for txn in &trace.txns {
+        let sample_every = (trace.txns.len() / 10).max(1);
+        let mut samples = Vec::new();
+        for (i, txn) in trace.txns.iter().enumerate() {
             doc.transact(|tx| {
                 for (pos, delete, insert) in &txn.patches {
                     tx.text_delete(text, *pos..*pos + *delete)?;
@@ -204,6 +206,19 @@ fn every_sequential_trace_in_a_document_text_yields_its_end_content() {
                 Ok(())
             })
             .expect("trace patches are in range");
+            if i % sample_every == 0 {
+                samples.push((doc.version(), doc.text(text).expect("a text")));
+            }
+        }
+        for (version, seen) in &samples {
+            let view = doc
+                .view_at(version)
+                .expect("a version the document went through");
+            assert!(
+                view.text(text).expect("a text") == *seen,
+                "{}: the view at {version:?} differs",
+                path.display()
+            );
         }
         assert!(
             doc.text(text).expect("a text") == trace.end_content,
@@ -234,7 +249,10 @@ fn replay_concurrent_documents(trace: &Trace) -> String {
     let mut hub = origin.fork(ReplicaId::from_u128(u128::MAX));
     let base = origin.version();
     let mut versions: Vec<VersionVector> = Vec::with_capacity(trace.txns.len());
-    for txn in &trace.txns {
+    // Every so often, what the editing replica saw: the hub's view at that version must match.
+    let sample_every = (trace.txns.len() / 20).max(1);
+    let mut samples: Vec<(VersionVector, String)> = Vec::new();
+    for (i, txn) in trace.txns.iter().enumerate() {
         let mut target = base.clone();
         for &parent in &txn.parents {
             target.merge(&versions[parent]);
@@ -258,7 +276,19 @@ fn replay_concurrent_documents(trace: &Trace) -> String {
             replica_of(txn.agent),
             replica.version().get(replica_of(txn.agent)),
         );
+        if i % sample_every == 0 {
+            samples.push((after.clone(), replica.text(text).expect("a text")));
+        }
         versions.push(after);
+    }
+    for (version, seen) in &samples {
+        let view = hub
+            .view_at(version)
+            .expect("a version the hub went through");
+        assert!(
+            view.text(text).expect("a text") == *seen,
+            "the view at {version:?} differs from what the replica saw"
+        );
     }
     let loaded = Document::load(&hub.encode(), ReplicaId::from_u128(5)).expect("loads");
     assert_eq!(loaded.text(text), hub.text(text));
