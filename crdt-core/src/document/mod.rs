@@ -17,6 +17,7 @@
 
 mod change;
 mod compaction;
+mod cursors;
 mod encoding;
 mod events;
 mod history;

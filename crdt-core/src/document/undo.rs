@@ -57,9 +57,12 @@
 //! - Cost: taking in steps and each undo or redo replay the whole history of every list or
 //!   text they touch (linear in that history), and planning scans the container once per
 //!   restored element. The map of stand-ins grows with the elements undo and redo bring back.
-//! - Cursors are not restored: the manager neither takes nor returns caret positions, and a
-//!   [`Cursor`](crate::Cursor) anchored to an element that undo deleted resolves to where
-//!   that element was, not to its stand-in.
+//! - Cursors: the app saves its selection as stable cursors before each change
+//!   ([`UndoManager::save_cursors`]); undo and redo give back those saved before the change
+//!   they take back, resolved by identity through the elements that stand for restored ones.
+//!   Cursors the app keeps itself (not saved with a step) resolve through
+//!   [`Document::resolve_cursor`], which knows nothing of stand-ins: one anchored to an
+//!   element that undo deleted and redo brought back resolves to where the old element was.
 
 use std::collections::{HashMap, HashSet};
 
@@ -72,6 +75,7 @@ use super::{
 use crate::causal_graph::{Frontier, Lv};
 use crate::sequence::merge::{move_prepare_version, tracker_from};
 use crate::sequence::tracker::Tracker;
+use crate::sequence::{Bias, Cursor};
 
 /// What one local operation did, as an undo manager needs it.
 #[derive(Clone, Debug)]
@@ -187,6 +191,9 @@ struct Step {
     /// List and text effects, by container.
     sequences: Vec<(ContainerId, SequenceEffect)>,
     timestamp: Option<i64>,
+    /// The cursors saved right before the step began ([`UndoManager::save_cursors`]), to
+    /// restore when it is taken back.
+    cursors: Vec<(ContainerId, Cursor)>,
 }
 
 impl Step {
@@ -289,6 +296,8 @@ pub struct UndoManager {
     /// Per list or text, the elements that undo or redo inserted again, each with the element
     /// it stands for (the first one, never itself a restored one).
     aliases: HashMap<ContainerId, HashMap<Lv, Lv>>,
+    /// Cursors saved for the next step ([`UndoManager::save_cursors`]).
+    pending_cursors: Vec<(ContainerId, Cursor)>,
 }
 
 impl UndoManager {
@@ -315,6 +324,7 @@ impl UndoManager {
             max_steps: 1000,
             replaced: HashMap::new(),
             aliases: HashMap::new(),
+            pending_cursors: Vec::new(),
         }
     }
 
@@ -428,10 +438,13 @@ impl UndoManager {
                 Some(last) if join => {
                     last.extend(resolved);
                     last.timestamp = timestamp;
+                    // The step keeps the cursors from before its start.
+                    self.pending_cursors.clear();
                 }
                 _ => {
                     let mut step = Step {
                         timestamp,
+                        cursors: std::mem::take(&mut self.pending_cursors),
                         ..Step::default()
                     };
                     step.extend(resolved);
@@ -501,19 +514,7 @@ impl UndoManager {
     /// assert_eq!(doc.get(MapId::ROOT, "k").unwrap(), Some(&Value::from(1)));
     /// ```
     pub fn undo(&mut self, doc: &mut Document) -> Result<bool, DocError> {
-        self.capture(doc);
-        let Some(step) = self.undo.pop() else {
-            return Ok(false);
-        };
-        match self.apply_inverse(doc, &step) {
-            Ok(inverse) => self.redo.push(inverse),
-            Err(error) => {
-                self.undo.push(step);
-                return Err(error);
-            }
-        }
-        self.may_join = false;
-        Ok(true)
+        Ok(self.undo_with_cursors(doc)?.is_some())
     }
 
     /// Redoes the latest undone step as a new local change; false if there was none.
@@ -529,9 +530,124 @@ impl UndoManager {
     /// assert_eq!(doc.list(list).unwrap(), [Value::from("x")]);
     /// ```
     pub fn redo(&mut self, doc: &mut Document) -> Result<bool, DocError> {
+        Ok(self.redo_with_cursors(doc)?.is_some())
+    }
+
+    /// Saves the app's cursors (carets, selection ends) as they are right now, to give back
+    /// when the next step is taken back: call it before each local change the manager records
+    /// (edits, and undos and redos too) with the current selection. A transaction that joins
+    /// the open step (capture timeout) keeps the cursors saved before the step began.
+    ///
+    /// [`undo_with_cursors`](Self::undo_with_cursors) and
+    /// [`redo_with_cursors`](Self::redo_with_cursors) return them, resolved in the document as
+    /// it is after the undo or redo.
+    ///
+    /// ```
+    /// use crdt_core::{Bias, Document, MapId, ReplicaId, UndoManager};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// doc.text_insert(text, 0, "hello").unwrap();
+    /// let mut undo = UndoManager::new(&mut doc);
+    ///
+    /// // The caret is at 5; the user types " world".
+    /// let caret = doc.cursor(text.id(), 5, Bias::Before).unwrap();
+    /// undo.save_cursors(&mut doc, [(text.id(), caret)]);
+    /// doc.text_insert(text, 5, " world").unwrap();
+    ///
+    /// let restored = undo.undo_with_cursors(&mut doc).unwrap().unwrap();
+    /// assert_eq!(restored, [(text.id(), 5)]); // the caret goes back where it was
+    /// ```
+    pub fn save_cursors(
+        &mut self,
+        doc: &mut Document,
+        cursors: impl IntoIterator<Item = (ContainerId, Cursor)>,
+    ) {
+        // Changes made before this belong to earlier steps.
+        self.capture(doc);
+        self.pending_cursors = cursors.into_iter().collect();
+    }
+
+    /// Like [`undo`](Self::undo), and gives back the cursors saved (with
+    /// [`save_cursors`](Self::save_cursors)) right before the undone step, resolved in the
+    /// document as it is now: each follows the element it sticks to through every edit since,
+    /// local or remote, and through the element that stands for it if undo brought it back
+    /// (text the step deleted and the undo restored: a selection over it selects it again).
+    /// A cursor whose element was deleted for good goes where that element was; one that
+    /// cannot be resolved (made for a container that is no list or text, or at a version
+    /// this replica lacks) is left out. `None` if there was nothing to undo.
+    ///
+    /// The cursors saved since the last change go with the undo itself: a redo gives them back.
+    ///
+    /// ```
+    /// use crdt_core::{Bias, Document, MapId, ReplicaId, UndoManager};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// doc.text_insert(text, 0, "keep this, cut that").unwrap();
+    /// let mut undo = UndoManager::new(&mut doc);
+    ///
+    /// // "cut that" is selected and deleted.
+    /// let selection = [
+    ///     (text.id(), doc.cursor(text.id(), 11, Bias::After).unwrap()),
+    ///     (text.id(), doc.cursor(text.id(), 19, Bias::Before).unwrap()),
+    /// ];
+    /// undo.save_cursors(&mut doc, selection);
+    /// doc.text_delete(text, 11..19).unwrap();
+    ///
+    /// // Someone prepends text meanwhile.
+    /// let mut other = doc.fork(ReplicaId::from_u128(2));
+    /// other.text_insert(text, 0, ">> ").unwrap();
+    /// doc.merge(&other).unwrap();
+    ///
+    /// let restored = undo.undo_with_cursors(&mut doc).unwrap().unwrap();
+    /// assert_eq!(restored, [(text.id(), 14), (text.id(), 22)]);
+    /// assert_eq!(&doc.text(text).unwrap()[14..22], "cut that"); // selected again
+    /// ```
+    pub fn undo_with_cursors(
+        &mut self,
+        doc: &mut Document,
+    ) -> Result<Option<Vec<(ContainerId, usize)>>, DocError> {
+        self.capture(doc);
+        let Some(step) = self.undo.pop() else {
+            return Ok(None);
+        };
+        match self.apply_inverse(doc, &step) {
+            Ok(inverse) => self.redo.push(inverse),
+            Err(error) => {
+                self.undo.push(step);
+                return Err(error);
+            }
+        }
+        self.may_join = false;
+        Ok(Some(self.restore_cursors(doc, &step.cursors)))
+    }
+
+    /// Like [`redo`](Self::redo), and gives back the cursors saved right before the undo it
+    /// takes back, as [`undo_with_cursors`](Self::undo_with_cursors) does.
+    ///
+    /// ```
+    /// use crdt_core::{Bias, Document, MapId, ReplicaId, UndoManager};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let mut undo = UndoManager::new(&mut doc);
+    /// doc.text_insert(text, 0, "typed").unwrap();
+    ///
+    /// // The caret is after "typed" when the user presses undo, then redo.
+    /// let caret = doc.cursor(text.id(), 5, Bias::Before).unwrap();
+    /// undo.save_cursors(&mut doc, [(text.id(), caret)]);
+    /// undo.undo(&mut doc).unwrap();
+    /// let restored = undo.redo_with_cursors(&mut doc).unwrap().unwrap();
+    /// assert_eq!(restored, [(text.id(), 5)]);
+    /// ```
+    pub fn redo_with_cursors(
+        &mut self,
+        doc: &mut Document,
+    ) -> Result<Option<Vec<(ContainerId, usize)>>, DocError> {
         self.capture(doc);
         let Some(step) = self.redo.pop() else {
-            return Ok(false);
+            return Ok(None);
         };
         match self.apply_inverse(doc, &step) {
             Ok(inverse) => self.undo.push(inverse),
@@ -541,7 +657,35 @@ impl UndoManager {
             }
         }
         self.may_join = false;
-        Ok(true)
+        Ok(Some(self.restore_cursors(doc, &step.cursors)))
+    }
+
+    /// Resolves saved cursors in `doc` as it is now, following elements through what stands
+    /// for them; leaves out those that cannot be resolved.
+    fn restore_cursors(
+        &self,
+        doc: &Document,
+        cursors: &[(ContainerId, Cursor)],
+    ) -> Vec<(ContainerId, usize)> {
+        let mut out = Vec::with_capacity(cursors.len());
+        // Per container: its replay and its items in document order (`None`: not a sequence).
+        let mut follows: HashMap<ContainerId, Option<Replayed<'_>>> = HashMap::new();
+        for (container, cursor) in cursors {
+            let current = current_id(&self.replaced, *container);
+            let entry = follows.entry(current).or_insert_with(|| {
+                let follow = Follow::new(doc, current).ok()?;
+                let order = follow.tracker.items_in_order(follow.len());
+                Some((follow, order))
+            });
+            let Some((follow, order)) = entry else {
+                continue;
+            };
+            let aliases = self.aliases.get(&current);
+            if let Some(at) = restore_cursor(doc, follow, order, aliases, cursor) {
+                out.push((*container, at));
+            }
+        }
+        out
     }
 
     /// Applies the inverse of `step` as one local change; returns the step that takes it back
@@ -586,7 +730,11 @@ impl UndoManager {
                 .or_default()
                 .insert(new, stands_for);
         }
-        let mut inverse = Step::default();
+        let mut inverse = Step {
+            // Saved since the last change: the selection at the time of this undo or redo.
+            cursors: std::mem::take(&mut self.pending_cursors),
+            ..Step::default()
+        };
         let commits = std::mem::take(&mut doc.recorded)
             .into_iter()
             .map(|commit| commit.ops)
@@ -734,7 +882,20 @@ impl<'a> Follow<'a> {
 
     /// Moves the prepare version to the version right after event `last`.
     fn move_to(&mut self, last: Lv) {
-        let target = Frontier::single(last);
+        self.move_to_version(&Frontier::single(last));
+    }
+
+    /// The number of elements of the container now.
+    fn len(&self) -> usize {
+        match self.doc.containers.get(&self.container) {
+            Some(Container::Text(seq)) => seq.doc.len_chars(),
+            Some(Container::List(seq)) => seq.doc.len(),
+            _ => 0,
+        }
+    }
+
+    /// Moves the prepare version to `target`.
+    fn move_to_version(&mut self, target: &Frontier) {
         let graph = &self.doc.graph;
         match self.doc.containers.get(&self.container) {
             Some(Container::Text(seq)) => move_prepare_version(
@@ -742,14 +903,14 @@ impl<'a> Follow<'a> {
                 &seq.log,
                 &mut self.tracker,
                 &mut self.prepare,
-                &target,
+                target,
             ),
             Some(Container::List(seq)) => move_prepare_version(
                 graph,
                 &seq.log,
                 &mut self.tracker,
                 &mut self.prepare,
-                &target,
+                target,
             ),
             _ => {}
         }
@@ -769,6 +930,61 @@ impl<'a> Follow<'a> {
             _ => self.at(index - 1).map(Some),
         }
     }
+}
+
+/// A list or text replayed for cursors: the tracker, and every item in document order with
+/// whether it is there now.
+type Replayed<'a> = (Follow<'a>, Vec<(Lv, bool)>);
+
+/// Where `cursor` is now in the container `follow` replays (whose items in document order,
+/// with whether each is there now, are `order`): at the element it sticks to, or at whatever
+/// stands for that element now (`aliases`), or where the element was if it is gone. `None` if
+/// the cursor cannot be resolved here.
+fn restore_cursor(
+    doc: &Document,
+    follow: &mut Follow<'_>,
+    order: &[(Lv, bool)],
+    aliases: Option<&HashMap<Lv, Lv>>,
+    cursor: &Cursor,
+) -> Option<usize> {
+    let mut heads = Vec::with_capacity(cursor.heads.len());
+    for &dot in &cursor.heads {
+        heads.push(doc.graph.dot_to_lv(dot)?);
+    }
+    follow.move_to_version(&Frontier::from_unsorted(&heads));
+    // The element the cursor sticks to, in the version it was made at (`None`: the start or
+    // the end).
+    let anchor = match cursor.bias {
+        Bias::Before => match cursor.index {
+            0 => return Some(0),
+            index => follow.tracker.prepare_item(index - 1)?,
+        },
+        Bias::After => match follow.tracker.prepare_item(cursor.index) {
+            Some(item) => item,
+            None => return Some(follow.len()),
+        },
+    };
+    let canon = |lv: Lv| aliases.and_then(|a| a.get(&lv).copied()).unwrap_or(lv);
+    let wanted = canon(anchor);
+    let mut visible = 0;
+    let mut where_it_was = None;
+    for &(item, there) in order {
+        if there && canon(item) == wanted {
+            return Some(match cursor.bias {
+                Bias::Before => visible + 1,
+                Bias::After => visible,
+            });
+        }
+        if item == anchor {
+            where_it_was = Some(visible);
+        }
+        if there {
+            visible += 1;
+        }
+    }
+    // Gone for good: where it was. Not in the order at all: past the end of the text the
+    // replay knows (the tail of a shallow snapshot's placeholder), so the end.
+    Some(where_it_was.unwrap_or(visible))
 }
 
 /// Turns the records of local transactions (each its own list) into map, register and

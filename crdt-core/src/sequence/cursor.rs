@@ -70,6 +70,11 @@ pub enum CursorError {
     /// The cursor's index is past the end of the text at its version (it was not made by
     /// [`Text::cursor`](crate::Text::cursor), or for another text).
     OutOfRange,
+    /// The document container named is not a list or text (or does not exist).
+    NotASequence,
+    /// The cursor was made before the base of the shallow snapshot this document was loaded
+    /// from (or compacted to): the edits since then are not all here.
+    HistoryTrimmed,
 }
 
 impl fmt::Display for CursorError {
@@ -82,6 +87,10 @@ impl fmt::Display for CursorError {
             CursorError::OutOfRange => {
                 f.write_str("the cursor's index is past the end of the text at its version")
             }
+            CursorError::NotASequence => f.write_str("the container is not a list or text"),
+            CursorError::HistoryTrimmed => f.write_str(
+                "the cursor was made before the history this document keeps (a shallow snapshot)",
+            ),
         }
     }
 }

@@ -4,8 +4,9 @@
 use std::sync::{Arc, Mutex};
 
 use crdt_core::{
-    ChangeOptions, ContainerKind, CounterId, DocError, Document, HistoryError, ListId, MapId,
-    Origin, Patch, RegisterId, ReplicaId, TextId, Transaction, UndoManager, Value, VersionVector,
+    Bias, ChangeOptions, ContainerKind, CounterId, CursorError, DocError, Document, HistoryError,
+    ListId, MapId, Origin, Patch, RegisterId, ReplicaId, TextId, Transaction, UndoManager, Value,
+    VersionVector,
 };
 use quickcheck::{Arbitrary, Gen};
 use serde_json::{Value as Json, json};
@@ -1003,4 +1004,253 @@ fn undo_works_on_a_replica_loaded_from_a_shallow_snapshot() {
     assert_eq!(doc.to_json(), start);
     assert!(undo.redo(&mut doc).unwrap() && undo.redo(&mut doc).unwrap());
     assert_eq!(doc.to_json(), done);
+}
+
+// ---- cursors ------------------------------------------------------------------------------
+
+#[test]
+fn document_cursors_follow_their_element_and_refuse_what_they_cannot_name() {
+    let mut doc = Document::new(r(1));
+    let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    let counter = doc.set_new_counter(MapId::ROOT, "c").unwrap();
+    doc.text_insert(text, 0, "abcdef").unwrap();
+    doc.list_insert(list, 0, 1).unwrap();
+    let before_d = doc.cursor(text.id(), 3, Bias::After).unwrap();
+    let after_c = doc.cursor(text.id(), 3, Bias::Before).unwrap();
+    let list_end = doc.cursor(list.id(), 1, Bias::Before).unwrap();
+    assert_eq!(doc.resolve_cursor(text.id(), &before_d), Ok(3));
+
+    // Remote text typed right at the cursors goes between them.
+    let mut other = doc.fork(r(2));
+    other.text_insert(text, 3, "XY").unwrap();
+    other.list_insert(list, 0, 0).unwrap();
+    doc.merge(&other).unwrap();
+    assert_eq!(doc.resolve_cursor(text.id(), &after_c), Ok(3));
+    assert_eq!(doc.resolve_cursor(text.id(), &before_d), Ok(5));
+    assert_eq!(doc.resolve_cursor(list.id(), &list_end), Ok(2));
+    // The element a cursor sticks to is deleted: where it was.
+    doc.text_delete(text, 4..6).unwrap(); // "abcXef"
+    assert_eq!(doc.resolve_cursor(text.id(), &before_d), Ok(4));
+
+    assert!(matches!(
+        doc.cursor(counter.id(), 0, Bias::After),
+        Err(DocError::WrongKind { .. })
+    ));
+    assert_eq!(
+        doc.cursor(text.id(), 99, Bias::After).err(),
+        Some(DocError::OutOfRange { index: 99, len: 6 })
+    );
+    assert_eq!(
+        doc.resolve_cursor(counter.id(), &before_d),
+        Err(CursorError::NotASequence)
+    );
+    // A cursor from a replica that knows more than this one.
+    let mut ahead = doc.fork(r(3));
+    ahead.text_insert(text, 0, "new").unwrap();
+    let from_ahead = ahead.cursor(text.id(), 1, Bias::After).unwrap();
+    assert!(matches!(
+        doc.resolve_cursor(text.id(), &from_ahead),
+        Err(CursorError::UnknownEvent(_))
+    ));
+    doc.merge(&ahead).unwrap();
+    assert_eq!(doc.resolve_cursor(text.id(), &from_ahead), Ok(1));
+
+    // A shallow replica cannot follow a cursor from before its base.
+    let shallow = Document::load(&doc.encode_shallow(&doc.version()).unwrap(), r(4)).unwrap();
+    assert_eq!(
+        shallow.resolve_cursor(text.id(), &before_d),
+        Err(CursorError::HistoryTrimmed)
+    );
+    let fresh = shallow.cursor(text.id(), 2, Bias::After).unwrap();
+    assert_eq!(shallow.resolve_cursor(text.id(), &fresh), Ok(2));
+}
+
+#[test]
+fn undo_gives_back_the_caret_saved_before_the_step_shifted_by_remote_edits() {
+    let mut doc = Document::new(r(1));
+    let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    doc.text_insert(text, 0, "hello").unwrap();
+    let mut undo = UndoManager::new(&mut doc);
+    let caret = doc.cursor(text.id(), 5, Bias::Before).unwrap();
+    undo.save_cursors(&mut doc, [(text.id(), caret)]);
+    doc.text_insert(text, 5, " world").unwrap();
+
+    let mut other = doc.fork(r(2));
+    other.text_insert(text, 0, "oh, ").unwrap();
+    doc.merge(&other).unwrap();
+
+    let restored = undo.undo_with_cursors(&mut doc).unwrap().unwrap();
+    assert_eq!(doc.text(text).unwrap(), "oh, hello");
+    assert_eq!(restored, [(text.id(), 9)]); // after "hello", behind the remote prefix
+    // Nothing more to undo: None, not an empty list.
+    assert_eq!(undo.undo_with_cursors(&mut doc), Ok(None));
+}
+
+#[test]
+fn a_selection_over_deleted_text_selects_the_restored_text_after_undo() {
+    let mut doc = Document::new(r(1));
+    let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    doc.text_insert(text, 0, "one two three").unwrap();
+    let mut undo = UndoManager::new(&mut doc);
+    // "two" is selected and deleted; the cursors stick to its first and last chars.
+    let start = doc.cursor(text.id(), 4, Bias::After).unwrap();
+    let end = doc.cursor(text.id(), 7, Bias::Before).unwrap();
+    undo.save_cursors(
+        &mut doc,
+        [(text.id(), start.clone()), (text.id(), end.clone())],
+    );
+    doc.text_delete(text, 4..7).unwrap(); // "one  three"
+
+    // Meanwhile another user types into the gap and at the start.
+    let mut other = doc.fork(r(2));
+    other
+        .transact(|tx| {
+            tx.text_insert(text, 4, "2")?;
+            tx.text_insert(text, 0, "> ")
+        })
+        .unwrap(); // "> one 2 three"
+    doc.merge(&other).unwrap();
+
+    let restored = undo.undo_with_cursors(&mut doc).unwrap().unwrap();
+    let now = doc.text(text).unwrap();
+    let (from, to) = (restored[0].1, restored[1].1);
+    let chars: Vec<char> = now.chars().collect();
+    assert_eq!(
+        chars[from..to].iter().collect::<String>(),
+        "two",
+        "in {now:?}"
+    );
+    assert_eq!(restored[0].0, text.id());
+    // Resolved without the manager, both cursors follow the deleted old chars and collapse to
+    // where they were: the restored chars are new elements only the manager maps to them.
+    assert_eq!(
+        doc.resolve_cursor(text.id(), &start),
+        doc.resolve_cursor(text.id(), &end)
+    );
+}
+
+#[test]
+fn redo_gives_back_the_cursors_saved_before_the_undo() {
+    let mut doc = Document::new(r(1));
+    let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    doc.list_insert(list, 0, "a").unwrap();
+    let mut undo = UndoManager::new(&mut doc);
+    doc.list_insert(list, 1, "b").unwrap();
+    doc.list_insert(list, 2, "c").unwrap();
+    // Undo with the "caret" after "b".
+    let caret = doc.cursor(list.id(), 2, Bias::Before).unwrap();
+    undo.save_cursors(&mut doc, [(list.id(), caret)]);
+    assert_eq!(undo.undo_with_cursors(&mut doc).unwrap(), Some(Vec::new()));
+    let restored = undo.redo_with_cursors(&mut doc).unwrap().unwrap();
+    assert_eq!(restored, [(list.id(), 2)]);
+    assert_eq!(doc.list_len(list).unwrap(), 3);
+}
+
+#[test]
+fn a_step_joined_by_the_capture_timeout_keeps_the_cursors_from_before_it_began() {
+    let mut doc = Document::new(r(1));
+    let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    let mut undo = UndoManager::new(&mut doc).with_capture_timeout(1_000);
+    let at = |ms| ChangeOptions {
+        message: None,
+        timestamp: Some(ms),
+    };
+    for (i, ms) in [0, 100, 200].into_iter().enumerate() {
+        let caret = doc.cursor(text.id(), i, Bias::Before).unwrap();
+        undo.save_cursors(&mut doc, [(text.id(), caret)]);
+        doc.transact_with(at(ms), |tx| tx.text_insert(text, i, "x"))
+            .unwrap();
+    }
+    let restored = undo.undo_with_cursors(&mut doc).unwrap().unwrap();
+    assert_eq!(doc.text(text).unwrap(), "");
+    assert_eq!(restored, [(text.id(), 0)]);
+}
+
+#[test]
+fn cursors_that_cannot_be_resolved_are_left_out() {
+    let mut doc = Document::new(r(1));
+    let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    let counter = doc.set_new_counter(MapId::ROOT, "c").unwrap();
+    let mut undo = UndoManager::new(&mut doc);
+    let caret = doc.cursor(text.id(), 0, Bias::After).unwrap();
+    undo.save_cursors(
+        &mut doc,
+        [(counter.id(), caret.clone()), (text.id(), caret)],
+    );
+    doc.text_insert(text, 0, "x").unwrap();
+    assert_eq!(
+        undo.undo_with_cursors(&mut doc).unwrap(),
+        Some(vec![(text.id(), 0)])
+    );
+}
+
+/// A lone replica saving random cursors before every change (edits, undos, redos): each undo
+/// and redo gives back exactly the indices saved before the change it takes back, since the
+/// state it returns to is the one they were saved in.
+fn undo_and_redo_give_back_the_saved_cursors(input: (UndoScenario, Vec<bool>, Vec<u8>)) -> bool {
+    let (scenario, moves, picks) = input;
+    let (mut doc, mine, _) = with_containers(r(1));
+    let mut undo = UndoManager::new(&mut doc);
+    let mut pick = picks.into_iter().cycle();
+    let mut next = move || usize::from(pick.next().unwrap_or(0));
+    // Saves two cursors at random places of the text and the list; returns their indices.
+    let mut save = |doc: &mut Document, undo: &mut UndoManager| {
+        let text_at = next() % (doc.text_len(mine.text).expect("a text") + 1);
+        let list_at = next() % (doc.list_len(mine.list).expect("a list") + 1);
+        let bias = if next() % 2 == 0 {
+            Bias::Before
+        } else {
+            Bias::After
+        };
+        let cursors = [
+            (
+                mine.text.id(),
+                doc.cursor(mine.text.id(), text_at, bias).expect("in range"),
+            ),
+            (
+                mine.list.id(),
+                doc.cursor(mine.list.id(), list_at, bias).expect("in range"),
+            ),
+        ];
+        undo.save_cursors(doc, cursors);
+        vec![(mine.text.id(), text_at), (mine.list.id(), list_at)]
+    };
+    // For each state k > 0: what undoing into k - 1 and redoing into k must give back.
+    let mut on_undo: Vec<Vec<(crdt_core::ContainerId, usize)>> = vec![Vec::new()];
+    let mut on_redo: Vec<Vec<(crdt_core::ContainerId, usize)>> = vec![Vec::new()];
+    for (_, _, edits) in &scenario.steps {
+        let len = doc.history_len();
+        let saved = save(&mut doc, &mut undo);
+        transact_owned(&mut doc, mine, edits, 0);
+        if doc.history_len() > len {
+            on_undo.push(saved);
+            on_redo.push(Vec::new());
+        }
+    }
+    let mut at = on_undo.len() - 1;
+    for back in moves {
+        if back && at > 0 {
+            on_redo[at] = save(&mut doc, &mut undo);
+            match undo.undo_with_cursors(&mut doc) {
+                Ok(Some(restored)) if restored == on_undo[at] => at -= 1,
+                _ => return false,
+            }
+        } else if !back && at + 1 < on_undo.len() {
+            on_undo[at + 1] = save(&mut doc, &mut undo);
+            match undo.redo_with_cursors(&mut doc) {
+                Ok(Some(restored)) if restored == on_redo[at + 1] => at += 1,
+                _ => return false,
+            }
+        }
+    }
+    true
+}
+
+#[test]
+fn property_undo_and_redo_give_back_the_saved_cursors() {
+    check(
+        500,
+        undo_and_redo_give_back_the_saved_cursors as fn((UndoScenario, Vec<bool>, Vec<u8>)) -> bool,
+    );
 }
