@@ -1097,3 +1097,87 @@ impl Document {
         self.install_snapshot(changes, state)
     }
 }
+
+#[cfg(test)]
+mod forged_lengths {
+    //! Lengths cost a varint each, whatever they say: a forged update claiming billions of
+    //! events must be refused cleanly (no overflow, no allocation per claimed event).
+
+    use super::super::change::OpBody;
+    use super::*;
+    use crate::{MapId, ReplicaId, VersionVector};
+
+    /// A document with a text "abcdef", and the update of a remote replica deleting "cd",
+    /// as wire changes.
+    fn base_and_delete() -> (Document, Vec<Change>) {
+        let mut doc = Document::new(ReplicaId::from_u128(1));
+        let text = doc.set_new_text(MapId::ROOT, "t").expect("a map");
+        doc.text_insert(text, 0, "abcdef").expect("in range");
+        let mut remote = doc.fork(ReplicaId::from_u128(2));
+        let since = remote.version();
+        remote.text_delete(text, 2..4).expect("in range");
+        let changes = remote.wire_changes(&since, None);
+        (doc, changes)
+    }
+
+    #[test]
+    fn huge_change_and_delete_lengths_are_refused_and_change_nothing() {
+        for huge in [
+            1usize << 40,
+            usize::MAX >> 2,
+            usize::MAX / 2,
+            usize::MAX - 1,
+            usize::MAX,
+        ] {
+            for which in 0..5 {
+                let (mut doc, mut changes) = base_and_delete();
+                let before = (doc.to_json(), doc.version(), doc.history_len());
+                let change = &mut changes[0];
+                assert!(matches!(change.ops[0].body, OpBody::SeqDelete { .. }));
+                match which {
+                    // The change and its one delete claim `huge` events.
+                    0 => {
+                        change.len = huge;
+                        change.ops[0].len = huge;
+                    }
+                    // The change is huge, its delete is not: events without operations.
+                    1 => change.len = huge,
+                    // A huge sequence number start.
+                    2 => change.seq_start = u64::MAX - 1,
+                    // An insert claiming `huge` chars with one char of text.
+                    3 => {
+                        change.len = huge;
+                        change.ops[0].len = huge;
+                        change.ops[0].body = OpBody::TextInsert {
+                            pos: 0,
+                            text: "x".into(),
+                        };
+                    }
+                    // A list insert claiming `huge` values into the text.
+                    _ => {
+                        change.len = huge;
+                        change.ops[0].len = huge;
+                        change.ops[0].body = OpBody::ListInsert {
+                            pos: 0,
+                            values: vec![Value::Null],
+                        };
+                    }
+                }
+                let bytes = encode(&changes, None);
+                let result = doc.apply_update(&bytes);
+                assert!(result.is_err(), "{huge} / {which}: {result:?}");
+                assert_eq!(
+                    (doc.to_json(), doc.version(), doc.history_len()),
+                    before,
+                    "{huge} / {which}"
+                );
+                // The document still works.
+                let mut other = Document::new(ReplicaId::from_u128(3));
+                other
+                    .apply_update(&doc.update_since(&VersionVector::new()))
+                    .expect("its own update applies");
+                assert_eq!(other.to_json(), doc.to_json());
+            }
+        }
+    }
+}
