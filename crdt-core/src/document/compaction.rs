@@ -102,7 +102,8 @@ impl Document {
     ///
     /// Refused with [`HistoryError::UndoRecording`] while an
     /// [`UndoManager`](crate::UndoManager) records this document (its steps name elements by
-    /// local version and replay from the base): compact before attaching one, or a clone.
+    /// local version and replay from the base): compact before attaching one, or a clone, or
+    /// [detach](crate::UndoManager::detach) it first.
     /// Nothing changes when the point is empty or already the document's base.
     ///
     /// ```

@@ -328,6 +328,24 @@ impl UndoManager {
         }
     }
 
+    /// Stops recording `doc` and drops every step: the document is as if no manager had ever
+    /// been attached (so it can be [compacted](Document::compact) again).
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, ReplicaId, UndoManager};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let undo = UndoManager::new(&mut doc);
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// assert!(doc.compact(&doc.version()).is_err()); // steps name local versions
+    /// undo.detach(&mut doc);
+    /// assert!(doc.compact(&doc.version()).is_ok());
+    /// ```
+    pub fn detach(self, doc: &mut Document) {
+        doc.recording = false;
+        doc.recorded.clear();
+    }
+
     /// Joins consecutive transactions into one step when their timestamps (given in
     /// [`ChangeOptions`](super::ChangeOptions)) differ by less than `timeout`, in the unit of
     /// those timestamps. Transactions without a timestamp always start a step.
