@@ -174,7 +174,9 @@ fn history_before_the_base_is_refused_with_typed_errors() {
     assert_eq!(shallow.view_at(&v1).err(), Some(trimmed.clone()));
     assert_eq!(shallow.view_at(&base).err(), Some(trimmed.clone()));
     // The current version is readable: it is the live state.
-    let now = shallow.view_at(&shallow.version()).expect("the current version");
+    let now = shallow
+        .view_at(&shallow.version())
+        .expect("the current version");
     assert_eq!(now.to_json(), shallow.to_json());
     assert_eq!(now.get(MapId::ROOT, "k").expect("a map"), Some(3.into()));
     assert_eq!(shallow.encode_shallow(&v1).err(), Some(trimmed.clone()));
@@ -660,24 +662,42 @@ fn trace_sizes(subdirs: &[&str]) {
             let state_only = fresh
                 .encode_shallow(&fresh.version())
                 .expect("the current version");
+            // Compaction in place: when everyone acknowledged everything, and when the
+            // acknowledged version lags (what the change at 90% of the history depends on).
+            let mut compacted = doc.clone();
+            compacted.compact(&doc.version()).expect("compacts");
+            assert!(compacted.text(text).expect("a text") == trace.end_content);
+            let changes = doc
+                .changes_between(&crdt_core::VersionVector::new(), &doc.version())
+                .expect("the whole history");
+            let lagging = doc
+                .version_of_heads(&[changes[changes.len() * 9 / 10].id])
+                .expect("a known event");
+            let mut compacted_lagging = doc.clone();
+            let point = compacted_lagging.compact(&lagging).expect("compacts");
+            assert!(compacted_lagging.text(text).expect("a text") == trace.end_content);
+            let kept = doc.history_len() - point.iter().map(|(_, n)| n as usize).sum::<usize>();
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            rows.push((
+            rows.push([
                 format!("{sub}/{}", name.unwrap_or_default()),
-                doc.history_len(),
-                trace.end_content.len(),
-                full.len(),
-                shallow.len(),
-                state_only.len(),
-            ));
+                doc.history_len().to_string(),
+                trace.end_content.len().to_string(),
+                full.len().to_string(),
+                shallow.len().to_string(),
+                compacted.encode().len().to_string(),
+                format!("{} ({kept} events kept)", compacted_lagging.encode().len()),
+                state_only.len().to_string(),
+            ]);
         }
     }
     println!(
         "| trace | events | final text | full snapshot | shallow at final version | \
+         compacted at final version | compacted at 90% acknowledged | \
          same text without history |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (name, events, content, full, shallow, state_only) in rows {
-        println!("| {name} | {events} | {content} | {full} | {shallow} | {state_only} |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for row in rows {
+        println!("| {} |", row.join(" | "));
     }
 }
 
