@@ -592,8 +592,8 @@ impl UndoManager {
     /// local or remote, and through the element that stands for it if undo brought it back
     /// (text the step deleted and the undo restored: a selection over it selects it again).
     /// A cursor whose element was deleted for good goes where that element was; one that
-    /// cannot be resolved (made for a container that is no list or text, or at a version
-    /// this replica lacks) is left out. `None` if there was nothing to undo.
+    /// cannot be resolved (made for a container that is no list or text, or that came back
+    /// as a copy, or at a version this replica lacks) is left out. `None` if there was nothing to undo.
     ///
     /// The cursors saved since the last change go with the undo itself: a redo gives them back.
     ///
@@ -690,6 +690,10 @@ impl UndoManager {
         let mut follows: HashMap<ContainerId, Option<Replayed<'_>>> = HashMap::new();
         for (container, cursor) in cursors {
             let current = current_id(&self.replaced, *container);
+            if current != *container {
+                // The container came back as a copy: its elements are not the cursor's.
+                continue;
+            }
             let entry = follows.entry(current).or_insert_with(|| {
                 let follow = Follow::new(doc, current).ok()?;
                 let order = follow.tracker.items_in_order(follow.len());
