@@ -768,3 +768,33 @@ fn sync_sessions_with_a_shallow_replica_load_or_fail_with_the_typed_error() {
     );
     assert_eq!(server.to_json(), before);
 }
+
+/// Shallow snapshots of the first layout (kind 3: the base's whole causal graph), written by
+/// the encoder of commit 149b176, still load and edit on: two replicas' concurrent writes
+/// to "k" (kept as a conflict), a text edited by both, a list and a nested map.
+#[test]
+fn shallow_snapshots_of_the_first_layout_still_load() {
+    let golden = include_str!("golden_shallow_kind3.txt");
+    let mut lines = golden.lines();
+    let expected: serde_json::Value =
+        serde_json::from_str(lines.next().expect("json")).expect("json");
+    let hex = lines.next().expect("hex");
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect();
+    assert_eq!(bytes[5], 3, "kind 3");
+    let mut doc = Document::load(&bytes, replica(9)).expect("old data loads");
+    assert_eq!(doc.to_json(), expected);
+    assert_eq!(
+        doc.get_conflicts(MapId::ROOT, "k").expect("a map"),
+        [&Value::from("b"), &Value::from("a")]
+    );
+    let base = doc.shallow_base().cloned().expect("shallow");
+    assert_eq!(base, doc.version());
+    // It edits on, and re-encodes in the current layout.
+    doc.set(MapId::ROOT, "k", "c").expect("a map");
+    let again = Document::load(&doc.encode(), replica(10)).expect("loads");
+    assert_eq!(again.to_json(), doc.to_json());
+    assert_eq!(again.shallow_base(), Some(&base));
+}
