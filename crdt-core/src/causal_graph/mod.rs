@@ -49,7 +49,11 @@ impl HasRleKey for GraphRun {
 
 impl MergeableSpan for GraphRun {
     fn can_append(&self, next: &Self) -> bool {
-        next.span.start == self.span.end && next.parents.as_slice() == [self.span.end - 1]
+        // The timestamps must continue too (they always do, except in a rebuilt shallow base
+        // whose runs carry the timestamps they are given).
+        next.span.start == self.span.end
+            && next.parents.as_slice() == [self.span.end - 1]
+            && next.lamport == self.lamport + self.span.len() as u64
     }
     fn append(&mut self, next: Self) {
         self.span.end = next.span.end;
@@ -280,17 +284,55 @@ impl CausalGraph {
         len: usize,
         parents: &Frontier,
     ) -> Range<Lv> {
+        let lamport = parents
+            .as_slice()
+            .iter()
+            .map(|&p| self.lamport_of(p).saturating_add(1))
+            .max()
+            .unwrap_or(1);
+        self.push_run(agent, seq_start, len, parents, lamport)
+    }
+
+    /// Adds a run of the base of a shallow graph rebuilt from its summary: `len` events of
+    /// `replica` from `seq_start` (the next ones of that replica), the first with `parents`
+    /// (earlier events of the rebuilt base) and the Lamport timestamp `lamport`, which the
+    /// summary carries for the events whose timestamp matters (heads, writes, container
+    /// creations); the others' structure is not the real one (see `document::encoding`).
+    pub(crate) fn add_base_run(
+        &mut self,
+        replica: ReplicaId,
+        seq_start: u64,
+        len: usize,
+        parents: &Frontier,
+        lamport: u64,
+    ) -> Result<Range<Lv>, GraphError> {
+        if len == 0 || seq_start != self.known_of(replica) + 1 {
+            return Err(GraphError::InvalidSequence);
+        }
+        seq_start
+            .checked_add(len as u64)
+            .ok_or(GraphError::InvalidSequence)?;
+        if parents.as_slice().iter().any(|&p| p >= self.len()) || self.base.is_some() {
+            return Err(GraphError::InvalidSequence);
+        }
+        let agent = self.agent(replica);
+        Ok(self.push_run(agent, seq_start, len, parents, lamport))
+    }
+
+    /// Appends a run whose first event has `parents` and Lamport timestamp `lamport`.
+    fn push_run(
+        &mut self,
+        agent: u32,
+        seq_start: u64,
+        len: usize,
+        parents: &Frontier,
+        lamport: u64,
+    ) -> Range<Lv> {
         let start = self.len();
         let span = start..start + len;
         if len == 0 {
             return span;
         }
-        let lamport = parents
-            .as_slice()
-            .iter()
-            .map(|&p| self.lamport_of(p) + 1)
-            .max()
-            .unwrap_or(1);
         self.parents.push(GraphRun {
             span: span.clone(),
             parents: parents.clone(),
@@ -463,6 +505,20 @@ impl CausalGraph {
             }
         }
         chains
+    }
+
+    /// The heads of `version`, which must be causally closed (every parent of its events in
+    /// it): its events that none of its other events has as a parent.
+    pub(crate) fn frontier_of(&self, version: &VersionVector) -> Frontier {
+        let mut frontier = Frontier::root();
+        // Runs in ascending order are a topological order: each run's parents stop being
+        // heads, its last event becomes one.
+        for span in self.spans_between(&VersionVector::new(), Some(version)) {
+            for run in self.runs_in(span) {
+                frontier.advance(run.parents.as_slice(), run.span.end - 1);
+            }
+        }
+        frontier
     }
 
     /// The dots of a frontier's heads.

@@ -93,7 +93,7 @@ impl Document {
     /// compact at the point such a holder returned rather than at the raw meet. Afterwards the document is what
     /// [`Document::load`] of [`encode_shallow`](Self::encode_shallow)`(V)` gives, with the
     /// same replica id, subscribers and version, and the same visible state: the operations
-    /// within V and the metadata of their changes are gone, and only V's causal graph stays.
+    /// within V and the metadata of their changes are gone, and only a summary of V's events stays.
     /// Replicas whose version includes V merge with it both ways as before; a change that does
     /// not descend from all of V is refused with
     /// [`LoadError::HistoryTrimmed`](crate::LoadError::HistoryTrimmed), nothing changed, and

@@ -2,16 +2,22 @@
 //!
 //! ```text
 //! header:  magic "\xC7DOC" | format version (u8) | kind (u8: 1 update, 2 snapshot,
-//!          3 shallow snapshot)
+//!          3 shallow snapshot with the base's graph (read only), 4 shallow snapshot with a
+//!          summary of the base)
 //!          | CRC-32 of everything after the header (u32, little-endian)
 //! body:
 //!   replicas:    count, then 16 bytes each
 //!   containers:  count, then per container created elsewhere: replica index, sequence
 //!                number (index 0 is the root; containers are referred to by index)
 //!   base:        shallow snapshots only: the version the history was trimmed at (count, then
-//!                replica index and count each), then its events as changes without
-//!                operations (count, then per change: replica index, first sequence number,
-//!                length, parent count, parents), in causal order
+//!                replica index and count each), then
+//!                kind 3: its events as changes without operations (count, then per change:
+//!                replica index, first sequence number, length, parent count, parents), in
+//!                causal order;
+//!                kind 4: its heads (count, then per head, by replica: replica index and
+//!                Lamport timestamp; the head is that replica's last event in the base), then
+//!                anchors (count, then per event of the base the state or placements refer
+//!                to, by dot: replica index, sequence number, Lamport timestamp)
 //!   changes:     count, then per change:
 //!                  replica index, first sequence number, length,
 //!                  parent count, then (replica index, sequence number) each,
@@ -40,17 +46,21 @@
 //! Every count and length is checked against the bytes left before anything is allocated;
 //! the checksum catches corruption; applying is all or nothing.
 //!
-//! Kind 3 (shallow snapshots) was added within format version 1: updates and full snapshots
-//! are written exactly as before, so everything written earlier still loads; a build older
-//! than kind 3 refuses a shallow snapshot with "unknown kind of encoding".
+//! Kinds 3 and 4 (shallow snapshots) were added within format version 1: updates and full
+//! snapshots are written exactly as before, so everything written earlier still loads; a
+//! build older than a kind refuses it with "unknown kind of encoding". Kind 3 is still read
+//! (a golden test keeps it loading) and no longer written.
 //!
 //! A shallow snapshot ([`Document::encode_shallow`]) holds the state, the changes after its
-//! base version with their operations, and of the changes within the base only the causal
-//! graph (who made which events, after which: a few bytes per run of events) and where each
-//! container was created. The graph is what lets a loaded shallow document name every event,
-//! rank concurrent map writes (Lamport timestamps) and tell a change made concurrently with
-//! the trimmed history (refused with [`LoadError::HistoryTrimmed`]) from one whose parents
-//! have simply not arrived yet ([`LoadError::MissingEvent`]).
+//! base version with their operations, where each container created within the base was
+//! created, and of the events within the base only what a loaded document asks of them:
+//! their number per replica (so every dot within the base names an event), the heads (the
+//! parents of whatever comes next, and what tells a change made concurrently with the trimmed
+//! history, refused with [`LoadError::HistoryTrimmed`], from one whose parents have simply not
+//! arrived yet, [`LoadError::MissingEvent`]), and the Lamport timestamps that rank the map and
+//! register writes of the state and order container creations. Kind 3 kept the base's whole
+//! causal graph instead: on the two-user concurrent traces that was three quarters of the
+//! snapshot, one run per transaction.
 
 use std::collections::HashMap;
 
@@ -69,7 +79,10 @@ const MAGIC: [u8; 4] = [0xC7, b'D', b'O', b'C'];
 pub(crate) const FORMAT_VERSION: u8 = 1;
 const KIND_UPDATE: u8 = 1;
 const KIND_SNAPSHOT: u8 = 2;
+/// Shallow snapshots with the base's whole causal graph (read, no longer written).
 const KIND_SHALLOW: u8 = 3;
+/// Shallow snapshots with a summary of the base (what is written now).
+const KIND_SHALLOW_SUMMARY: u8 = 4;
 const HEADER_LEN: usize = 10;
 
 const OP_TEXT_INSERT: u64 = 0;
@@ -88,6 +101,8 @@ const FLAG_TIMESTAMP: u64 = 4;
 const VALUE_NONE: u8 = 255;
 /// More trimmed events than any real document has (a quarter of the local version space).
 const MAX_TRIMMED_EVENTS: usize = usize::MAX >> 2;
+/// Lamport timestamps a shallow summary may give (room to add to them without overflow).
+const MAX_BASE_LAMPORT: u64 = u64::MAX >> 2;
 
 fn malformed(why: &'static str) -> LoadError {
     LoadError::Malformed(why)
@@ -167,10 +182,24 @@ pub(crate) enum StateContent {
 pub(crate) struct ShallowPart {
     /// The version the history was trimmed at.
     pub(crate) version: VersionVector,
-    /// Its events as changes without operations or metadata (the graph only), in causal order.
-    pub(crate) trimmed: Vec<Change>,
+    /// Its events: the whole graph (kind 3) or a summary (kind 4).
+    pub(crate) trimmed: TrimmedBase,
     /// Where each container created within the base was created: container, parent, key.
     pub(crate) placements: Vec<(ContainerId, ContainerId, Option<String>)>,
+}
+
+/// The events of a shallow snapshot's base.
+pub(crate) enum TrimmedBase {
+    /// Kind 3: every event, as changes without operations or metadata, in causal order.
+    Graph(Vec<Change>),
+    /// Kind 4: what a loaded document needs of the base, nothing more. The heads (the last
+    /// event of each of these replicas in the base) with their Lamport timestamps, and the
+    /// Lamport timestamps of the other base events the snapshot refers to (writes in the
+    /// state, container creations), sorted by dot. See [`Document::install_base_summary`].
+    Summary {
+        heads: Vec<(ReplicaId, u64)>,
+        anchors: Vec<(Dot, u64)>,
+    },
 }
 
 /// What a snapshot holds: the changes, and (snapshots) every container's content.
@@ -283,14 +312,30 @@ fn encode_with(
             body.usize(tables.replica(replica));
             body.varint(count);
         }
-        body.usize(shallow.trimmed.len());
-        for change in &shallow.trimmed {
-            body.usize(tables.replica(change.replica));
-            body.varint(change.seq_start);
-            body.usize(change.len);
-            body.usize(change.parents.len());
-            for &parent in &change.parents {
-                tables.dot(&mut body, parent);
+        match &shallow.trimmed {
+            TrimmedBase::Graph(trimmed) => {
+                body.usize(trimmed.len());
+                for change in trimmed {
+                    body.usize(tables.replica(change.replica));
+                    body.varint(change.seq_start);
+                    body.usize(change.len);
+                    body.usize(change.parents.len());
+                    for &parent in &change.parents {
+                        tables.dot(&mut body, parent);
+                    }
+                }
+            }
+            TrimmedBase::Summary { heads, anchors } => {
+                body.usize(heads.len());
+                for &(replica, lamport) in heads {
+                    body.usize(tables.replica(replica));
+                    body.varint(lamport);
+                }
+                body.usize(anchors.len());
+                for &(dot, lamport) in anchors {
+                    tables.dot(&mut body, dot);
+                    body.varint(lamport);
+                }
             }
         }
     }
@@ -448,7 +493,14 @@ fn encode_with(
     out.extend_from_slice(&MAGIC);
     out.push(FORMAT_VERSION);
     out.push(match (shallow, snapshot) {
-        (Some(_), _) => KIND_SHALLOW,
+        (
+            Some(ShallowPart {
+                trimmed: TrimmedBase::Graph(_),
+                ..
+            }),
+            _,
+        ) => KIND_SHALLOW,
+        (Some(_), _) => KIND_SHALLOW_SUMMARY,
         (None, true) => KIND_SNAPSHOT,
         (None, false) => KIND_UPDATE,
     });
@@ -472,10 +524,18 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
             supported: FORMAT_VERSION,
         });
     }
-    if ![KIND_UPDATE, KIND_SNAPSHOT, KIND_SHALLOW].contains(&bytes[5]) {
+    if ![
+        KIND_UPDATE,
+        KIND_SNAPSHOT,
+        KIND_SHALLOW,
+        KIND_SHALLOW_SUMMARY,
+    ]
+    .contains(&bytes[5])
+    {
         return Err(malformed("unknown kind of encoding"));
     }
-    let shallow = bytes[5] == KIND_SHALLOW;
+    let summary = bytes[5] == KIND_SHALLOW_SUMMARY;
+    let shallow = bytes[5] == KIND_SHALLOW || summary;
     let snapshot = bytes[5] == KIND_SNAPSHOT || shallow;
     let checksum = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let body = &bytes[HEADER_LEN..];
@@ -521,26 +581,41 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
             }
             version.advance(r, count);
         }
-        let count = reader.count()?;
-        let mut trimmed = Vec::with_capacity(count);
-        for _ in 0..count {
-            let change_replica = replica(reader)?;
-            let seq_start = reader.varint()?;
-            let len = reader.usize()?;
-            let parent_count = reader.count()?;
-            let mut parents = Vec::with_capacity(parent_count);
-            for _ in 0..parent_count {
-                parents.push(dot(reader)?);
+        let trimmed = if summary {
+            let count = reader.count()?;
+            let mut heads = Vec::with_capacity(count);
+            for _ in 0..count {
+                heads.push((replica(reader)?, reader.varint()?));
             }
-            trimmed.push(Change {
-                replica: change_replica,
-                seq_start,
-                len,
-                parents,
-                meta: None,
-                ops: Vec::new(),
-            });
-        }
+            let count = reader.count()?;
+            let mut anchors = Vec::with_capacity(count);
+            for _ in 0..count {
+                anchors.push((dot(reader)?, reader.varint()?));
+            }
+            TrimmedBase::Summary { heads, anchors }
+        } else {
+            let count = reader.count()?;
+            let mut trimmed = Vec::with_capacity(count);
+            for _ in 0..count {
+                let change_replica = replica(reader)?;
+                let seq_start = reader.varint()?;
+                let len = reader.usize()?;
+                let parent_count = reader.count()?;
+                let mut parents = Vec::with_capacity(parent_count);
+                for _ in 0..parent_count {
+                    parents.push(dot(reader)?);
+                }
+                trimmed.push(Change {
+                    replica: change_replica,
+                    seq_start,
+                    len,
+                    parents,
+                    meta: None,
+                    ops: Vec::new(),
+                });
+            }
+            TrimmedBase::Graph(trimmed)
+        };
         shallow_part = Some(ShallowPart {
             version,
             trimmed,
@@ -829,10 +904,11 @@ impl Document {
     /// long as nothing needs the trimmed history: a change made concurrently with the events
     /// of `version` (not descending from all of them) is refused with
     /// [`LoadError::HistoryTrimmed`], and so are history operations on versions that do not
-    /// include `version` (or that replay the history: `view_at`, `fork_at`, `diff`,
-    /// `revert_to`) with [`HistoryError::HistoryTrimmed`]. Of the trimmed changes the snapshot
-    /// keeps only the causal graph (a few bytes per run of events) and where containers were
-    /// created.
+    /// include `version` (or that replay the history: `view_at` at an earlier version,
+    /// `fork_at`, `diff`, `revert_to`) with [`HistoryError::HistoryTrimmed`]. Of the trimmed
+    /// changes the snapshot keeps a summary (how many events each replica made, the heads,
+    /// the Lamport timestamps of the writes the state holds: a few bytes per replica and per
+    /// write) and where containers were created.
     ///
     /// `version` must be a version of this document that every event after it descends from,
     /// as a version all replicas had reached before editing on is (the current
@@ -870,19 +946,6 @@ impl Document {
     pub fn encode_shallow(&self, version: &VersionVector) -> Result<Vec<u8>, HistoryError> {
         self.check_version(version)?;
         self.check_shallow_base(version)?;
-        let trimmed = self
-            .graph
-            .chains_between(&VersionVector::new(), Some(version))
-            .into_iter()
-            .map(|chain| Change {
-                replica: chain.replica,
-                seq_start: chain.seq_start,
-                len: chain.span.len(),
-                parents: chain.parents,
-                meta: None,
-                ops: Vec::new(),
-            })
-            .collect();
         let mut placements: Vec<(ContainerId, ContainerId, Option<String>)> = self
             .placements
             .iter()
@@ -890,17 +953,168 @@ impl Document {
             .map(|(id, placement)| (*id, placement.parent, placement.key.clone()))
             .collect();
         placements.sort_by_key(|(id, _, _)| *id);
+        let state = state_of(&self.containers, |lv| self.graph.lv_to_dot(lv));
         let shallow = ShallowPart {
             version: version.clone(),
-            trimmed,
+            trimmed: self.base_summary(version, &state, &placements),
             placements,
         };
-        let state = state_of(&self.containers, |lv| self.graph.lv_to_dot(lv));
         Ok(encode_with(
             &self.wire_changes(version, None),
             Some(&state),
             Some(&shallow),
         ))
+    }
+
+    /// What a shallow snapshot at `version` keeps of the events within it: the heads of
+    /// `version` and the Lamport timestamps of the events within it that `state` and
+    /// `placements` refer to (the only timestamps a loaded document reads: they rank map and
+    /// register writes and order container creations).
+    fn base_summary(
+        &self,
+        version: &VersionVector,
+        state: &[(ContainerId, StateContent)],
+        placements: &[(ContainerId, ContainerId, Option<String>)],
+    ) -> TrimmedBase {
+        let lamport = |dot: Dot| {
+            self.graph
+                .dot_to_lv(dot)
+                .map_or(0, |lv| self.graph.lamport_of(lv))
+        };
+        let head_dots = self
+            .graph
+            .frontier_to_dots(&self.graph.frontier_of(version));
+        let mut anchors: Vec<Dot> = placements
+            .iter()
+            .filter_map(|(id, _, _)| match id {
+                ContainerId::Created(dot) => Some(*dot),
+                ContainerId::Root => None,
+            })
+            .collect();
+        for (_, content) in state {
+            let entries: Vec<&(Dot, Value)> = match content {
+                StateContent::Map(keys) => keys.iter().flat_map(|(_, e)| e).collect(),
+                StateContent::Register(entries) => entries.iter().collect(),
+                _ => Vec::new(),
+            };
+            anchors.extend(entries.into_iter().map(|(dot, _)| *dot));
+        }
+        anchors.retain(|dot| version.contains(*dot) && !head_dots.contains(dot));
+        anchors.sort_unstable();
+        anchors.dedup();
+        let mut heads: Vec<(ReplicaId, u64)> = head_dots
+            .iter()
+            .map(|&dot| (dot.replica, lamport(dot)))
+            .collect();
+        heads.sort_unstable();
+        TrimmedBase::Summary {
+            heads,
+            anchors: anchors.into_iter().map(|dot| (dot, lamport(dot))).collect(),
+        }
+    }
+
+    /// Rebuilds the base of a shallow snapshot from its summary, as a graph whose structure
+    /// within the base is made up but whose answers are the ones a shallow document asks:
+    ///
+    /// - every event of the base has a local version (so dots within it name events);
+    /// - the base's frontier is its real heads, with their real Lamport timestamps (new events
+    ///   take their parents and timestamps from them, exactly as on a replica holding the
+    ///   whole history);
+    /// - the events the state and placements refer to have their real Lamport timestamps;
+    /// - a new event whose parents are in the base descends from all of it exactly when its
+    ///   parents include every head (true of the real graph too, since heads are maximal).
+    ///
+    /// The made-up part: each replica's other events form one chain, the replicas' chains
+    /// follow each other, and the heads follow the end of it, each its own run. Nothing reads
+    /// the structure below the heads (history operations before the base are refused).
+    fn install_base_summary(
+        &mut self,
+        version: &VersionVector,
+        heads: &[(ReplicaId, u64)],
+        anchors: &[(Dot, u64)],
+    ) -> Result<(), LoadError> {
+        let bad = || malformed("a shallow base summary is inconsistent");
+        // Canonical: heads sorted by replica without repeats, anchors sorted without repeats.
+        if heads.windows(2).any(|w| w[0].0 >= w[1].0)
+            || anchors.windows(2).any(|w| w[0].0 >= w[1].0)
+            || heads.is_empty() != version.is_empty()
+        {
+            return Err(bad());
+        }
+        let mut total: usize = 0;
+        for (_, count) in version.iter() {
+            total = usize::try_from(count)
+                .ok()
+                .and_then(|count| total.checked_add(count))
+                .filter(|&total| total <= MAX_TRIMMED_EVENTS)
+                .ok_or(malformed("too many trimmed events"))?;
+        }
+        let head_of =
+            |replica: ReplicaId| heads.binary_search_by_key(&replica, |&(r, _)| r).is_ok();
+        for &(replica, lamport) in heads {
+            if version.get(replica) == 0 || lamport == 0 || lamport > MAX_BASE_LAMPORT {
+                return Err(bad());
+            }
+        }
+        for &(dot, lamport) in anchors {
+            let last = version.get(dot.replica);
+            let is_head = head_of(dot.replica) && dot.counter == last;
+            if dot.counter == 0 || dot.counter > last || is_head || lamport > MAX_BASE_LAMPORT {
+                return Err(bad());
+            }
+        }
+        let graph_error = |e| LoadError::from(ApplyError::from(e));
+        let mut previous = Frontier::root();
+        let push = |graph: &mut crate::causal_graph::CausalGraph,
+                    replica: ReplicaId,
+                    from: u64,
+                    to: u64,
+                    lamport: u64,
+                    parents: &Frontier|
+         -> Result<Frontier, LoadError> {
+            // `from..=to`, at most `total` events: fits a usize.
+            let len = usize::try_from(to + 1 - from).map_err(|_| bad())?;
+            let span = graph
+                .add_base_run(replica, from, len, parents, lamport)
+                .map_err(graph_error)?;
+            Ok(Frontier::single(span.end - 1))
+        };
+        for (replica, count) in version.iter() {
+            let chain_end = if head_of(replica) { count - 1 } else { count };
+            // Anchors are sorted by dot: this replica's are one stretch.
+            let first = anchors.partition_point(|(d, _)| d.replica < replica);
+            let end = anchors.partition_point(|(d, _)| d.replica <= replica);
+            let mut next = 1;
+            for &(dot, lamport) in &anchors[first..end] {
+                if next < dot.counter {
+                    previous = push(
+                        &mut self.graph,
+                        replica,
+                        next,
+                        dot.counter - 1,
+                        0,
+                        &previous,
+                    )?;
+                }
+                previous = push(
+                    &mut self.graph,
+                    replica,
+                    dot.counter,
+                    dot.counter,
+                    lamport,
+                    &previous,
+                )?;
+                next = dot.counter + 1;
+            }
+            if next <= chain_end {
+                previous = push(&mut self.graph, replica, next, chain_end, 0, &previous)?;
+            }
+        }
+        for &(replica, lamport) in heads {
+            let last = version.get(replica);
+            push(&mut self.graph, replica, last, last, lamport, &previous)?;
+        }
+        Ok(())
     }
 
     /// The version this document's history was trimmed at, if it was loaded from a shallow
@@ -1025,7 +1239,14 @@ impl Document {
         state: &[(ContainerId, StateContent)],
         shallow: &ShallowPart,
     ) -> Result<(), LoadError> {
-        for change in &shallow.trimmed {
+        let trimmed = match &shallow.trimmed {
+            TrimmedBase::Graph(trimmed) => trimmed.as_slice(),
+            TrimmedBase::Summary { heads, anchors } => {
+                self.install_base_summary(&shallow.version, heads, anchors)?;
+                &[]
+            }
+        };
+        for change in trimmed {
             // Lengths cost no bytes: bound them so local versions never overflow.
             if self
                 .graph

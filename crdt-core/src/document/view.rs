@@ -106,15 +106,7 @@ impl<'a> DocumentView<'a> {
             let events = doc
                 .graph
                 .spans_between(&VersionVector::new(), Some(version));
-            // Runs in ascending order are a topological order: each run's parents stop being
-            // heads, its last event becomes one.
-            let mut frontier = Frontier::root();
-            for span in &events {
-                for run in doc.graph.runs_in(span.clone()) {
-                    frontier.advance(run.parents.as_slice(), run.span.end - 1);
-                }
-            }
-            (Some(events), frontier)
+            (Some(events), doc.graph.frontier_of(version))
         };
         Ok(DocumentView {
             doc,

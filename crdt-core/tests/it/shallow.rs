@@ -46,7 +46,7 @@ fn a_shallow_snapshot_loads_the_state_and_merges_concurrent_edits_after_its_base
     assert_eq!(shallow.shallow_base(), Some(&base));
     assert!(
         shallow.history_len() == a.history_len(),
-        "the graph is kept"
+        "every event of the base keeps a local version"
     );
 
     // Concurrent edits on all three, merged every way, including into the full replicas.
