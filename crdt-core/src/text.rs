@@ -244,6 +244,25 @@ impl Text {
         self.seq.heads()
     }
 
+    /// The text as it was at `version` (time travel), computed from the history without
+    /// changing or copying this replica: sequential stretches replay as plain edits,
+    /// concurrent ones in a temporary tracker. `version` must be a version of this text
+    /// (every event known here, causally closed), as any [`version`](Self::version) this
+    /// replica or a replica it merged had is.
+    ///
+    /// ```
+    /// use crdt_core::{ReplicaId, Text};
+    ///
+    /// let mut text = Text::new(ReplicaId::from_u128(1));
+    /// text.insert(0, "draft").unwrap();
+    /// let draft = text.version();
+    /// text.splice(0, 5, "final text").unwrap();
+    /// assert_eq!(text.text_at(&draft).unwrap(), "draft");
+    /// ```
+    pub fn text_at(&self, version: &VersionVector) -> Result<String, crate::HistoryError> {
+        self.seq.doc_at(version).map(|rope| rope.to_string())
+    }
+
     /// The number of events (one per inserted or deleted char) in the history.
     pub fn history_len(&self) -> usize {
         self.seq.history_len()

@@ -165,6 +165,15 @@ pub(crate) struct ShallowBase {
     pub(crate) version: VersionVector,
 }
 
+/// Why a version vector is not a version of a graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum VersionError {
+    /// It names an event the graph does not have.
+    UnknownEvent(Dot),
+    /// It holds `event` but not `missing`, a parent of it.
+    NotCausallyClosed { event: Dot, missing: Dot },
+}
+
 /// Every event a replica knows. See the module documentation.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CausalGraph {
@@ -505,6 +514,31 @@ impl CausalGraph {
             }
         }
         chains
+    }
+
+    /// Checks that `version` is a version of this graph: every event it names is known, and
+    /// it holds every parent of its events (it is causally closed).
+    pub(crate) fn check_version(&self, version: &VersionVector) -> Result<(), VersionError> {
+        for (replica, count) in version.iter() {
+            let known = self.known_of(replica);
+            if count > known {
+                return Err(VersionError::UnknownEvent(Dot::new(replica, known + 1)));
+            }
+        }
+        for span in self.spans_between(&VersionVector::new(), Some(version)) {
+            for run in self.runs_in(span) {
+                for &parent in run.parents.as_slice() {
+                    let missing = self.lv_to_dot(parent);
+                    if !version.contains(missing) {
+                        return Err(VersionError::NotCausallyClosed {
+                            event: self.lv_to_dot(run.span.start),
+                            missing,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The heads of `version`, which must be causally closed (every parent of its events in

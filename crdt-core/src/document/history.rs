@@ -30,7 +30,7 @@ use super::{
     ChangeOptions, ContainerId, ContainerKind, CounterId, DocError, Document, ListId, MapId, Patch,
     RegisterId, TextId, Transaction, Value,
 };
-use crate::causal_graph::{Frontier, Lv};
+use crate::causal_graph::{Frontier, Lv, VersionError};
 use crate::sequence::LoadError;
 use crate::sequence::merge::compare_with_version;
 use crate::sequence::tracker::VersionDiff;
@@ -118,6 +118,17 @@ impl fmt::Display for HistoryError {
 
 impl std::error::Error for HistoryError {}
 
+impl From<VersionError> for HistoryError {
+    fn from(error: VersionError) -> Self {
+        match error {
+            VersionError::UnknownEvent(dot) => HistoryError::UnknownEvent(dot),
+            VersionError::NotCausallyClosed { event, missing } => {
+                HistoryError::NotCausallyClosed { event, missing }
+            }
+        }
+    }
+}
+
 /// One change (a committed transaction) as history views show it.
 ///
 /// ```
@@ -171,29 +182,9 @@ impl Document {
                 base: base.version.clone(),
             });
         }
-        for (replica, count) in version.iter() {
-            let known = self.graph.known_of(replica);
-            if count > known {
-                return Err(HistoryError::UnknownEvent(Dot::new(replica, known + 1)));
-            }
-        }
-        for span in self
-            .graph
-            .spans_between(&VersionVector::new(), Some(version))
-        {
-            for run in self.graph.runs_in(span) {
-                for &parent in run.parents.as_slice() {
-                    let missing = self.graph.lv_to_dot(parent);
-                    if !version.contains(missing) {
-                        return Err(HistoryError::NotCausallyClosed {
-                            event: self.graph.lv_to_dot(run.span.start),
-                            missing,
-                        });
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.graph
+            .check_version(version)
+            .map_err(HistoryError::from)
     }
 
     /// The version whose heads are `heads` (the events no other event of it descends from,

@@ -243,6 +243,22 @@ impl<C: Content> Sequence<C> {
         Ok(position)
     }
 
+    /// The document as it was at `version` (time travel): the merge of the events within it
+    /// into an empty document ([`merge::checkout`]); this replica is not changed.
+    pub(crate) fn doc_at(&self, version: &VersionVector) -> Result<C::Doc, crate::HistoryError> {
+        self.graph.check_version(version)?;
+        if *version == self.version() {
+            return Ok(self.doc.clone());
+        }
+        let events = self
+            .graph
+            .spans_between(&VersionVector::new(), Some(version));
+        let frontier = self.graph.frontier_of(version);
+        merge::checkout(&self.graph, &self.log, &events, &frontier).map_err(|_| {
+            crate::HistoryError::Replay(LoadError::Malformed("the history does not replay"))
+        })
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
         encoding::encode_snapshot(&self.graph, &self.log, &self.doc)
     }

@@ -656,3 +656,74 @@ fn forged_updates_never_panic(
 fn forged_updates_with_valid_checksums_never_panic() {
     check(2000, forged_updates_never_panic);
 }
+
+/// Time travel: every (version, text) a replica went through reads back from the merge of
+/// all replicas with `text_at`, whatever the concurrency.
+fn every_past_version_reads_back(scenario: Scenario) -> bool {
+    let n = scenario.replicas;
+    let mut texts: Vec<Text> = (0..n).map(|i| Text::new(replica(i))).collect();
+    let mut seen = Vec::new();
+    for step in &scenario.steps {
+        let at = match *step {
+            Step::Insert { at, pos, text } => {
+                let at = usize::from(at) % n;
+                let pos = usize::from(pos) % (texts[at].len() + 1);
+                texts[at].insert(pos, text).expect("in range");
+                at
+            }
+            Step::Delete { at, pos, len } => {
+                let at = usize::from(at) % n;
+                let len_now = texts[at].len();
+                if len_now == 0 {
+                    continue;
+                }
+                let pos = usize::from(pos) % len_now;
+                let end = (pos + usize::from(len)).min(len_now);
+                texts[at].delete(pos..end).expect("in range");
+                at
+            }
+            Step::Sync { from, to } => {
+                let (from, to) = (usize::from(from) % n, usize::from(to) % n);
+                if from == to {
+                    continue;
+                }
+                let update = texts[from].update_since(&texts[to].version());
+                texts[to].apply_update(&update).expect("updates apply");
+                to
+            }
+        };
+        seen.push((texts[at].version(), texts[at].to_string()));
+    }
+    let mut all = texts[0].clone();
+    for other in &texts[1..] {
+        all.merge(other).expect("merges");
+    }
+    seen.iter()
+        .all(|(version, text)| all.text_at(version).ok().as_ref() == Some(text))
+}
+
+#[test]
+fn every_past_version_reads_back_with_text_at() {
+    check(300, every_past_version_reads_back);
+}
+
+#[test]
+fn text_at_refuses_versions_it_does_not_have() {
+    let mut a = Text::new(replica(1));
+    a.insert(0, "ab").expect("in range");
+    let mut b = a.fork(replica(2));
+    b.insert(2, "c").expect("in range");
+    let ahead = b.version();
+    assert!(matches!(
+        a.text_at(&ahead),
+        Err(crdt_core::HistoryError::UnknownEvent(_))
+    ));
+    a.merge(&b).expect("merges");
+    assert_eq!(a.text_at(&ahead).expect("known now"), "abc");
+    // b's event without a's events it depends on.
+    let not_closed: VersionVector = [(replica(2), 1)].into_iter().collect();
+    assert!(matches!(
+        a.text_at(&not_closed),
+        Err(crdt_core::HistoryError::NotCausallyClosed { .. })
+    ));
+}
