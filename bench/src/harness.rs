@@ -43,6 +43,14 @@ pub trait Subject {
     /// Runs the library `runs` times (fewer if slow) on the trace and summarises the results.
     /// `plan` is the trace's replay plan, required for concurrent traces.
     fn measure(&self, trace: &Trace, plan: Option<&Plan>, runs: usize) -> Row;
+    /// Measures reading `samples` earlier versions of a sequential trace's document
+    /// (`travel.rs`), `runs` times.
+    fn measure_time_travel(
+        &self,
+        trace: &Trace,
+        samples: usize,
+        runs: usize,
+    ) -> crate::travel::TravelRow;
 }
 
 /// The measurements of one run.
@@ -62,6 +70,26 @@ struct Run {
 impl<P: Peer> Subject for P {
     fn name(&self) -> &'static str {
         Peer::name(self)
+    }
+
+    fn measure_time_travel(
+        &self,
+        trace: &Trace,
+        samples: usize,
+        runs: usize,
+    ) -> crate::travel::TravelRow {
+        eprintln!("  {} on {}: time travel ...", Peer::name(self), trace.name);
+        match catch_unwind(AssertUnwindSafe(|| {
+            crate::travel::measure(self, trace, samples, runs)
+        })) {
+            Ok(row) => row,
+            Err(panic) => {
+                let mut row = crate::travel::TravelRow::new(Peer::name(self));
+                row.problems
+                    .push(PeerError::Panic(panic_message(panic.as_ref())).to_string());
+                row
+            }
+        }
     }
 
     fn measure(&self, trace: &Trace, plan: Option<&Plan>, runs: usize) -> Row {

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p bench -- --trace FILE [--trace FILE ...] [--json OUT] [--runs N]
-//!                                 [--library NAME ...]
+//!                                 [--library NAME ...] [--time-travel]
 //! ```
 //!
 //! See `README.md` for what each number includes for each library. The crate is a workspace
@@ -15,6 +15,7 @@ mod peers;
 mod plan;
 mod report;
 mod trace;
+mod travel;
 
 use std::fmt;
 use std::io::Write as _;
@@ -34,12 +35,18 @@ const DEFAULT_RUNS: usize = 5;
 
 const USAGE: &str = "\
 usage: bench --trace FILE [--trace FILE ...] [--json OUT] [--runs N] [--library NAME ...]
+             [--time-travel]
 
   --trace FILE    an editing trace (.json or .json.gz, format of shared/traces/README.md);
                   repeat for several
   --json OUT      also write the results as a JSON array to OUT
   --runs N        runs per measurement, reported as medians (default 5; fewer for runs over 2 s)
-  --library NAME  measure only this library; repeat for several (default: all)";
+  --library NAME  measure only this library; repeat for several (default: all)
+  --time-travel   instead, measure reading the text at 10 earlier versions of each
+                  sequential trace's document (see src/travel.rs)";
+
+/// Versions read per trace with `--time-travel`.
+const TIME_TRAVEL_SAMPLES: usize = 10;
 
 /// The parsed command line.
 #[derive(Debug)]
@@ -48,6 +55,7 @@ struct Args {
     json: Option<PathBuf>,
     runs: usize,
     libraries: Vec<String>,
+    time_travel: bool,
 }
 
 /// A command line that cannot be run.
@@ -122,6 +130,7 @@ fn parse_args(
         json: None,
         runs: DEFAULT_RUNS,
         libraries: Vec::new(),
+        time_travel: false,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -149,6 +158,7 @@ fn parse_args(
                 }
                 parsed.libraries.push(name);
             }
+            "--time-travel" => parsed.time_travel = true,
             "-h" | "--help" => return Err(ArgsError::Help),
             _ => return Err(ArgsError::Unknown(arg)),
         }
@@ -192,6 +202,10 @@ fn run() -> Result<bool, MainError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(MainError::Trace)?;
 
+    if args.time_travel {
+        return Ok(time_travel(&subjects, &traces, args.runs));
+    }
+
     let mut all_rows: Vec<Row> = Vec::new();
     for trace in &traces {
         eprintln!("{}:", trace.name);
@@ -228,6 +242,31 @@ fn run() -> Result<bool, MainError> {
         }
         Ok(false)
     }
+}
+
+/// `--time-travel`: reads earlier versions of each sequential trace with every library;
+/// false if any failed.
+fn time_travel(subjects: &[Box<dyn harness::Subject>], traces: &[Trace], runs: usize) -> bool {
+    let mut ok = true;
+    for trace in traces {
+        if trace.kind != Kind::Sequential {
+            println!(
+                "{}: skipped (time travel is measured on sequential traces)\n",
+                trace.name
+            );
+            continue;
+        }
+        eprintln!("{}:", trace.name);
+        let mut rows: Vec<travel::TravelRow> = subjects
+            .iter()
+            .map(|s| s.measure_time_travel(trace, TIME_TRAVEL_SAMPLES, runs))
+            .collect();
+        travel::cross_check(&mut rows);
+        ok &= rows.iter().all(|r| r.problems.is_empty());
+        println!("{}", travel::report(trace, &rows, peers::OURS));
+        let _ = std::io::stdout().flush();
+    }
+    ok
 }
 
 #[cfg(test)]

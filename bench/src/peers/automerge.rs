@@ -22,6 +22,7 @@
 //!   checks the heads' hashes (the default `VerificationMode::Check`).
 //! - Merge: `load_incremental(bytes)` into an existing empty document (automerge takes its
 //!   whole-document load path when the receiving document is empty).
+//! - Time travel: `get_heads()` as the mark; `text_at(text, heads)`.
 
 use ::automerge::transaction::Transactable;
 use ::automerge::{ActorId, LoadOptions, ObjId, ObjType, ROOT, ReadDoc, TextEncoding};
@@ -95,6 +96,21 @@ impl AmDoc {
 
 impl Peer for Automerge {
     type Doc = AmDoc;
+    type Mark = Vec<::automerge::ChangeHash>;
+
+    fn mark(&self, doc: &AmDoc) -> Option<Self::Mark> {
+        Some(doc.doc.get_heads())
+    }
+
+    fn text_at(&self, doc: &AmDoc, mark: &Self::Mark) -> Result<String, PeerError> {
+        let text = doc
+            .text
+            .as_ref()
+            .ok_or_else(|| PeerError::Read("no text object yet".into()))?;
+        doc.doc
+            .text_at(text, mark)
+            .map_err(|e| PeerError::Read(e.to_string()))
+    }
 
     fn name(&self) -> &'static str {
         "automerge"

@@ -8,8 +8,10 @@
 //! - Encoding: `Text::encode` (history, inserted text and current text; LZ4).
 //! - Load: `Text::load` (adopts the stored text and history, no replay).
 //! - Merge: `apply_update` of the encoded document into an existing empty `Text`.
+//! - Time travel: the version vector as the mark; `Text::text_at` (the events within the
+//!   version merged into an empty rope; the same engine as `Document::view_at`).
 
-use crdt_core::{ReplicaId, Text};
+use crdt_core::{ReplicaId, Text, VersionVector};
 
 use super::{DocSpec, OURS, Peer, PeerError};
 use crate::trace::Txn;
@@ -37,6 +39,16 @@ fn apply(doc: &mut Text, txn: &Txn) -> Result<(), PeerError> {
 
 impl Peer for CrdtCore {
     type Doc = Text;
+    type Mark = VersionVector;
+
+    fn mark(&self, doc: &Text) -> Option<VersionVector> {
+        Some(doc.version())
+    }
+
+    fn text_at(&self, doc: &Text, mark: &VersionVector) -> Result<String, PeerError> {
+        doc.text_at(mark)
+            .map_err(|e| PeerError::Read(e.to_string()))
+    }
 
     fn name(&self) -> &'static str {
         OURS

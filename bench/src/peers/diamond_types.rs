@@ -65,6 +65,15 @@ impl DtDoc {
 
 impl Peer for DiamondTypes {
     type Doc = DtDoc;
+    type Mark = ::diamond_types::LocalVersion;
+
+    fn mark(&self, doc: &DtDoc) -> Option<Self::Mark> {
+        Some(doc.crdt.oplog.local_version())
+    }
+
+    fn text_at(&self, doc: &DtDoc, mark: &Self::Mark) -> Result<String, PeerError> {
+        Ok(doc.crdt.oplog.checkout(mark).content().to_string())
+    }
 
     fn name(&self) -> &'static str {
         "diamond-types"

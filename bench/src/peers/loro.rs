@@ -15,7 +15,7 @@
 //! - Merge: `import(bytes)` into an existing empty `LoroDoc`.
 //! - Peer ids are fixed per agent (`set_peer_id`) so sizes are repeatable.
 
-use ::loro::{ExportMode, LoroDoc, LoroText};
+use ::loro::{ExportMode, Frontiers, LoroDoc, LoroText};
 
 use super::{DocSpec, Peer, PeerError};
 use crate::trace::Txn;
@@ -61,6 +61,20 @@ impl LDoc {
 
 impl Peer for Loro {
     type Doc = LDoc;
+    type Mark = Frontiers;
+
+    fn mark(&self, doc: &LDoc) -> Option<Frontiers> {
+        Some(doc.doc.oplog_frontiers())
+    }
+
+    fn text_at(&self, doc: &LDoc, mark: &Frontiers) -> Result<String, PeerError> {
+        doc.doc
+            .checkout(mark)
+            .map_err(|e| PeerError::Read(e.to_string()))?;
+        let text = doc.text.to_string();
+        doc.doc.checkout_to_latest();
+        Ok(text)
+    }
 
     fn name(&self) -> &'static str {
         "loro"

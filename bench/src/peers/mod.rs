@@ -137,6 +137,18 @@ pub trait Peer {
     /// A fresh document, ready to read and edit, from bytes made by [`Peer::encode`].
     fn load(&self, spec: &DocSpec, bytes: &[u8]) -> Result<Self::Doc, PeerError>;
 
+    /// A library's handle on one version of a document (time travel).
+    type Mark;
+
+    /// The document's current version, to read it later with [`Peer::text_at`]. `None` if
+    /// the library cannot read earlier versions of a document as this harness builds it (time
+    /// travel is then reported as not supported).
+    fn mark(&self, doc: &Self::Doc) -> Option<Self::Mark>;
+
+    /// The text as it was at `mark` (a version this document went through), through the
+    /// library's own time-travel API, leaving the document showing its current version.
+    fn text_at(&self, doc: &Self::Doc, mark: &Self::Mark) -> Result<String, PeerError>;
+
     /// Extra facts worth printing under the table (for example an alternative encoding's size).
     /// Called once per trace, on the final document of the first run, untimed.
     fn notes(&self, _doc: &Self::Doc) -> Result<Vec<String>, PeerError> {

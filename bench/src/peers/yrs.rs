@@ -93,6 +93,20 @@ fn to_u32(n: usize) -> Result<u32, PeerError> {
 
 impl Peer for Yrs {
     type Doc = YDoc;
+    type Mark = ();
+
+    /// Reading an earlier version needs a document created with garbage collection off and a
+    /// `Snapshot` taken at that version; the documents measured here keep the default
+    /// (collection on), as apps do unless they want history.
+    fn mark(&self, _doc: &Self::Doc) -> Option<()> {
+        None
+    }
+
+    fn text_at(&self, _doc: &Self::Doc, _mark: &()) -> Result<String, PeerError> {
+        Err(PeerError::Read(
+            "not supported with garbage collection on".into(),
+        ))
+    }
 
     fn name(&self) -> &'static str {
         "yrs"

@@ -51,6 +51,10 @@ pub(crate) trait Content: 'static {
     fn doc_insert(doc: &mut Self::Doc, at: usize, items: &Self::Slice);
     /// Removes `len` units at `at`, returning them.
     fn doc_remove(doc: &mut Self::Doc, at: usize, len: usize) -> Self::Units;
+    /// Removes `len` units at `at` of the document, without returning them.
+    fn doc_delete(doc: &mut Self::Doc, at: usize, len: usize) {
+        Self::doc_remove(doc, at, len);
+    }
     /// A document holding `units`.
     fn doc_from_units(units: Self::Units) -> Self::Doc;
     /// The document's units.
@@ -65,6 +69,27 @@ pub(crate) trait Content: 'static {
     fn index_truncate(index: &mut Self::Index, units: usize);
     /// The storage offset of unit `unit` of `arena`.
     fn storage_offset(arena: &Self::Units, index: &Self::Index, unit: usize) -> usize;
+    /// The storage range of the units `units` of `arena`.
+    fn storage_range(
+        arena: &Self::Units,
+        index: &Self::Index,
+        units: Range<usize>,
+    ) -> Range<usize> {
+        Self::storage_offset(arena, index, units.start)
+            ..Self::storage_offset(arena, index, units.end)
+    }
+    /// Like [`Content::storage_range`], starting from `near` (a unit offset and its storage
+    /// offset, from the previous lookup) when `units` starts shortly after it, as the
+    /// operations replayed in order do; updates `near` to the end of `units`.
+    fn storage_range_near(
+        arena: &Self::Units,
+        index: &Self::Index,
+        units: Range<usize>,
+        near: &mut (usize, usize),
+    ) -> Range<usize> {
+        let _ = near;
+        Self::storage_range(arena, index, units)
+    }
 
     /// The wire form of a run.
     fn encode_units(units: &Self::Units) -> Vec<u8>;
@@ -127,6 +152,10 @@ impl Content for TextContent {
         doc.insert(at, items);
     }
 
+    fn doc_delete(doc: &mut Rope, at: usize, len: usize) {
+        doc.remove(at, at + len);
+    }
+
     fn doc_remove(doc: &mut Rope, at: usize, len: usize) -> String {
         let removed = doc.slice(at, at + len);
         doc.remove(at, at + len);
@@ -155,6 +184,32 @@ impl Content for TextContent {
 
     fn storage_offset(arena: &String, index: &TextIndex, unit: usize) -> usize {
         index.byte_of(arena, unit)
+    }
+
+    fn storage_range(arena: &String, index: &TextIndex, units: Range<usize>) -> Range<usize> {
+        // Ranges are short (an operation's text): walk to the end from the start rather than
+        // looking it up from the nearest mark again.
+        let start = index.byte_of(arena, units.start);
+        start..byte_after(arena, start, units.len())
+    }
+
+    fn storage_range_near(
+        arena: &String,
+        index: &TextIndex,
+        units: Range<usize>,
+        near: &mut (usize, usize),
+    ) -> Range<usize> {
+        let (near_char, near_byte) = *near;
+        let start = match units.start.checked_sub(near_char) {
+            // Close after the previous lookup: walk from there (within one spacing).
+            Some(gap) if gap <= TextIndex::SPACING && near_byte <= arena.len() => {
+                byte_after(arena, near_byte, gap)
+            }
+            _ => index.byte_of(arena, units.start),
+        };
+        let end = byte_after(arena, start, units.len());
+        *near = (units.end, end);
+        start..end
     }
 
     fn encode_units(units: &String) -> Vec<u8> {
@@ -258,7 +313,7 @@ where
     }
 }
 
-/// Char to byte offsets of a text arena in O(log n + 1 KB): nothing while the text is ASCII,
+/// Char to byte offsets of a text arena in O(log n + 256 B): nothing while the text is ASCII,
 /// then marks (char offset, byte offset) at least every [`TextIndex::SPACING`] bytes after
 /// the ASCII prefix.
 #[derive(Clone, Debug, Default)]
@@ -270,7 +325,9 @@ pub(crate) struct TextIndex {
 }
 
 impl TextIndex {
-    const SPACING: usize = 1024;
+    /// Bytes between marks: a lookup walks half of it on average (reading operations' text,
+    /// as merges and time travel do, is dominated by it), for 16 bytes of marks per spacing.
+    const SPACING: usize = 256;
 
     fn build(text: &str) -> TextIndex {
         let Some(first) = first_non_ascii(text.as_bytes()) else {
@@ -340,6 +397,15 @@ impl TextIndex {
             _ => char_offset.min(text.len()),
         }
     }
+}
+
+/// The byte offset `chars` chars after byte offset `from` of `text` (its end if shorter).
+fn byte_after(text: &str, from: usize, chars: usize) -> usize {
+    let rest = text.get(from..).unwrap_or("");
+    from + rest
+        .char_indices()
+        .nth(chars)
+        .map_or(rest.len(), |(b, _)| b)
 }
 
 /// The position of the first non-ASCII byte, checking 64 bytes at a time (`is_ascii` on a
@@ -422,13 +488,15 @@ impl<C: Content> Arena<C> {
     }
 
     fn storage_range(&self, range: Range<usize>) -> Range<usize> {
-        C::storage_offset(&self.units, &self.index, range.start)
-            ..C::storage_offset(&self.units, &self.index, range.end)
+        C::storage_range(&self.units, &self.index, range)
     }
 
-    /// The units `range`, borrowed.
-    pub(crate) fn get(&self, range: Range<usize>) -> &C::Slice {
-        C::sub(&self.units, self.storage_range(range))
+    /// The units `range`, borrowed, found from `near` (see [`Content::storage_range_near`]).
+    pub(crate) fn get_near(&self, range: Range<usize>, near: &mut (usize, usize)) -> &C::Slice {
+        C::sub(
+            &self.units,
+            C::storage_range_near(&self.units, &self.index, range, near),
+        )
     }
 
     /// A copy of the units `range`.

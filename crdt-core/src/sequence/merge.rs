@@ -50,6 +50,8 @@ struct Edits<'a, C: Content> {
     undo: Vec<Edit<C>>,
     /// Whether to log the edits (a checkout builds a throwaway document and needs no undo).
     logged: bool,
+    /// Where the last insert's content ended in the log's arena (unit, storage offset).
+    near: (usize, usize),
 }
 
 impl<C: Content> Edits<'_, C> {
@@ -58,7 +60,7 @@ impl<C: Content> Edits<'_, C> {
         if at > C::doc_len(self.doc) {
             return Err(OutOfRange);
         }
-        C::doc_insert(self.doc, at, log.content_slice(op));
+        C::doc_insert(self.doc, at, log.content_slice_near(op, &mut self.near));
         if self.logged {
             self.undo.push(Edit::Inserted {
                 at,
@@ -74,9 +76,11 @@ impl<C: Content> Edits<'_, C> {
         if end > C::doc_len(self.doc) {
             return Err(OutOfRange);
         }
-        let units = C::doc_remove(self.doc, at, len);
         if self.logged {
+            let units = C::doc_remove(self.doc, at, len);
             self.undo.push(Edit::Removed { at, units });
+        } else {
+            C::doc_delete(self.doc, at, len);
         }
         Ok(())
     }
@@ -111,6 +115,7 @@ pub(crate) fn merge_new_events<C: Content>(
         doc,
         undo: Vec::new(),
         logged: true,
+        near: (0, 0),
     };
     let new = from..graph.len();
     let new = std::slice::from_ref(&new);
@@ -138,6 +143,7 @@ pub(crate) fn checkout<C: Content>(
         doc: &mut doc,
         undo: Vec::new(),
         logged: false,
+        near: (0, 0),
     };
     merge_logged(graph, log, &mut edits, &Frontier::root(), events, target)?;
     Ok(doc)

@@ -224,9 +224,10 @@ impl<C: Content> OpLog<C> {
         self.content.copy(run.content.clone())
     }
 
-    /// An insert run's content, borrowed.
-    pub(crate) fn content_slice(&self, run: &OpRun) -> &C::Slice {
-        self.content.get(run.content.clone())
+    /// An insert run's content, borrowed, looked up from where the previous lookup ended
+    /// (`near`): cheap when runs are read in the order they were logged, as replays do.
+    pub(crate) fn content_slice_near(&self, run: &OpRun, near: &mut (usize, usize)) -> &C::Slice {
+        self.content.get_near(run.content.clone(), near)
     }
 }
 
