@@ -265,6 +265,23 @@ impl Document {
         DocumentView::new(self, version)
     }
 
+    /// The document as it was when its heads were `heads` (as [`heads`](Self::heads) returned
+    /// them then): [`view_at`](Self::view_at) of [`version_of_heads`](Self::version_of_heads).
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, ReplicaId, Value};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", "then").unwrap();
+    /// let heads = doc.heads();
+    /// doc.set(MapId::ROOT, "k", "now").unwrap();
+    /// let then = doc.view_at_heads(&heads).unwrap();
+    /// assert_eq!(then.get(MapId::ROOT, "k").unwrap(), Some(Value::from("then")));
+    /// ```
+    pub fn view_at_heads(&self, heads: &[Dot]) -> Result<DocumentView<'_>, HistoryError> {
+        self.view_at(&self.version_of_heads(heads)?)
+    }
+
     /// A new document holding the history up to `version`, editing as `replica`: a branch
     /// from an earlier point. Merge it back (either way) with [`merge`](Self::merge) or
     /// updates, as any other replica.

@@ -136,6 +136,12 @@ fn heads_name_the_same_versions_as_version_vectors() {
             .to_json(),
         b.to_json()
     );
+    assert_eq!(
+        a.view_at_heads(&b.heads()).unwrap().heads(),
+        b.heads(),
+        "a view names its version by the same heads"
+    );
+    assert_eq!(a.view_at_heads(&heads).unwrap().version(), &version);
 }
 
 // ---- changes between versions -------------------------------------------------------------
