@@ -43,11 +43,12 @@ pub trait Subject {
     /// Runs the library `runs` times (fewer if slow) on the trace and summarises the results.
     /// `plan` is the trace's replay plan, required for concurrent traces.
     fn measure(&self, trace: &Trace, plan: Option<&Plan>, runs: usize) -> Row;
-    /// Measures reading `samples` earlier versions of a sequential trace's document
-    /// (`travel.rs`), `runs` times.
+    /// Measures reading `samples` earlier versions of a trace's document (`travel.rs`),
+    /// `runs` times; `plan` is required for concurrent traces.
     fn measure_time_travel(
         &self,
         trace: &Trace,
+        plan: Option<&Plan>,
         samples: usize,
         runs: usize,
     ) -> crate::travel::TravelRow;
@@ -75,12 +76,13 @@ impl<P: Peer> Subject for P {
     fn measure_time_travel(
         &self,
         trace: &Trace,
+        plan: Option<&Plan>,
         samples: usize,
         runs: usize,
     ) -> crate::travel::TravelRow {
         eprintln!("  {} on {}: time travel ...", Peer::name(self), trace.name);
         match catch_unwind(AssertUnwindSafe(|| {
-            crate::travel::measure(self, trace, samples, runs)
+            crate::travel::measure(self, trace, plan, samples, runs)
         })) {
             Ok(row) => row,
             Err(panic) => {

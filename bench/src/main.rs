@@ -43,7 +43,7 @@ usage: bench --trace FILE [--trace FILE ...] [--json OUT] [--runs N] [--library 
   --runs N        runs per measurement, reported as medians (default 5; fewer for runs over 2 s)
   --library NAME  measure only this library; repeat for several (default: all)
   --time-travel   instead, measure reading the text at 10 earlier versions of each
-                  sequential trace's document (see src/travel.rs)";
+                  trace's document (see src/travel.rs)";
 
 /// Versions read per trace with `--time-travel`.
 const TIME_TRAVEL_SAMPLES: usize = 10;
@@ -249,17 +249,11 @@ fn run() -> Result<bool, MainError> {
 fn time_travel(subjects: &[Box<dyn harness::Subject>], traces: &[Trace], runs: usize) -> bool {
     let mut ok = true;
     for trace in traces {
-        if trace.kind != Kind::Sequential {
-            println!(
-                "{}: skipped (time travel is measured on sequential traces)\n",
-                trace.name
-            );
-            continue;
-        }
         eprintln!("{}:", trace.name);
+        let plan = (trace.kind == Kind::Concurrent).then(|| Plan::new(trace));
         let mut rows: Vec<travel::TravelRow> = subjects
             .iter()
-            .map(|s| s.measure_time_travel(trace, TIME_TRAVEL_SAMPLES, runs))
+            .map(|s| s.measure_time_travel(trace, plan.as_ref(), TIME_TRAVEL_SAMPLES, runs))
             .collect();
         travel::cross_check(&mut rows);
         ok &= rows.iter().all(|r| r.problems.is_empty());

@@ -1,11 +1,14 @@
 //! Time travel: reading the text as it was at earlier versions of a document.
 //!
-//! One measurement of a library on a sequential trace:
-//! 1. the trace is replayed in a fresh document (untimed), taking a [`Peer::mark`] and the
-//!    current [`Peer::text`] after each of `samples` transactions spread evenly over the
-//!    trace (the final version excluded: reading the current text is not time travel);
+//! One measurement of a library on a trace:
+//! 1. the trace is replayed (untimed), taking a [`Peer::mark`] and the current [`Peer::text`]
+//!    after each of `samples` transactions spread evenly over the trace (the final version
+//!    excluded: reading the current text is not time travel). Sequential traces: one document.
+//!    Concurrent traces: one replica per agent as in the main measurement, each mark taken on
+//!    the replica that made the transaction; then every replica is merged into one fresh
+//!    document, which is the one read (so marks must name versions across replicas);
 //! 2. each run reads the text at every mark with [`Peer::text_at`], timed as a whole; every
-//!    text read is checked against the one the document showed at that version;
+//!    text read is checked against the one shown at that version;
 //! 3. the reported time is the median over the runs.
 //!
 //! The texts seen at each version are also compared across libraries by the caller, so a
@@ -13,8 +16,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::peers::{DocSpec, Peer, PeerError};
-use crate::trace::Trace;
+use crate::peers::{DocSpec, Peer, PeerError, replay_with_replicas_observed};
+use crate::plan::Plan;
+use crate::trace::{Kind, Trace};
 
 /// The time-travel result of one library on one trace.
 #[derive(Debug)]
@@ -61,37 +65,93 @@ pub fn sample_points(txns: usize, samples: usize) -> Vec<usize> {
     points
 }
 
-/// Measures `peer`'s time travel on `trace` (see the module documentation).
-pub fn measure<P: Peer>(peer: &P, trace: &Trace, samples: usize, runs: usize) -> TravelRow {
+/// Measures `peer`'s time travel on `trace` (see the module documentation); `plan` is the
+/// replay plan of a concurrent trace.
+pub fn measure<P: Peer>(
+    peer: &P,
+    trace: &Trace,
+    plan: Option<&Plan>,
+    samples: usize,
+    runs: usize,
+) -> TravelRow {
     let mut row = TravelRow::new(peer.name());
-    if let Err(error) = measure_into(peer, trace, samples, runs, &mut row) {
+    if let Err(error) = measure_into(peer, trace, plan, samples, runs, &mut row) {
         row.problems.push(error.to_string());
     }
     row
 }
 
+/// A document to read, and the marks taken on the way to it.
+type Marked<P> = (<P as Peer>::Doc, Vec<<P as Peer>::Mark>);
+
+/// Replays `trace`, taking a mark and the text after each transaction of `points`; returns
+/// the document to read (`None` if the library takes no marks).
+fn replay_marked<P: Peer>(
+    peer: &P,
+    trace: &Trace,
+    plan: Option<&Plan>,
+    points: &[usize],
+    seen: &mut Vec<String>,
+) -> Result<Option<Marked<P>>, PeerError> {
+    let spec = DocSpec::of(trace);
+    let mut marks = Vec::with_capacity(points.len());
+    let mut unsupported = false;
+    let mut observe = |i: usize, doc: &P::Doc| {
+        if unsupported || points.binary_search(&i).is_err() {
+            return Ok(());
+        }
+        match peer.mark(doc) {
+            Some(mark) => {
+                marks.push(mark);
+                seen.push(peer.text(doc)?);
+            }
+            None => unsupported = true,
+        }
+        Ok(())
+    };
+    let doc = match (trace.kind, plan) {
+        (Kind::Concurrent, Some(plan)) => {
+            let replicas = replay_with_replicas_observed(peer, trace, plan, &mut observe)?;
+            let finals = replicas
+                .iter()
+                .map(|replica| peer.encode(replica))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut merged = peer.new_doc(&spec, trace.num_agents)?;
+            let updates: Vec<&[u8]> = finals.iter().map(Vec::as_slice).collect();
+            peer.apply_updates(&mut merged, &updates)?;
+            merged
+        }
+        (Kind::Concurrent, None) => {
+            return Err(PeerError::Edit(
+                "no replay plan given for a concurrent trace".into(),
+            ));
+        }
+        (Kind::Sequential, _) => {
+            let mut doc = peer.new_doc(&spec, 0)?;
+            for (i, txn) in trace.txns.iter().enumerate() {
+                peer.apply_txn(&mut doc, txn)?;
+                observe(i, &doc)?;
+            }
+            doc
+        }
+    };
+    Ok((!unsupported).then_some((doc, marks)))
+}
+
 fn measure_into<P: Peer>(
     peer: &P,
     trace: &Trace,
+    plan: Option<&Plan>,
     samples: usize,
     runs: usize,
     row: &mut TravelRow,
 ) -> Result<(), PeerError> {
     let points = sample_points(trace.txns.len(), samples);
-    let mut doc = peer.new_doc(&DocSpec::of(trace), 0)?;
-    let mut marks = Vec::with_capacity(points.len());
-    let mut next = points.iter().peekable();
-    for (i, txn) in trace.txns.iter().enumerate() {
-        peer.apply_txn(&mut doc, txn)?;
-        if next.next_if(|&&p| p == i).is_some() {
-            let Some(mark) = peer.mark(&doc) else {
-                row.unsupported = true;
-                return Ok(());
-            };
-            marks.push(mark);
-            row.seen.push(peer.text(&doc)?);
-        }
-    }
+    let Some((doc, marks)) = replay_marked(peer, trace, plan, &points, &mut row.seen)? else {
+        row.unsupported = true;
+        row.seen.clear();
+        return Ok(());
+    };
     row.reads = marks.len();
     let mut times: Vec<Duration> = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
@@ -113,7 +173,7 @@ fn measure_into<P: Peer>(
             }
         }
     }
-    // The document still shows its current version.
+    // The document still shows its final version.
     if peer.text(&doc)? != trace.end_content {
         row.problems
             .push("after time travel the document no longer shows endContent".into());
@@ -156,10 +216,15 @@ pub fn report(trace: &Trace, rows: &[TravelRow], ours: &str) -> String {
         .filter_map(|r| r.ms.map(|ms| (ms, r.library.as_str())))
         .min_by(|a, b| a.0.total_cmp(&b.0));
     let mut out = format!(
-        "## {}: time travel (text at {} earlier versions, median of {} runs)\n\n\
+        "## {} ({}): time travel (text at {} earlier versions, median of {} runs)\n\n\
          | library | reads | total ms | ms per read | vs best peer |\n\
          | --- | ---: | ---: | ---: | ---: |\n",
         trace.name,
+        match trace.kind {
+            Kind::Sequential => "sequential",
+            Kind::Concurrent =>
+                "concurrent: marks taken on each agent's replica, read on the merge of all",
+        },
         rows.iter().map(|r| r.reads).max().unwrap_or(0),
         rows.iter().map(|r| r.runs).max().unwrap_or(0)
     );

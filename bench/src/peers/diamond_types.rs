@@ -65,14 +65,20 @@ impl DtDoc {
 
 impl Peer for DiamondTypes {
     type Doc = DtDoc;
-    type Mark = ::diamond_types::LocalVersion;
+    /// Local versions are numbers of one replica: the mark is the remote form (agent name and
+    /// sequence number), converted back by the replica that reads it.
+    type Mark = Vec<::diamond_types::list::remote_ids::RemoteId>;
 
     fn mark(&self, doc: &DtDoc) -> Option<Self::Mark> {
-        Some(doc.crdt.oplog.local_version())
+        Some(doc.crdt.oplog.remote_version().to_vec())
     }
 
     fn text_at(&self, doc: &DtDoc, mark: &Self::Mark) -> Result<String, PeerError> {
-        Ok(doc.crdt.oplog.checkout(mark).content().to_string())
+        let oplog = &doc.crdt.oplog;
+        let local = oplog
+            .try_remote_to_local_version(mark.iter())
+            .map_err(|e| PeerError::Read(format!("{e:?}")))?;
+        Ok(oplog.checkout(&local).content().to_string())
     }
 
     fn name(&self) -> &'static str {

@@ -145,8 +145,9 @@ pub trait Peer {
     /// travel is then reported as not supported).
     fn mark(&self, doc: &Self::Doc) -> Option<Self::Mark>;
 
-    /// The text as it was at `mark` (a version this document went through), through the
-    /// library's own time-travel API, leaving the document showing its current version.
+    /// The text as it was at `mark` (a version this document, or a replica whose changes it
+    /// has merged, went through), through the library's own time-travel API, leaving the
+    /// document showing its current version.
     fn text_at(&self, doc: &Self::Doc, mark: &Self::Mark) -> Result<String, PeerError>;
 
     /// Extra facts worth printing under the table (for example an alternative encoding's size).
@@ -185,6 +186,17 @@ pub fn replay_with_replicas<P: Peer + ?Sized>(
     trace: &Trace,
     plan: &Plan,
 ) -> Result<Vec<P::Doc>, PeerError> {
+    replay_with_replicas_observed(peer, trace, plan, |_, _| Ok(()))
+}
+
+/// [`replay_with_replicas`], calling `after(i, replica)` once transaction `i` is applied to
+/// its agent's replica (untimed uses: time travel takes marks there).
+pub fn replay_with_replicas_observed<P: Peer + ?Sized>(
+    peer: &P,
+    trace: &Trace,
+    plan: &Plan,
+    mut after: impl FnMut(usize, &P::Doc) -> Result<(), PeerError>,
+) -> Result<Vec<P::Doc>, PeerError> {
     let spec = DocSpec::of(trace);
     let mut replicas = (0..trace.num_agents)
         .map(|agent| peer.new_doc(&spec, agent))
@@ -207,6 +219,7 @@ pub fn replay_with_replicas<P: Peer + ?Sized>(
         // Keep the bytes only, as a log would, not whatever spare capacity the encoder left.
         update.shrink_to_fit();
         updates.push(update);
+        after(updates.len() - 1, replica)?;
     }
     Ok(replicas)
 }
