@@ -42,9 +42,13 @@ impl CausalGraph {
         to_single_point: bool,
         mut visit: impl FnMut(Range<Lv>, Side),
     ) -> Frontier {
-        let mut queue: BinaryHeap<(Lv, Side)> = BinaryHeap::new();
-        queue.extend(a.iter().map(|&lv| (lv, Side::Ours)));
-        queue.extend(b.iter().map(|&lv| (lv, Side::Theirs)));
+        let mut queue: BinaryHeap<(Lv, Side)> = BinaryHeap::with_capacity(a.len() + b.len() + 4);
+        for &lv in a {
+            queue.push((lv, Side::Ours));
+        }
+        for &lv in b {
+            queue.push((lv, Side::Theirs));
+        }
         let mut unshared = queue.len();
         // A branch that reached the root without meeting the other version: no event of the
         // graph is common to everything, so the walk must go down to the root.
@@ -103,7 +107,10 @@ impl CausalGraph {
                 queue.push((low - 1, side));
             } else {
                 reached_root |= run.parents.is_root();
-                queue.extend(run.parents.as_slice().iter().map(|&p| (p, side)));
+                // One by one: `extend` rebuilds the heap, which costs more for a few parents.
+                for &parent in run.parents.as_slice() {
+                    queue.push((parent, side));
+                }
             }
         }
         Frontier::root()
