@@ -188,18 +188,29 @@ pub(crate) struct ShallowPart {
     pub(crate) placements: Vec<(ContainerId, ContainerId, Option<String>)>,
 }
 
-/// The events of a shallow snapshot's base.
+/// The events of a shallow snapshot's base, as read.
 pub(crate) enum TrimmedBase {
-    /// Kind 3: every event, as changes without operations or metadata, in causal order.
+    /// Kind 3 (read, no longer written): every event, as changes without operations or
+    /// metadata, in causal order.
     Graph(Vec<Change>),
-    /// Kind 4: what a loaded document needs of the base, nothing more. The heads (the last
-    /// event of each of these replicas in the base) with their Lamport timestamps, and the
-    /// Lamport timestamps of the other base events the snapshot refers to (writes in the
-    /// state, container creations), sorted by dot. See [`Document::install_base_summary`].
-    Summary {
-        heads: Vec<(ReplicaId, u64)>,
-        anchors: Vec<(Dot, u64)>,
-    },
+    /// Kind 4.
+    Summary(BaseSummary),
+}
+
+/// What a loaded document needs of a shallow snapshot's base, nothing more: the heads (the
+/// last event of each of these replicas in the base) with their Lamport timestamps, and the
+/// Lamport timestamps of the other base events the snapshot refers to (writes in the state,
+/// container creations), sorted by dot. See [`Document::install_base_summary`].
+pub(crate) struct BaseSummary {
+    pub(crate) heads: Vec<(ReplicaId, u64)>,
+    pub(crate) anchors: Vec<(Dot, u64)>,
+}
+
+/// What a shallow snapshot being written holds besides the changes and state (always kind 4).
+struct ShallowOut<'a> {
+    version: &'a VersionVector,
+    summary: &'a BaseSummary,
+    placements: &'a [(ContainerId, ContainerId, Option<String>)],
 }
 
 /// What a snapshot holds: the changes, and (snapshots) every container's content.
@@ -300,43 +311,28 @@ pub(crate) fn encode(changes: &[Change], state: Option<&[(ContainerId, StateCont
 fn encode_with(
     changes: &[Change],
     state: Option<&[(ContainerId, StateContent)]>,
-    shallow: Option<&ShallowPart>,
+    shallow: Option<ShallowOut<'_>>,
 ) -> Vec<u8> {
     let snapshot = state.is_some();
     let mut tables = Tables::default();
     let mut body = Writer::default();
     let mut text = String::new();
-    if let Some(shallow) = shallow {
+    if let Some(shallow) = &shallow {
         body.usize(shallow.version.len());
         for (replica, count) in shallow.version.iter() {
             body.usize(tables.replica(replica));
             body.varint(count);
         }
-        match &shallow.trimmed {
-            TrimmedBase::Graph(trimmed) => {
-                body.usize(trimmed.len());
-                for change in trimmed {
-                    body.usize(tables.replica(change.replica));
-                    body.varint(change.seq_start);
-                    body.usize(change.len);
-                    body.usize(change.parents.len());
-                    for &parent in &change.parents {
-                        tables.dot(&mut body, parent);
-                    }
-                }
-            }
-            TrimmedBase::Summary { heads, anchors } => {
-                body.usize(heads.len());
-                for &(replica, lamport) in heads {
-                    body.usize(tables.replica(replica));
-                    body.varint(lamport);
-                }
-                body.usize(anchors.len());
-                for &(dot, lamport) in anchors {
-                    tables.dot(&mut body, dot);
-                    body.varint(lamport);
-                }
-            }
+        let BaseSummary { heads, anchors } = shallow.summary;
+        body.usize(heads.len());
+        for &(replica, lamport) in heads {
+            body.usize(tables.replica(replica));
+            body.varint(lamport);
+        }
+        body.usize(anchors.len());
+        for &(dot, lamport) in anchors {
+            tables.dot(&mut body, dot);
+            body.varint(lamport);
         }
     }
     body.usize(changes.len());
@@ -460,9 +456,9 @@ fn encode_with(
             }
         }
     }
-    if let Some(shallow) = shallow {
+    if let Some(shallow) = &shallow {
         body.usize(shallow.placements.len());
-        for (id, parent, key) in &shallow.placements {
+        for (id, parent, key) in shallow.placements {
             let index = tables.container(*id);
             body.usize(index);
             let index = tables.container(*parent);
@@ -493,13 +489,6 @@ fn encode_with(
     out.extend_from_slice(&MAGIC);
     out.push(FORMAT_VERSION);
     out.push(match (shallow, snapshot) {
-        (
-            Some(ShallowPart {
-                trimmed: TrimmedBase::Graph(_),
-                ..
-            }),
-            _,
-        ) => KIND_SHALLOW,
         (Some(_), _) => KIND_SHALLOW_SUMMARY,
         (None, true) => KIND_SNAPSHOT,
         (None, false) => KIND_UPDATE,
@@ -592,7 +581,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
             for _ in 0..count {
                 anchors.push((dot(reader)?, reader.varint()?));
             }
-            TrimmedBase::Summary { heads, anchors }
+            TrimmedBase::Summary(BaseSummary { heads, anchors })
         } else {
             let count = reader.count()?;
             let mut trimmed = Vec::with_capacity(count);
@@ -954,15 +943,16 @@ impl Document {
             .collect();
         placements.sort_by_key(|(id, _, _)| *id);
         let state = state_of(&self.containers, |lv| self.graph.lv_to_dot(lv));
-        let shallow = ShallowPart {
-            version: version.clone(),
-            trimmed: self.base_summary(version, &state, &placements),
-            placements,
+        let summary = self.base_summary(version, &state, &placements);
+        let shallow = ShallowOut {
+            version,
+            summary: &summary,
+            placements: &placements,
         };
         Ok(encode_with(
             &self.wire_changes(version, None),
             Some(&state),
-            Some(&shallow),
+            Some(shallow),
         ))
     }
 
@@ -975,7 +965,7 @@ impl Document {
         version: &VersionVector,
         state: &[(ContainerId, StateContent)],
         placements: &[(ContainerId, ContainerId, Option<String>)],
-    ) -> TrimmedBase {
+    ) -> BaseSummary {
         let lamport = |dot: Dot| {
             self.graph
                 .dot_to_lv(dot)
@@ -1007,7 +997,7 @@ impl Document {
             .map(|&dot| (dot.replica, lamport(dot)))
             .collect();
         heads.sort_unstable();
-        TrimmedBase::Summary {
+        BaseSummary {
             heads,
             anchors: anchors.into_iter().map(|dot| (dot, lamport(dot))).collect(),
         }
@@ -1030,8 +1020,7 @@ impl Document {
     fn install_base_summary(
         &mut self,
         version: &VersionVector,
-        heads: &[(ReplicaId, u64)],
-        anchors: &[(Dot, u64)],
+        BaseSummary { heads, anchors }: &BaseSummary,
     ) -> Result<(), LoadError> {
         let bad = || malformed("a shallow base summary is inconsistent");
         // Canonical: heads sorted by replica without repeats, anchors sorted without repeats.
@@ -1241,8 +1230,8 @@ impl Document {
     ) -> Result<(), LoadError> {
         let trimmed = match &shallow.trimmed {
             TrimmedBase::Graph(trimmed) => trimmed.as_slice(),
-            TrimmedBase::Summary { heads, anchors } => {
-                self.install_base_summary(&shallow.version, heads, anchors)?;
+            TrimmedBase::Summary(summary) => {
+                self.install_base_summary(&shallow.version, summary)?;
                 &[]
             }
         };
