@@ -555,6 +555,15 @@ impl CausalGraph {
         frontier
     }
 
+    /// The frontier whose heads are the events `dots`, or the first dot this graph lacks.
+    pub(crate) fn frontier_of_dots(&self, dots: &[Dot]) -> Result<Frontier, Dot> {
+        let mut lvs = Vec::with_capacity(dots.len());
+        for &dot in dots {
+            lvs.push(self.dot_to_lv(dot).ok_or(dot)?);
+        }
+        Ok(Frontier::from_unsorted(&lvs))
+    }
+
     /// The dots of a frontier's heads.
     pub(crate) fn frontier_to_dots(&self, frontier: &Frontier) -> Vec<Dot> {
         frontier

@@ -6,10 +6,8 @@
 //! the container's own operations), exactly as for a standalone [`Text`](crate::Text).
 
 use super::state::Container;
-use super::{ContainerId, ContainerKind, DocError, Document};
-use crate::causal_graph::Frontier;
-use crate::sequence::merge::transform_position;
-use crate::sequence::{Bias, Cursor, CursorError};
+use super::{ContainerId, ContainerKind, DocError, Document, HistoryError};
+use crate::sequence::{Bias, Cursor, CursorError, resolve_cursor_in};
 
 impl Document {
     /// A stable cursor at `index` of list or text `container` (chars for texts, elements for
@@ -79,50 +77,26 @@ impl Document {
         container: ContainerId,
         cursor: &Cursor,
     ) -> Result<usize, CursorError> {
-        let mut heads = Vec::with_capacity(cursor.heads.len());
-        for &dot in &cursor.heads {
-            heads.push(
-                self.graph
-                    .dot_to_lv(dot)
-                    .ok_or(CursorError::UnknownEvent(dot))?,
-            );
-        }
         if let Some(base) = self.graph.shallow_base() {
             let version = self
                 .version_of_heads(&cursor.heads)
-                .map_err(|_| CursorError::OutOfRange)?;
+                .map_err(|error| match error {
+                    HistoryError::UnknownEvent(dot) => CursorError::UnknownEvent(dot),
+                    _ => CursorError::OutOfRange,
+                })?;
             if !version.includes(&base.version) {
                 // Made before the base of a shallow snapshot: the edits since are not all here.
                 return Err(CursorError::HistoryTrimmed);
             }
         }
-        let from = Frontier::from_unsorted(&heads);
-        let after_char = cursor.bias == Bias::Before;
-        let len = match self.containers.get(&container) {
-            Some(Container::Text(seq)) => seq.doc.len_chars(),
-            Some(Container::List(seq)) => seq.doc.len(),
-            _ => return Err(CursorError::NotASequence),
-        };
-        if &from == self.graph.frontier() {
-            return if cursor.index <= len {
-                Ok(cursor.index)
-            } else {
-                Err(CursorError::OutOfRange)
-            };
-        }
-        let position = match self.containers.get(&container) {
+        match self.containers.get(&container) {
             Some(Container::Text(seq)) => {
-                transform_position(&self.graph, &seq.log, &from, cursor.index, after_char)
+                resolve_cursor_in(&self.graph, &seq.log, seq.doc.len_chars(), cursor)
             }
             Some(Container::List(seq)) => {
-                transform_position(&self.graph, &seq.log, &from, cursor.index, after_char)
+                resolve_cursor_in(&self.graph, &seq.log, seq.doc.len(), cursor)
             }
-            _ => return Err(CursorError::NotASequence),
-        };
-        match position {
-            // An index past the end of its version lands in the placeholder's endless tail.
-            Ok(position) if position <= len => Ok(position),
-            _ => Err(CursorError::OutOfRange),
+            _ => Err(CursorError::NotASequence),
         }
     }
 }

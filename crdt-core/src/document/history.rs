@@ -201,17 +201,11 @@ impl Document {
     /// assert_eq!(doc.version_of_heads(&heads).unwrap(), version);
     /// ```
     pub fn version_of_heads(&self, heads: &[Dot]) -> Result<VersionVector, HistoryError> {
-        let mut lvs = Vec::with_capacity(heads.len());
-        for &dot in heads {
-            lvs.push(
-                self.graph
-                    .dot_to_lv(dot)
-                    .ok_or(HistoryError::UnknownEvent(dot))?,
-            );
-        }
-        let (_, past) = self
+        let heads = self
             .graph
-            .diff(&Frontier::root(), &Frontier::from_unsorted(&lvs));
+            .frontier_of_dots(heads)
+            .map_err(HistoryError::UnknownEvent)?;
+        let (_, past) = self.graph.diff(&Frontier::root(), &heads);
         let mut version = VersionVector::new();
         for span in past {
             for run in self.graph.assignment_in(span) {
@@ -480,15 +474,7 @@ impl Document {
     ) -> Result<(), HistoryError> {
         let target = self.replay_until(version, self.replica)?;
         // The version's heads, in this replica's numbering.
-        let mut heads = Vec::new();
-        for dot in target.heads() {
-            heads.push(
-                self.graph
-                    .dot_to_lv(dot)
-                    .ok_or(HistoryError::UnknownEvent(dot))?,
-            );
-        }
-        let frontier = Frontier::from_unsorted(&heads);
+        let frontier = self.graph.frontier_of(version);
         // Compare every list and text visible at `version` with its current self, by identity.
         let mut plans: HashMap<ContainerId, Vec<VersionDiff>> = HashMap::new();
         let mut reachable = BTreeSet::new();

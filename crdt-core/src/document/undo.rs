@@ -969,11 +969,7 @@ fn restore_cursor(
     aliases: Option<&HashMap<Lv, Lv>>,
     cursor: &Cursor,
 ) -> Option<usize> {
-    let mut heads = Vec::with_capacity(cursor.heads.len());
-    for &dot in &cursor.heads {
-        heads.push(doc.graph.dot_to_lv(dot)?);
-    }
-    follow.move_to_version(&Frontier::from_unsorted(&heads));
+    follow.move_to_version(&doc.graph.frontier_of_dots(&cursor.heads).ok()?);
     // The element the cursor sticks to, in the version it was made at (`None`: the start or
     // the end).
     let anchor = match cursor.bias {

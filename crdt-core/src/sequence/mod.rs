@@ -31,7 +31,7 @@ use std::ops::Range;
 pub use cursor::{Bias, Cursor, CursorError};
 pub use encoding::LoadError;
 
-use crate::causal_graph::{CausalGraph, Frontier};
+use crate::causal_graph::CausalGraph;
 use crate::{Dot, ReplicaId, VersionVector};
 use content::Content;
 use oplog::OpLog;
@@ -212,35 +212,7 @@ impl<C: Content> Sequence<C> {
     }
 
     pub(crate) fn resolve_cursor(&self, cursor: &Cursor) -> Result<usize, CursorError> {
-        let mut heads = Vec::with_capacity(cursor.heads.len());
-        for &dot in &cursor.heads {
-            heads.push(
-                self.graph
-                    .dot_to_lv(dot)
-                    .ok_or(CursorError::UnknownEvent(dot))?,
-            );
-        }
-        let from = Frontier::from_unsorted(&heads);
-        if &from == self.graph.frontier() {
-            return if cursor.index <= self.len() {
-                Ok(cursor.index)
-            } else {
-                Err(CursorError::OutOfRange)
-            };
-        }
-        let position = merge::transform_position(
-            &self.graph,
-            &self.log,
-            &from,
-            cursor.index,
-            cursor.bias == Bias::Before,
-        )
-        .map_err(|_| CursorError::OutOfRange)?;
-        // An index past the end of its version lands in the placeholder's endless tail.
-        if position > self.len() {
-            return Err(CursorError::OutOfRange);
-        }
-        Ok(position)
+        resolve_cursor_in(&self.graph, &self.log, self.len(), cursor)
     }
 
     /// The document as it was at `version` (time travel): the merge of the events within it
@@ -262,6 +234,35 @@ impl<C: Content> Sequence<C> {
     pub(crate) fn encode(&self) -> Vec<u8> {
         encoding::encode_snapshot(&self.graph, &self.log, &self.doc)
     }
+}
+
+/// Where `cursor` is now in the sequence whose operations are `log` (numbered by `graph`)
+/// and whose current length is `len`: its index transformed through every edit since its
+/// version. Shared by [`Text`](crate::Text), [`List`](crate::List) and document containers.
+pub(crate) fn resolve_cursor_in<C: Content>(
+    graph: &CausalGraph,
+    log: &OpLog<C>,
+    len: usize,
+    cursor: &Cursor,
+) -> Result<usize, CursorError> {
+    let from = graph
+        .frontier_of_dots(&cursor.heads)
+        .map_err(CursorError::UnknownEvent)?;
+    if &from == graph.frontier() {
+        return if cursor.index <= len {
+            Ok(cursor.index)
+        } else {
+            Err(CursorError::OutOfRange)
+        };
+    }
+    let position =
+        merge::transform_position(graph, log, &from, cursor.index, cursor.bias == Bias::Before)
+            .map_err(|_| CursorError::OutOfRange)?;
+    // An index past the end of its version lands in the placeholder's endless tail.
+    if position > len {
+        return Err(CursorError::OutOfRange);
+    }
+    Ok(position)
 }
 
 #[cfg(test)]
