@@ -563,13 +563,7 @@ fn revert_container(
                     }
                     None => tx.delete(map, &key)?,
                     Some(Value::Container(kind, old)) => {
-                        let new = match kind {
-                            ContainerKind::Map => tx.set_new_map(map, &key)?.0,
-                            ContainerKind::List => tx.set_new_list(map, &key)?.0,
-                            ContainerKind::Text => tx.set_new_text(map, &key)?.0,
-                            ContainerKind::Counter => tx.set_new_counter(map, &key)?.0,
-                            ContainerKind::Register => tx.set_new_register(map, &key)?.0,
-                        };
+                        let new = tx.set_new(map, &key, kind)?;
                         copy_container(tx, target, old, new)?;
                     }
                     Some(scalar) => tx.set(map, &key, scalar)?,
@@ -698,13 +692,7 @@ pub(super) fn copy_container(
                 match value {
                     Value::Container(kind, child) => {
                         let map = MapId(to);
-                        let new = match kind {
-                            ContainerKind::Map => tx.set_new_map(map, key)?.0,
-                            ContainerKind::List => tx.set_new_list(map, key)?.0,
-                            ContainerKind::Text => tx.set_new_text(map, key)?.0,
-                            ContainerKind::Counter => tx.set_new_counter(map, key)?.0,
-                            ContainerKind::Register => tx.set_new_register(map, key)?.0,
-                        };
+                        let new = tx.set_new(map, key, *kind)?;
                         copy_container(tx, source, *child, new)?;
                     }
                     scalar => tx.set(MapId(to), key, scalar.clone())?,

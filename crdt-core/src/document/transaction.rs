@@ -342,7 +342,9 @@ impl<'a> Transaction<'a> {
         self.write_key(map, key, None).map(|_| ())
     }
 
-    fn set_new(
+    /// Sets `key` of `map` to a new, empty container of `kind` (the typed `set_new_*` below,
+    /// for code that has the kind as a value).
+    pub(crate) fn set_new(
         &mut self,
         map: MapId,
         key: &str,

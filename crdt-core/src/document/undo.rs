@@ -69,8 +69,8 @@ use std::collections::{HashMap, HashSet};
 use super::history::copy_container;
 use super::state::Container;
 use super::{
-    ContainerId, ContainerKind, CounterId, DocError, Document, ListId, MapId, RegisterId, TextId,
-    Transaction, Value,
+    ContainerId, CounterId, DocError, Document, ListId, MapId, RegisterId, TextId, Transaction,
+    Value,
 };
 use crate::causal_graph::{Frontier, Lv};
 use crate::sequence::merge::{move_prepare_version, tracker_from};
@@ -795,13 +795,7 @@ fn write_back(
         Some(Value::Container(kind, old)) => {
             let old = current_id(replaced, *old);
             let source = tx.doc().clone();
-            let new = match kind {
-                ContainerKind::Map => tx.set_new_map(map, key)?.0,
-                ContainerKind::List => tx.set_new_list(map, key)?.0,
-                ContainerKind::Text => tx.set_new_text(map, key)?.0,
-                ContainerKind::Counter => tx.set_new_counter(map, key)?.0,
-                ContainerKind::Register => tx.set_new_register(map, key)?.0,
-            };
+            let new = tx.set_new(map, key, *kind)?;
             replaced.insert(old, new);
             copy_container(tx, &source, old, new)
         }
