@@ -252,6 +252,22 @@ impl Step {
     }
 }
 
+/// The two stacks of steps of an [`UndoManager`].
+#[derive(Clone, Copy)]
+enum Stack {
+    Undo,
+    Redo,
+}
+
+impl Stack {
+    fn other(self) -> Stack {
+        match self {
+            Stack::Undo => Stack::Redo,
+            Stack::Redo => Stack::Undo,
+        }
+    }
+}
+
 /// Undo and redo for the local replica's changes to a [`Document`].
 ///
 /// Attach it with [`UndoManager::new`]; from then on every local transaction is recorded (and
@@ -626,19 +642,7 @@ impl UndoManager {
         &mut self,
         doc: &mut Document,
     ) -> Result<Option<Vec<(ContainerId, usize)>>, DocError> {
-        self.capture(doc);
-        let Some(step) = self.undo.pop() else {
-            return Ok(None);
-        };
-        match self.apply_inverse(doc, &step) {
-            Ok(inverse) => self.redo.push(inverse),
-            Err(error) => {
-                self.undo.push(step);
-                return Err(error);
-            }
-        }
-        self.may_join = false;
-        Ok(Some(self.restore_cursors(doc, &step.cursors)))
+        self.take_back(doc, Stack::Undo)
     }
 
     /// Like [`redo`](Self::redo), and gives back the cursors saved right before the undo it
@@ -663,14 +667,32 @@ impl UndoManager {
         &mut self,
         doc: &mut Document,
     ) -> Result<Option<Vec<(ContainerId, usize)>>, DocError> {
+        self.take_back(doc, Stack::Redo)
+    }
+
+    fn stack(&mut self, which: Stack) -> &mut Vec<Step> {
+        match which {
+            Stack::Undo => &mut self.undo,
+            Stack::Redo => &mut self.redo,
+        }
+    }
+
+    /// Takes back the latest step of `from` as a new local change and pushes its inverse on
+    /// the other stack; gives back the cursors saved before the step. `None` if `from` is
+    /// empty; on error the step stays where it was.
+    fn take_back(
+        &mut self,
+        doc: &mut Document,
+        from: Stack,
+    ) -> Result<Option<Vec<(ContainerId, usize)>>, DocError> {
         self.capture(doc);
-        let Some(step) = self.redo.pop() else {
+        let Some(step) = self.stack(from).pop() else {
             return Ok(None);
         };
         match self.apply_inverse(doc, &step) {
-            Ok(inverse) => self.undo.push(inverse),
+            Ok(inverse) => self.stack(from.other()).push(inverse),
             Err(error) => {
-                self.redo.push(step);
+                self.stack(from).push(step);
                 return Err(error);
             }
         }
