@@ -116,7 +116,7 @@ fn start() -> Result<String, String> {
         as_postgres_user: root,
     };
     if root {
-        command("chown", &["postgres:postgres", &path_str(&dir)])?;
+        crate::run("chown", &["postgres:postgres", &path_str(&dir)])?;
     }
     let data = path_str(&dir.join("data"));
     pg(
@@ -264,21 +264,6 @@ fn pg(running: &Running, program: &str, args: &[&str]) -> Result<(), String> {
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
-        ))
-    }
-}
-
-fn command(program: &str, args: &[&str]) -> Result<(), String> {
-    let status = Command::new(program)
-        .args(args)
-        .status()
-        .map_err(|e| format!("could not run {program}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{program} {}` exited with {status}",
-            args.join(" ")
         ))
     }
 }
