@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use crate::auth::{Authenticator, Grant, unix_now};
 use crate::config::Limits;
 use crate::document::actor::SlowConsumer;
-use crate::document::{ConnHandle, ConnId, DocCommand, Registry};
+use crate::document::{ConnHandle, ConnId, DocCommand, PresenceFrame, Registry};
 use crate::limits::TokenBucket;
 use crate::metrics::{Metrics, Reject};
 use crate::storage::Storage;
@@ -485,11 +485,13 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
                 };
                 let command = DocCommand::Presence {
                     conn: self.id,
-                    frame: raw,
-                    replica,
-                    clock,
-                    ttl_ms: ttl_ms.min(MAX_PRESENCE_TTL_MS),
-                    leaving: state.is_empty(),
+                    presence: PresenceFrame {
+                        frame: raw,
+                        replica,
+                        clock,
+                        ttl_ms: ttl_ms.min(MAX_PRESENCE_TTL_MS),
+                        leaving: state.is_empty(),
+                    },
                 };
                 // Presence is ephemeral: under pressure it is dropped, never queued up.
                 if subscription.sender.try_send(command).is_ok() {

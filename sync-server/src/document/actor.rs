@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crdt_core::{ReplicaId, VersionVector};
+use crdt_core::VersionVector;
 use sync_protocol::Access;
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::state::{ConnId, DocumentLimits, DocumentState, Outbox};
+use super::state::{ConnId, DocumentLimits, DocumentState, Outbox, PresenceFrame};
 use crate::metrics::Metrics;
 use crate::storage::Storage;
 
@@ -70,16 +70,8 @@ pub enum DocCommand {
     Presence {
         /// The sending connection.
         conn: ConnId,
-        /// The encoded frame, relayed as is.
-        frame: Bytes,
-        /// Whose presence.
-        replica: ReplicaId,
-        /// Its clock.
-        clock: u64,
-        /// Its time to live.
-        ttl_ms: u64,
-        /// Whether it says the replica left.
-        leaving: bool,
+        /// The frame.
+        presence: PresenceFrame,
     },
     /// Memory is short: unload if no connection subscribes.
     Evict,
@@ -367,16 +359,9 @@ impl Actor {
                     self.state.changes(conn, batch, update, version, &mut out);
                 }
                 DocCommand::Have { conn, version } => self.state.have(conn, version),
-                DocCommand::Presence {
-                    conn,
-                    frame,
-                    replica,
-                    clock,
-                    ttl_ms,
-                    leaving,
-                } => self.state.presence(
-                    conn, frame, replica, clock, ttl_ms, leaving, now_ms, &mut out,
-                ),
+                DocCommand::Presence { conn, presence } => {
+                    self.state.presence(conn, presence, now_ms, &mut out)
+                }
                 DocCommand::Evict => stop = Stop::Evict,
                 DocCommand::Shutdown => stop = Stop::Shutdown,
             }

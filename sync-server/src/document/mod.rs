@@ -11,4 +11,4 @@ pub mod state;
 
 pub use actor::{ConnHandle, DocCommand};
 pub use registry::Registry;
-pub use state::{ConnId, DocumentLimits, DocumentState, LoadReport, Outbox};
+pub use state::{ConnId, DocumentLimits, DocumentState, LoadReport, Outbox, PresenceFrame};

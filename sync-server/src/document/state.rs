@@ -38,6 +38,22 @@ struct Subscriber {
     pending: Vec<(u64, VersionVector)>,
 }
 
+/// A presence frame as a connection hands it to its document: the encoded frame (relayed as
+/// is) and what the document needs to know of it.
+#[derive(Debug)]
+pub struct PresenceFrame {
+    /// The encoded frame.
+    pub frame: Bytes,
+    /// Whose presence.
+    pub replica: ReplicaId,
+    /// Its clock (older ones are dropped).
+    pub clock: u64,
+    /// Its time to live.
+    pub ttl_ms: u64,
+    /// Whether it says the replica left.
+    pub leaving: bool,
+}
+
 #[derive(Debug)]
 struct PresenceSlot {
     conn: ConnId,
@@ -324,18 +340,20 @@ impl DocumentState {
 
     /// A presence frame from `conn`: remembered (unless it says the replica left) and relayed
     /// byte for byte to the other subscribers.
-    #[allow(clippy::too_many_arguments)]
     pub fn presence(
         &mut self,
         conn: ConnId,
-        frame: Bytes,
-        replica: ReplicaId,
-        clock: u64,
-        ttl_ms: u64,
-        leaving: bool,
+        presence: PresenceFrame,
         now_ms: u64,
         out: &mut Outbox,
     ) {
+        let PresenceFrame {
+            frame,
+            replica,
+            clock,
+            ttl_ms,
+            leaving,
+        } = presence;
         if !self.subscribers.contains_key(&conn) {
             out.push((conn, self.not_subscribed()));
             return;
@@ -642,7 +660,14 @@ mod tests {
             }
             .encode(),
         );
-        state.presence(1, frame, replica, 1, 1000, false, 0, &mut out);
+        let presence = PresenceFrame {
+            frame,
+            replica,
+            clock: 1,
+            ttl_ms: 1000,
+            leaving: false,
+        };
+        state.presence(1, presence, 0, &mut out);
         assert_eq!(frames(&out, 2).len(), 1, "relayed to the other subscriber");
         assert!(frames(&out, 1).is_empty(), "not echoed");
         out.clear();
