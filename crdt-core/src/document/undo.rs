@@ -1154,11 +1154,8 @@ fn plan_sequence(
     let canon = |lv: Lv| aliases.and_then(|a| a.get(&lv).copied()).unwrap_or(lv);
     let follow = Follow::new(doc, container)?;
     let is_text = matches!(doc.containers.get(&container), Some(Container::Text(_)));
-    let len = match doc.containers.get(&container) {
-        Some(Container::Text(seq)) => seq.doc.len_chars(),
-        Some(Container::List(seq)) => seq.doc.len(),
-        _ => return Err(DocError::NoSuchContainer(container)),
-    };
+    // `Follow::new` refused anything but a list or text.
+    let len = follow.len();
     let order = follow.tracker.items_in_order(len);
     let mut model: Vec<Lv> = order
         .iter()
