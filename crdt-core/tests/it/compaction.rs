@@ -6,7 +6,8 @@ use crdt_core::{Document, HistoryError, LoadError, MapId, ReplicaId, UndoManager
 use quickcheck::{Arbitrary, Gen};
 
 use crate::harness::check;
-use crate::shallow::{Step, run, sequential_document, sync_all};
+use crate::shallow::{Step, run, sync_all};
+use crate::traces::sequential_document;
 
 fn replica(index: usize) -> ReplicaId {
     ReplicaId::from_u128(0x600 + index as u128)
@@ -311,7 +312,7 @@ fn compaction_trace_sizes() {
     println!("| --- | ---: | ---: | --- |");
     for path in files {
         let trace = crate::traces::load(&path);
-        let (mut doc, text) = sequential_document(&trace);
+        let (mut doc, text) = sequential_document(&trace, |_, _, _| {});
         let full = doc.encode().len();
         let shallow = doc.encode_shallow(&doc.version()).expect("a version");
         let version = doc.version();

@@ -569,62 +569,6 @@ fn every_prefix_of_a_shallow_snapshot_is_refused_with_an_error() {
 
 // ---- sizes on the shared traces ----------------------------------------------------------
 
-/// A sequential trace in a document: a text under the root, one transaction per trace
-/// transaction.
-pub(crate) fn sequential_document(trace: &crate::traces::Trace) -> (Document, TextId) {
-    let mut doc = Document::new(replica(1));
-    let text = doc.set_new_text(MapId::ROOT, "text").expect("a map");
-    for txn in &trace.txns {
-        doc.transact(|tx| {
-            for (pos, delete, insert) in &txn.patches {
-                tx.text_delete(text, *pos..*pos + *delete)?;
-                tx.text_insert(text, *pos, insert)?;
-            }
-            Ok(())
-        })
-        .expect("trace patches are in range");
-    }
-    (doc, text)
-}
-
-/// A concurrent trace in documents: one replica per agent, each receiving exactly the
-/// transactions its next transaction's parents name from a hub holding all; returns the hub.
-fn concurrent_document(trace: &crate::traces::Trace) -> (Document, TextId) {
-    let agents = trace.num_agents.max(1);
-    let replica_of = |agent: usize| replica(100 + agent);
-    let mut origin = Document::new(replica(99));
-    let text = origin.set_new_text(MapId::ROOT, "text").expect("a map");
-    let mut replicas: Vec<Document> = (0..agents).map(|a| origin.fork(replica_of(a))).collect();
-    let mut hub = origin.fork(replica(98));
-    let base = origin.version();
-    let mut versions: Vec<VersionVector> = Vec::with_capacity(trace.txns.len());
-    for txn in &trace.txns {
-        let mut target = base.clone();
-        for &parent in &txn.parents {
-            target.merge(&versions[parent]);
-        }
-        let doc = &mut replicas[txn.agent];
-        doc.apply_update(&hub.update_between(&doc.version(), &target))
-            .expect("ancestors apply");
-        doc.transact(|tx| {
-            for (pos, delete, insert) in &txn.patches {
-                tx.text_delete(text, *pos..*pos + *delete)?;
-                tx.text_insert(text, *pos, insert)?;
-            }
-            Ok(())
-        })
-        .expect("patches in range");
-        hub.merge(doc).expect("hub merges");
-        let mut after = target;
-        after.advance(
-            replica_of(txn.agent),
-            doc.version().get(replica_of(txn.agent)),
-        );
-        versions.push(after);
-    }
-    (hub, text)
-}
-
 /// Prints, for the shared traces in `subdirs` as documents, the full snapshot and the shallow
 /// snapshot at the final version (state only), and checks the shallow one loads to the same
 /// text.
@@ -641,9 +585,9 @@ fn trace_sizes(subdirs: &[&str]) {
         for path in files {
             let trace = crate::traces::load(&path);
             let (doc, text) = if trace.num_agents > 0 {
-                concurrent_document(&trace)
+                crate::traces::concurrent_document(&trace, |_, _, _, _| {})
             } else {
-                sequential_document(&trace)
+                crate::traces::sequential_document(&trace, |_, _, _| {})
             };
             assert!(doc.text(text).expect("a text") == trace.end_content);
             let full = doc.encode();

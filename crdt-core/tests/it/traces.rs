@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crdt_core::{ReplicaId, Text, VersionVector};
+use crdt_core::{Document, MapId, ReplicaId, Text, TextId, VersionVector};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -188,28 +188,15 @@ fn concurrent_trace_a1_one_replica_per_agent_yields_its_end_content() {
 /// transaction, then encoded, loaded into a fresh replica and merged into another.
 #[test]
 fn every_sequential_trace_in_a_document_text_yields_its_end_content() {
-    use crdt_core::{Document, MapId};
     for path in trace_files("sequential") {
         let trace = load(&path);
-        let mut doc = Document::new(ReplicaId::from_u128(1));
-        let text = doc
-            .set_new_text(MapId::ROOT, "text")
-            .expect("root is a map");
         let sample_every = (trace.txns.len() / 10).max(1);
         let mut samples = Vec::new();
-        for (i, txn) in trace.txns.iter().enumerate() {
-            doc.transact(|tx| {
-                for (pos, delete, insert) in &txn.patches {
-                    tx.text_delete(text, *pos..*pos + *delete)?;
-                    tx.text_insert(text, *pos, insert)?;
-                }
-                Ok(())
-            })
-            .expect("trace patches are in range");
+        let (doc, text) = sequential_document(&trace, |i, doc, text| {
             if i % sample_every == 0 {
                 samples.push((doc.version(), doc.text(text).expect("a text")));
             }
-        }
+        });
         for (version, seen) in &samples {
             let view = doc
                 .view_at(version)
@@ -235,11 +222,39 @@ fn every_sequential_trace_in_a_document_text_yields_its_end_content() {
     }
 }
 
-/// The real-time concurrent traces as documents: one replica per agent, each receiving
-/// exactly the transactions its next transaction's parents name (from a hub holding all),
-/// editing a text container, one transaction per trace transaction.
-fn replay_concurrent_documents(trace: &Trace) -> String {
-    use crdt_core::{Document, MapId, TextId};
+/// A sequential trace in a document: a text container under the root, one transaction per
+/// trace transaction; `after(i, doc, text)` is called once transaction `i` is applied.
+pub(crate) fn sequential_document(
+    trace: &Trace,
+    mut after: impl FnMut(usize, &Document, TextId),
+) -> (Document, TextId) {
+    let mut doc = Document::new(ReplicaId::from_u128(1));
+    let text = doc
+        .set_new_text(MapId::ROOT, "text")
+        .expect("root is a map");
+    for (i, txn) in trace.txns.iter().enumerate() {
+        doc.transact(|tx| {
+            for (pos, delete, insert) in &txn.patches {
+                tx.text_delete(text, *pos..*pos + *delete)?;
+                tx.text_insert(text, *pos, insert)?;
+            }
+            Ok(())
+        })
+        .expect("trace patches are in range");
+        after(i, &doc, text);
+    }
+    (doc, text)
+}
+
+/// A real-time concurrent trace as documents: one replica per agent, each receiving exactly
+/// the transactions its next transaction's parents name (from a hub holding all), editing a
+/// text container, one transaction per trace transaction. `after(i, replica, version, text)`
+/// is called once transaction `i` is applied to its agent's replica, whose version that is.
+/// Returns the hub.
+pub(crate) fn concurrent_document(
+    trace: &Trace,
+    mut after: impl FnMut(usize, &Document, &VersionVector, TextId),
+) -> (Document, TextId) {
     let agents = trace.num_agents.max(1);
     let replica_of = |agent: usize| ReplicaId::from_u128(agent as u128 + 1);
     // Everyone starts from one shared creation of the text, so they all edit the same one.
@@ -249,9 +264,6 @@ fn replay_concurrent_documents(trace: &Trace) -> String {
     let mut hub = origin.fork(ReplicaId::from_u128(u128::MAX));
     let base = origin.version();
     let mut versions: Vec<VersionVector> = Vec::with_capacity(trace.txns.len());
-    // Every so often, what the editing replica saw: the hub's view at that version must match.
-    let sample_every = (trace.txns.len() / 20).max(1);
-    let mut samples: Vec<(VersionVector, String)> = Vec::new();
     for (i, txn) in trace.txns.iter().enumerate() {
         let mut target = base.clone();
         for &parent in &txn.parents {
@@ -271,16 +283,27 @@ fn replay_concurrent_documents(trace: &Trace) -> String {
             })
             .expect("patches in range");
         hub.merge(replica).expect("hub merges");
-        let mut after = target;
-        after.advance(
+        let mut version = target;
+        version.advance(
             replica_of(txn.agent),
             replica.version().get(replica_of(txn.agent)),
         );
-        if i % sample_every == 0 {
-            samples.push((after.clone(), replica.text(text).expect("a text")));
-        }
-        versions.push(after);
+        after(i, replica, &version, text);
+        versions.push(version);
     }
+    (hub, text)
+}
+
+/// [`concurrent_document`], checking the hub's view at every twentieth version against what
+/// the editing replica saw, and that the hub's snapshot loads; returns the final text.
+fn replay_concurrent_documents(trace: &Trace) -> String {
+    let sample_every = (trace.txns.len() / 20).max(1);
+    let mut samples: Vec<(VersionVector, String)> = Vec::new();
+    let (hub, text) = concurrent_document(trace, |i, replica, version, text| {
+        if i % sample_every == 0 {
+            samples.push((version.clone(), replica.text(text).expect("a text")));
+        }
+    });
     for (version, seen) in &samples {
         let view = hub
             .view_at(version)
