@@ -551,6 +551,26 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
         let r = replica(reader)?;
         Ok(Dot::new(r, reader.varint()?))
     };
+    // A chain's head, as changes and kind-3 trimmed events start: replica, first sequence
+    // number, length, parents. Metadata and operations (changes only) follow.
+    let chain = |reader: &mut Reader<'_>| -> Result<Change, LoadError> {
+        let change_replica = replica(reader)?;
+        let seq_start = reader.varint()?;
+        let len = reader.usize()?;
+        let parent_count = reader.count()?;
+        let mut parents = Vec::with_capacity(parent_count);
+        for _ in 0..parent_count {
+            parents.push(dot(reader)?);
+        }
+        Ok(Change {
+            replica: change_replica,
+            seq_start,
+            len,
+            parents,
+            meta: None,
+            ops: Vec::new(),
+        })
+    };
     let container_count = reader.count()?;
     let mut containers = Vec::with_capacity(container_count + 1);
     containers.push(ContainerId::Root);
@@ -586,22 +606,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
             let count = reader.count()?;
             let mut trimmed = Vec::with_capacity(count);
             for _ in 0..count {
-                let change_replica = replica(reader)?;
-                let seq_start = reader.varint()?;
-                let len = reader.usize()?;
-                let parent_count = reader.count()?;
-                let mut parents = Vec::with_capacity(parent_count);
-                for _ in 0..parent_count {
-                    parents.push(dot(reader)?);
-                }
-                trimmed.push(Change {
-                    replica: change_replica,
-                    seq_start,
-                    len,
-                    parents,
-                    meta: None,
-                    ops: Vec::new(),
-                });
+                trimmed.push(chain(reader)?);
             }
             TrimmedBase::Graph(trimmed)
         };
@@ -616,14 +621,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
     // Text inserts take their text from the block after the changes: remember where.
     let mut text_ops: Vec<(usize, usize)> = Vec::new();
     for change_index in 0..change_count {
-        let change_replica = replica(reader)?;
-        let seq_start = reader.varint()?;
-        let len = reader.usize()?;
-        let parent_count = reader.count()?;
-        let mut parents = Vec::with_capacity(parent_count);
-        for _ in 0..parent_count {
-            parents.push(dot(reader)?);
-        }
+        let mut change = chain(reader)?;
+        let (change_replica, seq_start, len) = (change.replica, change.seq_start, change.len);
         let flags = reader.varint()?;
         if flags > (FLAG_STARTS | FLAG_MESSAGE | FLAG_TIMESTAMP) {
             return Err(malformed("unknown change flags"));
@@ -725,14 +724,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
             });
             offset = end;
         }
-        changes.push(Change {
-            replica: change_replica,
-            seq_start,
-            len,
-            parents,
-            meta,
-            ops,
-        });
+        change.meta = meta;
+        change.ops = ops;
+        changes.push(change);
     }
     let text = read_text(reader)?;
     let state = if snapshot {
