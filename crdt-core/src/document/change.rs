@@ -6,13 +6,14 @@
 //! replica lacks, all or nothing: every container touched is restored if any operation turns
 //! out to be impossible.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 
 use smallvec::SmallVec;
 
 use super::encoding::StateContent;
-use super::events::{Patch, PatchAction, PathSegment};
+use super::events::{Patch, PatchAction, Path, PathSegment};
+use super::paths::PathResolver;
 use super::state::{Container, Entries, Entry, ScalarOp, write};
 use super::transaction::{Undo, roll_back};
 use super::value::{ContainerId, ContainerKind, Value};
@@ -200,9 +201,15 @@ impl Document {
         ops
     }
 
-    /// Adds the changes' new events and applies them; returns the patches, or refuses the whole
-    /// batch (leaving the document as it was).
-    pub(crate) fn apply_changes(&mut self, changes: &[Change]) -> Result<Vec<Patch>, LoadError> {
+    /// Adds the changes' new events and applies them; returns the patches (when
+    /// `with_patches`: working out paths and expansions costs time in proportion to what the
+    /// batch reveals, wasted when nobody listens), or refuses the whole batch (leaving the
+    /// document as it was).
+    pub(crate) fn apply_changes(
+        &mut self,
+        changes: &[Change],
+        with_patches: bool,
+    ) -> Result<Vec<Patch>, LoadError> {
         let start = self.graph.len();
         let frontier = self.graph.frontier().clone();
         let mut undo = Vec::new();
@@ -210,6 +217,7 @@ impl Document {
         let added = self.add_changes(changes, true, &mut undo, &mut touched);
         let merged = added.and_then(|()| self.merge_sequences(&touched, &frontier, start));
         match merged {
+            Ok(_) if !with_patches => Ok(Vec::new()),
             Ok(sequence_patches) => {
                 let mut patches = self.scalar_patches(&undo);
                 patches.extend(sequence_patches);
@@ -314,12 +322,19 @@ impl Document {
                     "a new container must be named by the event creating it",
                 ));
             }
+            let depth = self.depth_of(parent) + 1;
+            if depth > self.max_depth {
+                return Err(LoadError::TooDeep {
+                    limit: self.max_depth,
+                });
+            }
             self.containers.insert(*id, Container::new(*kind));
             self.placements.insert(
                 *id,
                 Placement {
                     parent,
                     key: key.map(str::to_owned),
+                    depth,
                 },
             );
             undo.push(Undo::Created(*id));
@@ -659,14 +674,10 @@ impl Document {
     /// order), paths as they are after the batch, and a container that becomes visible
     /// expanded in full right after the patch revealing it (its own patches then dropped).
     fn finish_remote_patches(&self, raw: Vec<Patch>) -> Vec<Patch> {
-        let mut paths: HashMap<ContainerId, Option<Vec<PathSegment>>> = HashMap::new();
+        let mut resolver = PathResolver::new(self);
         let mut ordered: Vec<(usize, usize, Patch)> = Vec::new();
         for (order, patch) in raw.into_iter().enumerate() {
-            let path = paths
-                .entry(patch.container)
-                .or_insert_with(|| self.path_of(patch.container))
-                .clone();
-            if let Some(path) = path {
+            if let Some(path) = resolver.path(patch.container) {
                 ordered.push((
                     path.len(),
                     order,
@@ -682,13 +693,19 @@ impl Document {
         let mut out = Vec::with_capacity(ordered.len());
         let mut revealed: Vec<ContainerId> = Vec::new();
         let mut current_depth = 0;
+        let mut expand_revealed =
+            |revealed: &mut Vec<ContainerId>, out: &mut Vec<Patch>, expanded: &mut HashSet<_>| {
+                for id in revealed.drain(..) {
+                    if let Some(path) = resolver.path(id) {
+                        self.expand(path, id, out, expanded);
+                    }
+                }
+            };
         for (depth, _, patch) in ordered {
             if depth != current_depth {
                 // Every patch of the shallower level is out: the containers it revealed are at
                 // their final places now, and can be shown in full.
-                for id in revealed.drain(..) {
-                    self.expand(id, &mut out, &mut expanded);
-                }
+                expand_revealed(&mut revealed, &mut out, &mut expanded);
                 current_depth = depth;
             }
             if expanded.contains(&patch.container) {
@@ -710,77 +727,80 @@ impl Document {
             }
             out.push(patch);
         }
-        for id in revealed {
-            self.expand(id, &mut out, &mut expanded);
-        }
+        expand_revealed(&mut revealed, &mut out, &mut expanded);
         out
     }
 
-    /// Patches that fill container `id` (shown empty) with its current content, recursively.
+    /// Patches that fill container `id` (at `path`, shown empty) with its current content,
+    /// and the containers in it after it, depth first (with an explicit stack: the depth is
+    /// the document's, bounded by [`Document::max_depth`] but not by the thread's stack).
     pub(super) fn expand(
         &self,
+        path: Path,
         id: ContainerId,
         out: &mut Vec<Patch>,
         expanded: &mut HashSet<ContainerId>,
     ) {
-        if !expanded.insert(id) {
-            return;
-        }
-        let Some(path) = self.path_of(id) else {
-            return;
-        };
-        let mut push = |action| {
-            out.push(Patch {
-                container: id,
-                path: Some(path.clone()),
-                action,
-            })
-        };
-        let mut children = Vec::new();
-        match self.containers.get(&id) {
-            Some(Container::Map(entries)) => {
-                for (key, entries) in entries {
+        let mut stack = vec![(id, path)];
+        while let Some((id, path)) = stack.pop() {
+            if !expanded.insert(id) {
+                continue;
+            }
+            let mut push = |action| {
+                out.push(Patch {
+                    container: id,
+                    path: Some(path.clone()),
+                    action,
+                })
+            };
+            // Children in document order; pushed reversed so the first is expanded first.
+            let mut children: Vec<(ContainerId, Path)> = Vec::new();
+            match self.containers.get(&id) {
+                Some(Container::Map(entries)) => {
+                    for (key, entries) in entries {
+                        if let Some(winner) = entries.last() {
+                            if let Some((_, child)) = winner.value.as_container() {
+                                children.push((child, path.child(PathSegment::Key(key.clone()))));
+                            }
+                            push(PatchAction::MapSet {
+                                key: key.clone(),
+                                value: winner.value.clone(),
+                            });
+                        }
+                    }
+                }
+                Some(Container::List(seq)) if !seq.doc.is_empty() => {
+                    children.extend(seq.doc.iter().enumerate().filter_map(|(i, v)| {
+                        v.as_container()
+                            .map(|(_, c)| (c, path.child(PathSegment::Index(i))))
+                    }));
+                    push(PatchAction::ListInsert {
+                        index: 0,
+                        values: seq.doc.clone(),
+                    });
+                }
+                Some(Container::Text(seq)) if seq.doc.len_chars() > 0 => {
+                    push(PatchAction::TextInsert {
+                        index: 0,
+                        text: seq.doc.to_string(),
+                    })
+                }
+                Some(Container::Counter(value)) if *value != 0 => {
+                    push(PatchAction::Increment { by: *value })
+                }
+                Some(Container::Register(entries)) => {
                     if let Some(winner) = entries.last() {
-                        children.extend(winner.value.as_container().map(|(_, c)| c));
-                        push(PatchAction::MapSet {
-                            key: key.clone(),
-                            value: winner.value.clone(),
+                        if let Some((_, child)) = winner.value.as_container() {
+                            children.push((child, path.clone()));
+                        }
+                        push(PatchAction::RegisterSet {
+                            value: Some(winner.value.clone()),
                         });
                     }
                 }
+                _ => {}
             }
-            Some(Container::List(seq)) if !seq.doc.is_empty() => {
-                children.extend(
-                    seq.doc
-                        .iter()
-                        .filter_map(|v| v.as_container().map(|(_, c)| c)),
-                );
-                push(PatchAction::ListInsert {
-                    index: 0,
-                    values: seq.doc.clone(),
-                });
-            }
-            Some(Container::Text(seq)) if seq.doc.len_chars() > 0 => {
-                push(PatchAction::TextInsert {
-                    index: 0,
-                    text: seq.doc.to_string(),
-                })
-            }
-            Some(Container::Counter(value)) if *value != 0 => {
-                push(PatchAction::Increment { by: *value })
-            }
-            Some(Container::Register(entries)) => {
-                if let Some(winner) = entries.last() {
-                    children.extend(winner.value.as_container().map(|(_, c)| c));
-                    push(PatchAction::RegisterSet {
-                        value: Some(winner.value.clone()),
-                    });
-                }
-            }
-            _ => {}
-        }
-        for child in children {
-            self.expand(child, out, expanded);
+            stack.extend(children.into_iter().rev());
         }
     }
 

@@ -1209,7 +1209,7 @@ impl Document {
             }
             return self.apply_decoded(&decoded.changes);
         }
-        let mut fresh = Document::new(self.replica);
+        let mut fresh = self.empty_like(self.replica);
         fresh.install_shallow(&decoded.changes, state, shallow)?;
         Ok(self.adopt_installed(fresh))
     }
@@ -1274,7 +1274,15 @@ impl Document {
                 doc.graph.dot_to_lv(*dot).map(|lv| doc.graph.lamport_of(lv))
             }
         };
-        for (id, parent, key) in &shallow.placements {
+        // Parents first (a container is created after its parent), so that each depth is
+        // its parent's plus one.
+        let mut placements: Vec<_> = shallow
+            .placements
+            .iter()
+            .map(|placement| (rank(self, &placement.0), placement))
+            .collect();
+        placements.sort_by_key(|(child_rank, _)| *child_rank);
+        for (child_rank, (id, parent, key)) in placements {
             let parent_kind = self.containers.get(parent).map(Container::kind);
             let fits = match parent_kind {
                 Some(ContainerKind::Map) => key.is_some(),
@@ -1282,14 +1290,22 @@ impl Document {
                 _ => false,
             };
             // A container is created after its parent (so placements have no cycles).
-            let ordered =
-                matches!((rank(self, parent), rank(self, id)), (Some(p), Some(c)) if p < c);
-            if !in_base(id) || !self.containers.contains_key(id) || !fits || !ordered {
+            let ordered = matches!((rank(self, parent), child_rank), (Some(p), Some(c)) if p < c);
+            let parent_placed = *parent == ContainerId::Root || self.placements.contains_key(parent);
+            if !in_base(id) || !self.containers.contains_key(id) || !fits || !ordered || !parent_placed
+            {
                 return Err(malformed("a container placement is impossible"));
+            }
+            let depth = self.depth_of(*parent) + 1;
+            if depth > self.max_depth {
+                return Err(LoadError::TooDeep {
+                    limit: self.max_depth,
+                });
             }
             let placement = Placement {
                 parent: *parent,
                 key: key.clone(),
+                depth,
             };
             if self.placements.insert(*id, placement).is_some() {
                 return Err(malformed("a container placement appears twice"));

@@ -1,7 +1,10 @@
 //! Change events: what a local transaction or a remote update did, for UIs to follow without
 //! diffing.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::value::{ContainerId, Value};
 
@@ -12,6 +15,150 @@ pub enum PathSegment {
     Key(String),
     /// An index in a list.
     Index(usize),
+}
+
+/// Where a container is, from the root: its segments, outermost first (the root's path is
+/// empty).
+///
+/// A path shares its prefix with the paths of the container's ancestors, so extending one
+/// ([`child`](Self::child)) and cloning one cost O(1) whatever the depth: the patches of a
+/// batch that reveals a chain of nested containers take memory in proportion to their number,
+/// not to the number times the depth.
+///
+/// ```
+/// use crdt_core::{Path, PathSegment};
+///
+/// let todo = Path::root().child(PathSegment::Key("todo".into()));
+/// let first = todo.child(PathSegment::Index(0));
+/// assert_eq!(first.len(), 2);
+/// assert_eq!(first.last(), Some(&PathSegment::Index(0)));
+/// assert_eq!(first, vec![PathSegment::Key("todo".into()), PathSegment::Index(0)]);
+/// assert_eq!(first.to_vec(), [PathSegment::Key("todo".into()), PathSegment::Index(0)]);
+/// ```
+#[derive(Clone, Default)]
+pub struct Path {
+    /// The last segment and the path before it; `None` for the root.
+    last: Option<Arc<PathLink>>,
+}
+
+struct PathLink {
+    parent: Path,
+    segment: PathSegment,
+    len: usize,
+}
+
+impl Path {
+    /// The root's path: no segments.
+    pub fn root() -> Path {
+        Path::default()
+    }
+
+    /// This path followed by `segment`.
+    pub fn child(&self, segment: PathSegment) -> Path {
+        Path {
+            last: Some(Arc::new(PathLink {
+                parent: self.clone(),
+                segment,
+                len: self.len() + 1,
+            })),
+        }
+    }
+
+    /// How many segments.
+    pub fn len(&self) -> usize {
+        self.last.as_ref().map_or(0, |link| link.len)
+    }
+
+    /// True for the root's path.
+    pub fn is_empty(&self) -> bool {
+        self.last.is_none()
+    }
+
+    /// The innermost segment (`None` for the root).
+    pub fn last(&self) -> Option<&PathSegment> {
+        self.last.as_ref().map(|link| &link.segment)
+    }
+
+    /// The path without its last segment (`None` for the root).
+    pub fn parent(&self) -> Option<&Path> {
+        self.last.as_ref().map(|link| &link.parent)
+    }
+
+    /// The segments, outermost first.
+    pub fn segments(&self) -> Vec<&PathSegment> {
+        let mut out = Vec::with_capacity(self.len());
+        let mut at = self;
+        while let Some(link) = &at.last {
+            out.push(&link.segment);
+            at = &link.parent;
+        }
+        out.reverse();
+        out
+    }
+
+    /// The segments, outermost first, owned.
+    pub fn to_vec(&self) -> Vec<PathSegment> {
+        self.segments().into_iter().cloned().collect()
+    }
+}
+
+impl Drop for Path {
+    /// Unlinks iteratively: the default drop would recurse once per segment.
+    fn drop(&mut self) {
+        let mut next = self.last.take();
+        while let Some(link) = next {
+            next = match Arc::try_unwrap(link) {
+                Ok(mut only) => only.parent.last.take(),
+                Err(_shared) => None, // another path still holds the rest
+            };
+        }
+    }
+}
+
+impl From<Vec<PathSegment>> for Path {
+    fn from(segments: Vec<PathSegment>) -> Path {
+        segments
+            .into_iter()
+            .fold(Path::root(), |path, segment| path.child(segment))
+    }
+}
+
+impl PartialEq for Path {
+    fn eq(&self, other: &Path) -> bool {
+        self.len() == other.len() && self.segments() == other.segments()
+    }
+}
+
+impl Eq for Path {}
+
+impl PartialEq<[PathSegment]> for Path {
+    fn eq(&self, other: &[PathSegment]) -> bool {
+        self.len() == other.len() && self.segments().into_iter().eq(other)
+    }
+}
+
+impl PartialEq<Vec<PathSegment>> for Path {
+    fn eq(&self, other: &Vec<PathSegment>) -> bool {
+        *self == other[..]
+    }
+}
+
+impl fmt::Debug for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.segments()).finish()
+    }
+}
+
+impl Serialize for Path {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.segments())
+    }
+}
+
+impl<'de> Deserialize<'de> for Path {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Path, D::Error> {
+        Vec::<PathSegment>::deserialize(deserializer).map(Path::from)
+    }
 }
 
 /// What happened to a container.
@@ -79,7 +226,7 @@ pub struct Patch {
     /// The container changed.
     pub container: ContainerId,
     /// Where it is, from the root, when the patch applies; `None` if it is not reachable.
-    pub path: Option<Vec<PathSegment>>,
+    pub path: Option<Path>,
     /// What changed.
     pub action: PatchAction,
 }

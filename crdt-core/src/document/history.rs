@@ -229,9 +229,10 @@ impl Document {
                 base: base.version.clone(),
             });
         }
-        let mut doc = Document::new(replica);
+        let mut doc = self.empty_like(replica);
         let changes = self.wire_changes(&VersionVector::new(), Some(version));
-        doc.apply_changes(&changes).map_err(HistoryError::Replay)?;
+        doc.apply_changes(&changes, false)
+            .map_err(HistoryError::Replay)?;
         Ok(doc)
     }
 
@@ -423,7 +424,9 @@ impl Document {
         }
         let mut before = self.replay_until(from, self.replica)?;
         let changes = self.wire_changes(from, Some(to));
-        before.apply_changes(&changes).map_err(HistoryError::Replay)
+        before
+            .apply_changes(&changes, true)
+            .map_err(HistoryError::Replay)
     }
 
     /// Makes the visible state equal to the state at `version` again, as one new local change
@@ -504,47 +507,67 @@ impl Document {
             })?;
             plans.insert(id, plan);
         }
-        self.transact_with(options, |tx| {
-            revert_container(tx, &target, ContainerId::Root, &plans)
-        })
+        self.transact_with(options, |tx| revert_all(tx, &target, &plans))
         .map_err(HistoryError::Edit)
     }
 }
 
-/// Collects the containers reachable from `id` in `doc`.
+/// Collects the containers reachable from `id` in `doc` (with an explicit stack: the depth is
+/// the document's).
 fn reachable_from(doc: &Document, id: ContainerId, out: &mut BTreeSet<ContainerId>) {
-    if !out.insert(id) {
-        return;
-    }
-    let children: Vec<ContainerId> = match doc.containers.get(&id) {
-        Some(Container::Map(entries)) => entries
-            .values()
-            .filter_map(|e| e.last()?.value.as_container().map(|(_, c)| c))
-            .collect(),
-        Some(Container::List(seq)) => seq
-            .doc
-            .iter()
-            .filter_map(|v| v.as_container().map(|(_, c)| c))
-            .collect(),
-        Some(Container::Register(entries)) => entries
-            .last()
-            .and_then(|e| e.value.as_container().map(|(_, c)| c))
-            .into_iter()
-            .collect(),
-        _ => Vec::new(),
-    };
-    for child in children {
-        reachable_from(doc, child, out);
+    let mut stack = vec![id];
+    while let Some(id) = stack.pop() {
+        if !out.insert(id) {
+            continue;
+        }
+        match doc.containers.get(&id) {
+            Some(Container::Map(entries)) => stack.extend(
+                entries
+                    .values()
+                    .filter_map(|e| e.last()?.value.as_container().map(|(_, c)| c)),
+            ),
+            Some(Container::List(seq)) => stack.extend(
+                seq.doc
+                    .iter()
+                    .filter_map(|v| v.as_container().map(|(_, c)| c)),
+            ),
+            Some(Container::Register(entries)) => stack.extend(
+                entries
+                    .last()
+                    .and_then(|e| e.value.as_container().map(|(_, c)| c)),
+            ),
+            _ => {}
+        }
     }
 }
 
-/// Writes the state of container `id` at the target version back over its current state,
-/// recursively.
+/// Writes the state of the containers reachable from the root at the target version back over
+/// their current state. Each container is handled on its own, from a work list rather than by
+/// recursion (the depth is the document's): first every container still in place, then the
+/// copies of those that came back.
+fn revert_all(
+    tx: &mut Transaction<'_>,
+    target: &Document,
+    plans: &HashMap<ContainerId, Vec<VersionDiff>>,
+) -> Result<(), DocError> {
+    let mut to_revert = vec![ContainerId::Root];
+    let mut to_copy = Vec::new();
+    while let Some(id) = to_revert.pop() {
+        revert_container(tx, target, id, plans, &mut to_revert, &mut to_copy)?;
+    }
+    copy_all(tx, target, to_copy)
+}
+
+/// Writes the state of container `id` at the target version back over its current state; its
+/// children still in place go to `to_revert`, containers that come back as copies to `to_copy`
+/// (old, new).
 fn revert_container(
     tx: &mut Transaction<'_>,
     target: &Document,
     id: ContainerId,
     plans: &HashMap<ContainerId, Vec<VersionDiff>>,
+    to_revert: &mut Vec<ContainerId>,
+    to_copy: &mut Vec<(ContainerId, ContainerId)>,
 ) -> Result<(), DocError> {
     match target.kind_of(id) {
         Some(ContainerKind::Map) => {
@@ -558,13 +581,13 @@ fn revert_container(
                 match then {
                     _ if then == now => {
                         if let Some((_, child)) = then.as_ref().and_then(Value::as_container) {
-                            revert_container(tx, target, child, plans)?;
+                            to_revert.push(child);
                         }
                     }
                     None => tx.delete(map, &key)?,
                     Some(Value::Container(kind, old)) => {
                         let new = tx.set_new(map, &key, kind)?;
-                        copy_container(tx, target, old, new)?;
+                        to_copy.push((old, new));
                     }
                     Some(scalar) => tx.set(map, &key, scalar)?,
                 }
@@ -643,82 +666,95 @@ fn revert_container(
                             len: then.len(),
                         })?;
                         for value in back {
-                            insert_copy(tx, target, list, at, value)?;
+                            insert_copy(tx, list, at, value, to_copy)?;
                             at += 1;
                         }
                     }
                 }
             }
-            for child in kept {
-                revert_container(tx, target, child, plans)?;
-            }
+            to_revert.extend(kept);
         }
         None => {}
     }
     Ok(())
 }
 
-/// Inserts `value` (from `source`) at `at` of `list`: a scalar as it is, a container as a new
-/// copy of its content in `source`.
+/// Inserts `value` at `at` of `list`: a scalar as it is, a container as a new, empty one, to
+/// be filled with the content of the old one (pushed on `to_copy` as (old, new)).
 fn insert_copy(
     tx: &mut Transaction<'_>,
-    source: &Document,
     list: ListId,
     at: usize,
     value: &Value,
+    to_copy: &mut Vec<(ContainerId, ContainerId)>,
 ) -> Result<(), DocError> {
     match value {
         Value::Container(kind, old) => {
             let new = tx.list_insert_new(list, at, *kind)?;
-            copy_container(tx, source, *old, new)
+            to_copy.push((*old, new));
+            Ok(())
         }
         scalar => tx.list_insert(list, at, scalar.clone()),
     }
 }
 
-/// Fills the new, empty container `to` with the content of `from` in `source`, recursively.
+/// Fills the new, empty container `to` with the content of `from` in `source`, and so on down
+/// (from a work list: the depth is the document's).
 pub(super) fn copy_container(
     tx: &mut Transaction<'_>,
     source: &Document,
     from: ContainerId,
     to: ContainerId,
 ) -> Result<(), DocError> {
-    match source.kind_of(from) {
-        Some(ContainerKind::Map) => {
-            for key in source.keys(MapId(from))? {
-                let Some(value) = source.get(MapId(from), key)? else {
-                    continue;
-                };
-                match value {
-                    Value::Container(kind, child) => {
-                        let map = MapId(to);
-                        let new = tx.set_new(map, key, *kind)?;
-                        copy_container(tx, source, *child, new)?;
+    copy_all(tx, source, vec![(from, to)])
+}
+
+/// Fills each new container of `to_copy` (old, new) with the content of the old one in
+/// `source`, and the containers in them likewise.
+fn copy_all(
+    tx: &mut Transaction<'_>,
+    source: &Document,
+    mut to_copy: Vec<(ContainerId, ContainerId)>,
+) -> Result<(), DocError> {
+    while let Some((from, to)) = to_copy.pop() {
+        match source.kind_of(from) {
+            Some(ContainerKind::Map) => {
+                for key in source.keys(MapId(from))? {
+                    let Some(value) = source.get(MapId(from), key)? else {
+                        continue;
+                    };
+                    match value {
+                        Value::Container(kind, child) => {
+                            let new = tx.set_new(MapId(to), key, *kind)?;
+                            to_copy.push((*child, new));
+                        }
+                        scalar => tx.set(MapId(to), key, scalar.clone())?,
                     }
-                    scalar => tx.set(MapId(to), key, scalar.clone())?,
                 }
             }
-        }
-        Some(ContainerKind::List) => {
-            for (i, value) in source.list(ListId(from))?.iter().enumerate() {
-                insert_copy(tx, source, ListId(to), i, value)?;
+            Some(ContainerKind::List) => {
+                for (i, value) in source.list(ListId(from))?.iter().enumerate() {
+                    insert_copy(tx, ListId(to), i, value, &mut to_copy)?;
+                }
             }
-        }
-        Some(ContainerKind::Text) => tx.text_insert(TextId(to), 0, &source.text(TextId(from))?)?,
-        Some(ContainerKind::Counter) => {
-            let value = source.counter(CounterId(from))?;
-            if value != 0 {
-                tx.increment(CounterId(to), value)?;
+            Some(ContainerKind::Text) => {
+                tx.text_insert(TextId(to), 0, &source.text(TextId(from))?)?
             }
-        }
-        Some(ContainerKind::Register) => {
-            if let Some(value) = source.register(RegisterId(from))?
-                && value.as_container().is_none()
-            {
-                tx.register_set(RegisterId(to), value.clone())?;
+            Some(ContainerKind::Counter) => {
+                let value = source.counter(CounterId(from))?;
+                if value != 0 {
+                    tx.increment(CounterId(to), value)?;
+                }
             }
+            Some(ContainerKind::Register) => {
+                if let Some(value) = source.register(RegisterId(from))?
+                    && value.as_container().is_none()
+                {
+                    tx.register_set(RegisterId(to), value.clone())?;
+                }
+            }
+            None => {}
         }
-        None => {}
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ mod events;
 mod history;
 #[cfg(feature = "json")]
 mod json;
+mod paths;
 mod state;
 mod transaction;
 mod undo;
@@ -33,7 +34,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
-pub use events::{Listener, Origin, Patch, PatchAction, PathSegment, SubscriptionId};
+pub use events::{Listener, Origin, Patch, PatchAction, Path, PathSegment, SubscriptionId};
 pub use history::{ChangeInfo, HistoryError};
 #[cfg(feature = "json")]
 pub use json::JsonStrings;
@@ -82,6 +83,19 @@ pub enum DocError {
     /// a corrupt store: they were accepted before). Only time-travel reads return it; the live
     /// state is unaffected.
     HistoryUnreadable(ContainerId),
+    /// The new container would be nested deeper than the document's limit
+    /// ([`Document::max_depth`]).
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// [`Document::set_max_depth`] was given a limit of 0 or above the ceiling.
+    DepthLimitOutOfRange {
+        /// The limit asked for.
+        requested: usize,
+        /// The greatest limit accepted ([`Document::MAX_DEPTH_CEILING`]).
+        ceiling: usize,
+    },
 }
 
 impl fmt::Display for DocError {
@@ -109,6 +123,14 @@ impl fmt::Display for DocError {
                 f,
                 "the stored history of container {id:?} does not replay to that version"
             ),
+            DocError::TooDeep { limit } => write!(
+                f,
+                "containers may be nested at most {limit} deep in this document"
+            ),
+            DocError::DepthLimitOutOfRange { requested, ceiling } => write!(
+                f,
+                "a nesting limit must be between 1 and {ceiling}, not {requested}"
+            ),
         }
     }
 }
@@ -120,6 +142,9 @@ impl std::error::Error for DocError {}
 struct Placement {
     parent: ContainerId,
     key: Option<String>,
+    /// How many containers lie on the way from the root, this one included (a child of the
+    /// root has depth 1). Fixed at creation, since a container never moves.
+    depth: usize,
 }
 
 /// Metadata of a change (a committed transaction).
@@ -172,6 +197,8 @@ pub struct Document {
     recording: bool,
     /// Local commits an undo manager has not taken yet.
     recorded: Vec<undo::RecordedCommit>,
+    /// The deepest a container may be nested (see [`Document::max_depth`]).
+    max_depth: usize,
 }
 
 impl Clone for Document {
@@ -191,6 +218,7 @@ impl Clone for Document {
             next_subscription: 0,
             recording: false,
             recorded: Vec::new(),
+            max_depth: self.max_depth,
         }
     }
 }
@@ -229,7 +257,77 @@ impl Document {
             next_subscription: 0,
             recording: false,
             recorded: Vec::new(),
+            max_depth: Document::DEFAULT_MAX_DEPTH,
         }
+    }
+
+    /// The nesting limit documents start with: a container may sit at most this many
+    /// containers deep (a child of the root is at depth 1). Real documents stay far below it;
+    /// it exists so that a peer cannot make every replica's costs grow with a chain of
+    /// thousands of nested containers.
+    pub const DEFAULT_MAX_DEPTH: usize = 512;
+
+    /// The greatest nesting limit [`set_max_depth`](Self::set_max_depth) accepts.
+    ///
+    /// Everything in this crate walks containers without recursion, but an app that turns a
+    /// document into nested values (`serde_json::Value` from [`to_json`](Self::to_json), whose
+    /// drop and serialization recurse) needs stack in proportion to the depth: this ceiling
+    /// keeps that under 1 MiB (tested on a thread of that size).
+    pub const MAX_DEPTH_CEILING: usize = 4096;
+
+    /// How deep containers may be nested in this document: creating a container deeper fails
+    /// with [`DocError::TooDeep`], and a remote update or snapshot that does is refused whole
+    /// with [`LoadError::TooDeep`].
+    ///
+    /// ```
+    /// use crdt_core::{DocError, Document, MapId, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set_max_depth(2).unwrap();
+    /// let outer = doc.set_new_map(MapId::ROOT, "outer").unwrap(); // depth 1
+    /// let inner = doc.set_new_map(outer, "inner").unwrap(); // depth 2
+    /// assert_eq!(doc.set_new_map(inner, "deeper"), Err(DocError::TooDeep { limit: 2 }));
+    /// assert_eq!(doc.max_depth(), 2);
+    /// ```
+    pub fn max_depth(&self) -> usize {
+        self.max_depth
+    }
+
+    /// Sets the nesting limit (see [`max_depth`](Self::max_depth)); between 1 and
+    /// [`MAX_DEPTH_CEILING`](Self::MAX_DEPTH_CEILING). Containers already deeper stay; new
+    /// ones are checked. To load stored data nested deeper than the default, set the limit on
+    /// an empty document first, then [`apply_update`](Self::apply_update) (which is what
+    /// [`load`](Self::load) does with the default).
+    ///
+    /// ```
+    /// use crdt_core::{Document, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// assert!(doc.set_max_depth(0).is_err());
+    /// assert!(doc.set_max_depth(Document::MAX_DEPTH_CEILING + 1).is_err());
+    /// doc.set_max_depth(64).unwrap();
+    /// ```
+    pub fn set_max_depth(&mut self, depth: usize) -> Result<(), DocError> {
+        if !(1..=Document::MAX_DEPTH_CEILING).contains(&depth) {
+            return Err(DocError::DepthLimitOutOfRange {
+                requested: depth,
+                ceiling: Document::MAX_DEPTH_CEILING,
+            });
+        }
+        self.max_depth = depth;
+        Ok(())
+    }
+
+    /// How deep container `id` is (the root: 0).
+    fn depth_of(&self, id: ContainerId) -> usize {
+        self.placements.get(&id).map_or(0, |p| p.depth)
+    }
+
+    /// An empty document editing as `replica`, with this one's limits.
+    fn empty_like(&self, replica: ReplicaId) -> Document {
+        let mut empty = Document::new(replica);
+        empty.max_depth = self.max_depth;
+        empty
     }
 
     /// A copy with the whole history whose edits will be made as `replica` (without the
@@ -609,41 +707,7 @@ impl Document {
     /// assert_eq!(doc.path_of(todo.id()), None);
     /// ```
     pub fn path_of(&self, id: ContainerId) -> Option<Vec<PathSegment>> {
-        let mut path = Vec::new();
-        let mut current = id;
-        // Containers form a tree; the bound only guards against a corrupt placement table.
-        for _ in 0..=self.placements.len() {
-            if current == ContainerId::Root {
-                path.reverse();
-                return Some(path);
-            }
-            let placement = self.placements.get(&current)?;
-            match (&placement.key, self.containers.get(&placement.parent)?) {
-                (Some(key), Container::Map(entries)) => {
-                    let winner = entries.get(key)?.last()?;
-                    if winner.value.as_container().map(|(_, c)| c) != Some(current) {
-                        return None;
-                    }
-                    path.push(PathSegment::Key(key.clone()));
-                }
-                (None, Container::List(seq)) => {
-                    let index = seq
-                        .doc
-                        .iter()
-                        .position(|v| v.as_container().map(|(_, c)| c) == Some(current))?;
-                    path.push(PathSegment::Index(index));
-                }
-                (None, Container::Register(entries)) => {
-                    let winner = entries.last()?;
-                    if winner.value.as_container().map(|(_, c)| c) != Some(current) {
-                        return None;
-                    }
-                }
-                _ => return None,
-            }
-            current = placement.parent;
-        }
-        None
+        paths::PathResolver::new(self).path(id).map(|path| path.to_vec())
     }
 
     // ---- sync ---------------------------------------------------------------------------
@@ -695,7 +759,11 @@ impl Document {
     /// subscribers what appeared. Returns how many events came.
     fn adopt_installed(&mut self, fresh: Document) -> usize {
         let events = fresh.graph.len();
-        let patches = fresh.expansion_of_root();
+        let patches = if self.listeners.is_empty() {
+            Vec::new()
+        } else {
+            fresh.expansion_of_root()
+        };
         self.graph = fresh.graph;
         self.containers = fresh.containers;
         self.placements = fresh.placements;
@@ -728,7 +796,7 @@ impl Document {
             && let Some(state) = &decoded.state
         {
             // A snapshot into an empty replica: install its state, no replay.
-            let mut fresh = Document::new(self.replica);
+            let mut fresh = self.empty_like(self.replica);
             fresh.install_snapshot(&decoded.changes, state)?;
             return Ok(self.adopt_installed(fresh));
         }
@@ -739,13 +807,13 @@ impl Document {
     fn expansion_of_root(&self) -> Vec<Patch> {
         let mut out = Vec::new();
         let mut expanded = std::collections::HashSet::new();
-        self.expand(ContainerId::Root, &mut out, &mut expanded);
+        self.expand(Path::root(), ContainerId::Root, &mut out, &mut expanded);
         out
     }
 
     fn apply_decoded(&mut self, changes: &[change::Change]) -> Result<usize, LoadError> {
         let before = self.graph.len();
-        let patches = self.apply_changes(changes)?;
+        let patches = self.apply_changes(changes, !self.listeners.is_empty())?;
         self.notify(Origin::Remote, &patches);
         Ok(self.graph.len() - before)
     }

@@ -195,7 +195,7 @@ impl<'a> Transaction<'a> {
     }
 
     fn patch(&mut self, container: ContainerId, action: PatchAction) {
-        let path = self.doc.path_of(container);
+        let path = super::paths::PathResolver::new(self.doc).path(container);
         self.patches.push(Patch {
             container,
             path,
@@ -212,21 +212,34 @@ impl<'a> Transaction<'a> {
         }
     }
 
-    /// A new container of `kind` created by event `lv`, placed in `parent`.
+    /// The depth a new container in `parent` would have, if the document's limit allows it.
+    fn child_depth(&self, parent: ContainerId) -> Result<usize, DocError> {
+        let depth = self.doc.depth_of(parent) + 1;
+        if depth > self.doc.max_depth {
+            return Err(DocError::TooDeep {
+                limit: self.doc.max_depth,
+            });
+        }
+        Ok(depth)
+    }
+
+    /// A new container of `kind` named `id`, placed in `parent` at `depth` (checked by
+    /// [`child_depth`](Self::child_depth)).
     fn create(
         &mut self,
-        lv: Lv,
+        id: ContainerId,
         kind: ContainerKind,
         parent: ContainerId,
         key: Option<&str>,
+        depth: usize,
     ) -> Value {
-        let id = ContainerId::Created(self.doc.graph.lv_to_dot(lv));
         self.doc.containers.insert(id, Container::new(kind));
         self.doc.placements.insert(
             id,
             Placement {
                 parent,
                 key: key.map(str::to_owned),
+                depth,
             },
         );
         self.undo.push(Undo::Created(id));
@@ -261,12 +274,17 @@ impl<'a> Transaction<'a> {
         if value.is_none() && pred.is_empty() {
             return Ok(None); // deleting an absent key changes nothing
         }
+        let depth = match value {
+            Some(Err(_)) => self.child_depth(map.0)?,
+            _ => 0,
+        };
         let lv = self.events(1).start;
         let (value, created) = match value {
             None => (None, None),
             Some(Ok(scalar)) => (Some(scalar), None),
             Some(Err(kind)) => {
-                let value = self.create(lv, kind, map.0, Some(key));
+                let id = ContainerId::Created(self.doc.graph.lv_to_dot(lv));
+                let value = self.create(id, kind, map.0, Some(key), depth);
                 let id = value.as_container().map(|(_, id)| id);
                 (Some(value), id)
             }
@@ -500,19 +518,12 @@ impl<'a> Transaction<'a> {
         if index > len {
             return Err(DocError::OutOfRange { index, len });
         }
+        let depth = self.child_depth(list.0)?;
         // The container's id is the id of the event that inserts it: the replica's next one.
         let seq = self.doc.graph.known_of(self.doc.replica) + 1;
         let id = ContainerId::Created(crate::Dot::new(self.doc.replica, seq));
         self.insert_values(list, index, vec![Value::Container(kind, id)])?;
-        self.doc.containers.insert(id, Container::new(kind));
-        self.doc.placements.insert(
-            id,
-            Placement {
-                parent: list.0,
-                key: None,
-            },
-        );
-        self.undo.push(Undo::Created(id));
+        self.create(id, kind, list.0, None, depth);
         Ok(id)
     }
 

@@ -542,7 +542,7 @@ impl<'a> DocumentView<'a> {
     /// ```
     #[cfg(feature = "json")]
     pub fn to_json(&self) -> serde_json::Value {
-        super::json::container_json(self, ContainerId::Root, 0)
+        super::json::container_json(self, ContainerId::Root)
     }
 }
 
@@ -555,10 +555,6 @@ impl super::json::ContainerSource for DocumentView<'_> {
             Ok(held) => read(Some(&held)),
             Err(_) => read(None),
         }
-    }
-
-    fn container_count(&self) -> usize {
-        self.doc.containers.len()
     }
 }
 

@@ -79,6 +79,13 @@ pub enum LoadError {
         /// The version the history was trimmed at.
         base: VersionVector,
     },
+    /// The update or snapshot nests a container deeper than the document's limit
+    /// ([`Document::max_depth`](crate::Document::max_depth)); nothing of it was applied. An
+    /// app that needs deeper documents raises the limit before loading.
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -111,6 +118,10 @@ impl fmt::Display for LoadError {
                 "the update needs history before version {base:?}, which this side does not have \
                  (a document loaded from a shallow snapshot trimmed there, or a shallow snapshot \
                  at a base this document lacks): send or load a full snapshot instead"
+            ),
+            LoadError::TooDeep { limit } => write!(
+                f,
+                "the update nests containers deeper than this document's limit of {limit}"
             ),
         }
     }

@@ -57,7 +57,7 @@ pub(crate) fn apply_patch(json: &mut Json, patch: &Patch) -> bool {
     let Some(path) = &patch.path else {
         return true; // not reachable: nothing visible changes
     };
-    let Some(target) = locate(json, path) else {
+    let Some(target) = locate(json, &path.to_vec()) else {
         return false;
     };
     match &patch.action {
