@@ -52,8 +52,8 @@ pub use delivery::{CausalChange, CausalDelivery, DeliveryError, DeliveryLimits};
 pub use document::JsonStrings;
 pub use document::{
     ChangeInfo, ChangeOptions, ContainerId, ContainerKind, CounterId, DocError, Document,
-    DocumentView, HistoryError, ListId, Listener, MapId, Origin, Patch, PatchAction, Path, PathSegment,
-    RegisterId, SubscriptionId, TextId, Transaction, UndoManager, Value,
+    DocumentView, HistoryError, ListId, Listener, MapId, Origin, Patch, PatchAction, Path,
+    PathSegment, RegisterId, SubscriptionId, TextId, Transaction, UndoManager, Value,
 };
 pub use list::{Element, List, ListError};
 pub use op_based::{OpAwSet, OpCounter, OpRegister};

@@ -64,6 +64,10 @@ pub struct Overrides {
     /// Documents one connection may subscribe to [default: 256].
     #[arg(long, env = "SYNC_MAX_DOCUMENTS_PER_CONNECTION")]
     pub max_documents_per_connection: Option<usize>,
+    /// How deep containers may be nested in a document (1 to 4096); batches nesting deeper
+    /// are refused as invalid [default: 512].
+    #[arg(long, env = "SYNC_MAX_NESTING_DEPTH")]
+    pub max_nesting_depth: Option<usize>,
     /// Open connections before new ones get HTTP 503 [default: 20000].
     #[arg(long, env = "SYNC_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
@@ -153,6 +157,9 @@ pub struct Limits {
     pub max_document: usize,
     /// Documents one connection may subscribe to.
     pub max_documents_per_connection: usize,
+    /// How deep containers may be nested in a document (`Document::max_depth`): the cost of
+    /// a change grows with the depth it reaches, so a peer may not choose it freely.
+    pub max_nesting_depth: usize,
     /// Open connections before new ones get HTTP 503.
     pub max_connections: usize,
     /// Open connections per client IP address.
@@ -186,6 +193,7 @@ impl Default for Limits {
             max_message: 64 << 20,
             max_document: 256 << 20,
             max_documents_per_connection: 256,
+            max_nesting_depth: crdt_core::Document::DEFAULT_MAX_DEPTH,
             max_connections: 20_000,
             max_connections_per_ip: 1024,
             messages_per_second: 500,
@@ -259,6 +267,7 @@ impl Config {
             limits.max_documents_per_connection,
             o.max_documents_per_connection
         );
+        take!(limits.max_nesting_depth, o.max_nesting_depth);
         take!(limits.max_connections, o.max_connections);
         take!(limits.max_connections_per_ip, o.max_connections_per_ip);
         take!(limits.messages_per_second, o.messages_per_second);
@@ -297,6 +306,13 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "max_frame must be at least 1024 and max_message at least max_frame".into(),
             ));
+        }
+        if !(1..=crdt_core::Document::MAX_DEPTH_CEILING).contains(&l.max_nesting_depth) {
+            return Err(ConfigError::Invalid(format!(
+                "max_nesting_depth must be between 1 and {}, not {}",
+                crdt_core::Document::MAX_DEPTH_CEILING,
+                l.max_nesting_depth
+            )));
         }
         if l.messages_per_second == 0 || l.bytes_per_second == 0 || l.outgoing_queue == 0 {
             return Err(ConfigError::Invalid(

@@ -901,3 +901,45 @@ async fn silent_connections_time_out() {
     );
     server.shutdown().await;
 }
+
+/// A client nesting 4,000 maps in one batch (43.8 KB) once overflowed a server worker's stack
+/// (the process aborted, then again after every restart as the client resent its change). The
+/// server must refuse it as invalid, stay up, and keep serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_nested_past_the_limit_is_refused_and_the_server_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |_| {}).await;
+    let attacker = client(server.local_addr());
+    let doc = attacker.open("deep").unwrap();
+    doc.edit(|d| {
+        d.set_max_depth(Document::MAX_DEPTH_CEILING)?;
+        d.transact(|tx| {
+            let mut map = MapId::ROOT;
+            for _ in 0..4000 {
+                map = tx.set_new_map(map, "k")?;
+            }
+            Ok(())
+        })
+    })
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while doc.last_error().is_none_or(|e| !e.contains("invalid")) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no refusal: {:?}",
+            doc.last_error()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!doc.is_saved());
+
+    // Still up: another client edits the same document and is acknowledged.
+    let honest = client(server.local_addr());
+    let other = honest.open("deep").unwrap();
+    other.edit(|d| d.set(MapId::ROOT, "fine", 1)).unwrap();
+    assert!(other.wait_saved(WAIT).await);
+    assert_eq!(other.read(|d| d.history_len()), 1, "nothing of the refused batch");
+    attacker.close().await;
+    honest.close().await;
+    server.shutdown().await;
+}

@@ -138,9 +138,7 @@ impl Document {
         }
         let bytes = self.encode_shallow(&point)?;
         let mut fresh = self.empty_like(self.replica);
-        fresh
-            .apply_update(&bytes)
-            .map_err(HistoryError::Replay)?;
+        fresh.apply_update(&bytes).map_err(HistoryError::Replay)?;
         if fresh.version() != self.version() {
             // A bug: the shallow form must hold every event. Nothing changed.
             return Err(HistoryError::Replay(crate::sequence::LoadError::Malformed(

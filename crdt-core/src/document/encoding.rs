@@ -1291,8 +1291,13 @@ impl Document {
             };
             // A container is created after its parent (so placements have no cycles).
             let ordered = matches!((rank(self, parent), child_rank), (Some(p), Some(c)) if p < c);
-            let parent_placed = *parent == ContainerId::Root || self.placements.contains_key(parent);
-            if !in_base(id) || !self.containers.contains_key(id) || !fits || !ordered || !parent_placed
+            let parent_placed =
+                *parent == ContainerId::Root || self.placements.contains_key(parent);
+            if !in_base(id)
+                || !self.containers.contains_key(id)
+                || !fits
+                || !ordered
+                || !parent_placed
             {
                 return Err(malformed("a container placement is impossible"));
             }

@@ -508,7 +508,7 @@ impl Document {
             plans.insert(id, plan);
         }
         self.transact_with(options, |tx| revert_all(tx, &target, &plans))
-        .map_err(HistoryError::Edit)
+            .map_err(HistoryError::Edit)
     }
 }
 

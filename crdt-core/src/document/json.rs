@@ -40,7 +40,9 @@ fn shown_children(container: Option<&Container>) -> Vec<ContainerId> {
             .filter_map(|e| e.last().map(|e| &e.value))
             .collect(),
         Some(Container::List(seq)) => seq.doc.iter().collect(),
-        Some(Container::Register(entries)) => entries.last().map(|e| &e.value).into_iter().collect(),
+        Some(Container::Register(entries)) => {
+            entries.last().map(|e| &e.value).into_iter().collect()
+        }
         _ => Vec::new(),
     };
     values

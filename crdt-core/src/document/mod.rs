@@ -707,7 +707,9 @@ impl Document {
     /// assert_eq!(doc.path_of(todo.id()), None);
     /// ```
     pub fn path_of(&self, id: ContainerId) -> Option<Vec<PathSegment>> {
-        paths::PathResolver::new(self).path(id).map(|path| path.to_vec())
+        paths::PathResolver::new(self)
+            .path(id)
+            .map(|path| path.to_vec())
     }
 
     // ---- sync ---------------------------------------------------------------------------

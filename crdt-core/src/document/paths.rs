@@ -10,10 +10,10 @@
 
 use std::collections::HashMap;
 
+use super::Document;
 use super::events::{Path, PathSegment};
 use super::state::Container;
 use super::value::ContainerId;
-use super::Document;
 
 /// Paths of containers of one document, as it is while the resolver lives.
 pub(super) struct PathResolver<'d> {

@@ -195,6 +195,11 @@ impl<'a> Transaction<'a> {
     }
 
     fn patch(&mut self, container: ContainerId, action: PatchAction) {
+        if self.doc.listeners.is_empty() {
+            return; // nobody to tell: skip the path walk
+        }
+        // One walk per patch, from the state as it is now (an earlier operation of the
+        // transaction may have moved the container): O(depth) each.
         let path = super::paths::PathResolver::new(self.doc).path(container);
         self.patches.push(Patch {
             container,

@@ -7,6 +7,7 @@ mod causality;
 mod compaction;
 mod convergence;
 mod decoding;
+mod deep;
 mod delivery;
 mod document;
 mod harness;

@@ -103,6 +103,7 @@ impl<S: Storage> Registry<S> {
             limits: DocumentLimits {
                 max_document: self.inner.limits.max_document,
                 compact_after: self.inner.limits.compact_after,
+                max_nesting_depth: self.inner.limits.max_nesting_depth,
             },
             document_idle: self.inner.limits.document_idle,
             shared: Arc::clone(&shared),

@@ -28,6 +28,9 @@ pub struct DocumentLimits {
     pub max_document: usize,
     /// Changes appended before a compaction into a snapshot is due.
     pub compact_after: u64,
+    /// How deep containers may be nested ([`Document::set_max_depth`]); deeper batches are
+    /// refused as invalid.
+    pub max_nesting_depth: usize,
 }
 
 #[derive(Debug)]
@@ -79,7 +82,7 @@ pub struct LoadReport {
 /// use sync_server::document::{DocumentLimits, DocumentState};
 /// use sync_server::storage::StoredDocument;
 ///
-/// let limits = DocumentLimits { max_document: 1 << 20, compact_after: 100 };
+/// let limits = DocumentLimits { max_document: 1 << 20, compact_after: 100, max_nesting_depth: 512 };
 /// let stored = StoredDocument { snapshot: None, changes: vec![], skipped: 0 };
 /// let (mut state, _) = DocumentState::load("notes", stored, limits);
 /// let mut out = Vec::new();
@@ -120,20 +123,25 @@ impl DocumentState {
             skipped: stored.skipped,
         };
         let mut stored_bytes = 0;
-        let mut document = match &stored.snapshot {
-            Some(snapshot) => match Document::load(snapshot, replica) {
-                Ok(document) => {
-                    stored_bytes += snapshot.len();
-                    document
-                }
+        let empty = || {
+            let mut document = Document::new(replica);
+            if let Err(error) = document.set_max_depth(limits.max_nesting_depth) {
+                // The configuration is validated at start; keep the default if not.
+                tracing::error!(doc = id, %error, "nesting limit not applied");
+            }
+            document
+        };
+        let mut document = empty();
+        if let Some(snapshot) = &stored.snapshot {
+            match document.apply_update(snapshot) {
+                Ok(_) => stored_bytes += snapshot.len(),
                 Err(error) => {
                     tracing::error!(doc = id, %error, "stored snapshot does not load; starting from its change log");
                     report.skipped += 1;
-                    Document::new(replica)
+                    document = empty();
                 }
-            },
-            None => Document::new(replica),
-        };
+            }
+        }
         let mut last_seq = 0;
         for change in &stored.changes {
             last_seq = last_seq.max(change.seq);
@@ -582,6 +590,7 @@ mod tests {
         DocumentLimits {
             max_document: 1 << 20,
             compact_after: 100,
+            max_nesting_depth: crdt_core::Document::DEFAULT_MAX_DEPTH,
         }
     }
 
@@ -685,7 +694,7 @@ mod tests {
     fn read_only_and_oversized_batches_are_refused_unapplied() {
         let mut state = empty(DocumentLimits {
             max_document: 10,
-            compact_after: 100,
+            ..limits()
         });
         let mut out = Vec::new();
         state.subscribe(1, VersionVector::new(), Access::ReadOnly, 0, &mut out);
