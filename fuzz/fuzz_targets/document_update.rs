@@ -1,5 +1,7 @@
 //! Untrusted bytes as a document update or snapshot: loaded into an empty document (snapshot
-//! state installed without replay) and applied to a document with content (merge path).
+//! state installed without replay) and applied to a subscribed document with content (merge
+//! path, with the patches a subscriber gets: paths and expansions). Seeds include documents
+//! nested to and past the default depth limit.
 #![no_main]
 
 use crdt_core::{Document, MapId, ReplicaId};
@@ -15,6 +17,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again.encode(), loaded.encode());
     }
     let mut busy = Document::new(ReplicaId::from_u128(3));
+    busy.subscribe(Box::new(|_, patches| {
+        std::hint::black_box(patches);
+    }));
     let list = busy.set_new_list(MapId::ROOT, "l").expect("root is a map");
     busy.list_insert(list, 0, 1).expect("in range");
     let before = (busy.to_json(), busy.version());

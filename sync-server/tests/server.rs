@@ -938,7 +938,11 @@ async fn a_batch_nested_past_the_limit_is_refused_and_the_server_stays_up() {
     let other = honest.open("deep").unwrap();
     other.edit(|d| d.set(MapId::ROOT, "fine", 1)).unwrap();
     assert!(other.wait_saved(WAIT).await);
-    assert_eq!(other.read(|d| d.history_len()), 1, "nothing of the refused batch");
+    assert_eq!(
+        other.read(|d| d.history_len()),
+        1,
+        "nothing of the refused batch"
+    );
     attacker.close().await;
     honest.close().await;
     server.shutdown().await;
