@@ -947,3 +947,42 @@ async fn a_batch_nested_past_the_limit_is_refused_and_the_server_stays_up() {
     honest.close().await;
     server.shutdown().await;
 }
+
+/// Opening a stored document nested 3,000 maps deep once overflowed the client's stack; now
+/// it is a typed error naming the file, and the file stays for an app that raises the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_document_past_the_limit_is_a_typed_error_on_open() {
+    let state = tempfile::tempdir().unwrap();
+    let config = || ClientConfig {
+        state_dir: Some(state.path().to_path_buf()),
+        // Nothing listens there: the edit stays local.
+        ..ClientConfig::new("ws://127.0.0.1:9/sync")
+    };
+    let writer = Client::start(config());
+    writer
+        .open("deep")
+        .unwrap()
+        .edit(|d| {
+            d.set_max_depth(Document::MAX_DEPTH_CEILING)?;
+            d.transact(|tx| {
+                let mut map = MapId::ROOT;
+                for _ in 0..3000 {
+                    map = tx.set_new_map(map, "k")?;
+                }
+                Ok(())
+            })
+        })
+        .unwrap();
+    writer.close().await;
+
+    let reader = Client::start(config());
+    match reader.open("deep") {
+        Err(sync_client::ClientError::Corrupt { message, .. }) => {
+            assert!(message.contains("limit of 512"), "{message}")
+        }
+        other => panic!("expected a typed refusal, got {:?}", other.map(|_| ())),
+    }
+    reader.close().await;
+    let files = std::fs::read_dir(state.path()).unwrap().count();
+    assert!(files >= 1, "the stored document is kept");
+}
