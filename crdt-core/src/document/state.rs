@@ -120,3 +120,14 @@ pub(crate) enum ScalarOp {
     /// Adds `by` to a counter.
     Increment { counter: ContainerId, by: i64 },
 }
+
+impl ScalarOp {
+    /// The container the operation writes.
+    pub(crate) fn container(&self) -> ContainerId {
+        match self {
+            ScalarOp::MapSet { map, .. } => *map,
+            ScalarOp::RegisterSet { register, .. } => *register,
+            ScalarOp::Increment { counter, .. } => *counter,
+        }
+    }
+}

@@ -17,7 +17,7 @@
 //! A document loaded from a shallow snapshot (or compacted) has no operations before its base:
 //! it can be viewed at its current version only.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::{Deref, Range};
 use std::sync::Arc;
@@ -61,6 +61,10 @@ pub struct DocumentView<'a> {
     frontier: Frontier,
     /// The containers computed so far.
     computed: RefCell<HashMap<ContainerId, Arc<Container>>>,
+    /// The map, register and counter operations within the version, by container: grouped in
+    /// one pass on the first read of such a container, so that reading all of them costs the
+    /// operations once, not once per container.
+    scalar_ops: OnceCell<HashMap<ContainerId, Vec<(Lv, &'a ScalarOp)>>>,
 }
 
 impl std::fmt::Debug for DocumentView<'_> {
@@ -114,6 +118,7 @@ impl<'a> DocumentView<'a> {
             events,
             frontier,
             computed: RefCell::new(HashMap::new()),
+            scalar_ops: OnceCell::new(),
         })
     }
 
@@ -202,17 +207,24 @@ impl<'a> DocumentView<'a> {
             })
         };
         let unreadable = |_| DocError::HistoryUnreadable(id);
+        let by_container = self.scalar_ops.get_or_init(|| {
+            let mut by_container: HashMap<ContainerId, Vec<(Lv, &ScalarOp)>> = HashMap::new();
+            for (lv, op) in scalar_ops_within(&self.doc.scalar_ops, events) {
+                by_container
+                    .entry(op.container())
+                    .or_default()
+                    .push((lv, op));
+            }
+            by_container
+        });
+        let ops_of_this = by_container.get(&id).map_or(&[][..], Vec::as_slice);
         Ok(match live {
             Container::Map(_) => {
                 let mut keys: BTreeMap<String, Entries> = BTreeMap::new();
-                for (lv, op) in scalar_ops_within(&self.doc.scalar_ops, events) {
+                for &(lv, op) in ops_of_this {
                     if let ScalarOp::MapSet {
-                        map,
-                        key,
-                        value,
-                        pred,
+                        key, value, pred, ..
                     } = op
-                        && *map == id
                     {
                         let current = keys.entry(key.clone()).or_default();
                         write(current, pred, entry(lv, value));
@@ -225,14 +237,8 @@ impl<'a> DocumentView<'a> {
             }
             Container::Register(_) => {
                 let mut entries = Entries::new();
-                for (lv, op) in scalar_ops_within(&self.doc.scalar_ops, events) {
-                    if let ScalarOp::RegisterSet {
-                        register,
-                        value,
-                        pred,
-                    } = op
-                        && *register == id
-                    {
+                for &(lv, op) in ops_of_this {
+                    if let ScalarOp::RegisterSet { value, pred, .. } = op {
                         write(&mut entries, pred, entry(lv, value));
                     }
                 }
@@ -240,10 +246,8 @@ impl<'a> DocumentView<'a> {
             }
             Container::Counter(_) => {
                 let mut total = 0i64;
-                for (_, op) in scalar_ops_within(&self.doc.scalar_ops, events) {
-                    if let ScalarOp::Increment { counter, by } = op
-                        && *counter == id
-                    {
+                for &(_, op) in ops_of_this {
+                    if let ScalarOp::Increment { by, .. } = op {
                         total = total.wrapping_add(*by);
                     }
                 }
@@ -560,10 +564,10 @@ impl super::json::ContainerSource for DocumentView<'_> {
 
 /// The operations of `ops` (ascending by event) whose event is within `events` (ascending
 /// spans).
-fn scalar_ops_within<'o>(
+fn scalar_ops_within<'o, 'e>(
     ops: &'o [(Lv, ScalarOp)],
-    events: &'o [Range<Lv>],
-) -> impl Iterator<Item = (Lv, &'o ScalarOp)> + 'o {
+    events: &'e [Range<Lv>],
+) -> impl Iterator<Item = (Lv, &'o ScalarOp)> + use<'o, 'e> {
     let end = events.last().map_or(0, |span| span.end);
     let mut spans = events.iter().peekable();
     ops.iter()
