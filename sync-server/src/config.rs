@@ -108,7 +108,7 @@ pub struct Overrides {
     #[arg(long, env = "SYNC_REASSEMBLY_TOTAL")]
     pub reassembly_total: Option<usize>,
     /// Live presence entries (replica ids, over all its documents) one connection may hold
-    /// [default: 64].
+    /// [default: 256].
     #[arg(long, env = "SYNC_PRESENCE_ENTRIES_PER_CONNECTION")]
     pub presence_entries_per_connection: Option<usize>,
     /// Bytes of live presence one connection may hold, over all its documents [default: 262144].
@@ -211,7 +211,8 @@ pub struct Limits {
     /// memory. A fragment over it closes its connection with `Overloaded`.
     pub reassembly_total: usize,
     /// Live presence entries (distinct replica ids, over all its documents) one connection may
-    /// hold: an app speaks for one replica per document, so a few dozen is generous.
+    /// hold: an app speaks for one replica per document, so one per document it may subscribe
+    /// to (`max_documents_per_connection`) is enough.
     pub presence_entries_per_connection: usize,
     /// Bytes of live presence (encoded frames) one connection may hold over all its documents:
     /// presence is a cursor and a name, not content.
@@ -247,7 +248,7 @@ impl Default for Limits {
             max_request_head: 16 * 1024,
             reassembly_per_connection: 64 << 20,
             reassembly_total: 256 << 20,
-            presence_entries_per_connection: 64,
+            presence_entries_per_connection: 256,
             presence_bytes_per_connection: 256 * 1024,
             presence_entries_per_document: 1024,
             presence_bytes_per_document: 4 << 20,
@@ -457,6 +458,35 @@ mod tests {
         };
         assert!(config.validate().is_err());
         config.jwt_secret = Some("a secret of enough length".into());
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn reassembly_budgets_must_hold_one_largest_frame() {
+        let mut config = Config::default();
+        config.limits.reassembly_per_connection = config.limits.max_message - 1;
+        assert!(config.validate().is_err());
+        config.limits.reassembly_per_connection = config.limits.max_message;
+        config.limits.reassembly_total = config.limits.max_message - 1;
+        assert!(config.validate().is_err());
+        config.limits.reassembly_total = config.limits.max_message;
+        assert!(config.validate().is_ok());
+        config.limits.document_loads_per_second = 0;
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn new_limits_are_read_from_the_file() {
+        let file: Overrides = toml::from_str(
+            "reassembly_total = 134217728\npresence_bytes_per_document = 1024\n\
+             document_loads_per_second = 3\n",
+        )
+        .unwrap();
+        let mut config = Config::default();
+        config.apply(file);
+        assert_eq!(config.limits.reassembly_total, 128 << 20);
+        assert_eq!(config.limits.presence_bytes_per_document, 1024);
+        assert_eq!(config.limits.document_loads_per_second, 3);
         assert!(config.validate().is_ok());
     }
 

@@ -215,19 +215,23 @@ async fn the_server_refuses_nested_fragments() {
 
 // ---- item 4: fragment reassembly budgets -----------------------------------------------------
 
-/// Sends `pieces` fragments of 4,000 bytes for frame `id`, announced as `count` pieces.
+/// Sends `pieces` fragments of 4,000 bytes for frame `id`, announced as `count` pieces. Stops
+/// quietly if the server closed the connection (refused it) meanwhile.
 async fn start_fragmented(socket: &mut Raw, id: u32, count: u32, pieces: u32) {
     for index in 0..pieces {
-        send(
-            socket,
-            &Frame::Fragment {
-                id,
-                index,
-                count,
-                bytes: vec![7; 4000],
-            },
-        )
-        .await;
+        let fragment = Frame::Fragment {
+            id,
+            index,
+            count,
+            bytes: vec![7; 4000],
+        };
+        if socket
+            .send(Message::Binary(fragment.encode().into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
     }
 }
 

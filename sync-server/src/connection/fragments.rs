@@ -115,3 +115,57 @@ impl Drop for Intake {
             .fetch_sub(self.held as i64, Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fragment(id: u32, index: u32, count: u32, len: usize) -> (Frame, Bytes) {
+        let frame = Frame::Fragment {
+            id,
+            index,
+            count,
+            bytes: vec![0; len],
+        };
+        let raw = Bytes::from(frame.encode());
+        (frame, raw)
+    }
+
+    #[test]
+    fn the_pool_holds_what_is_buffered_and_gets_it_all_back() {
+        let pool = Arc::new(BytePool::new(3000));
+        let metrics = Arc::new(Metrics::default());
+        let mut a = Intake::new(2000, 2000, Arc::clone(&pool), Arc::clone(&metrics));
+        let mut b = Intake::new(2000, 2000, Arc::clone(&pool), Arc::clone(&metrics));
+        let (frame, raw) = fragment(1, 0, 3, 1000);
+        assert!(matches!(a.receive(frame, raw, 0), Ok(None)));
+        let (frame, raw) = fragment(1, 0, 3, 1000);
+        assert!(matches!(b.receive(frame, raw, 0), Ok(None)));
+        assert_eq!(pool.used(), 2 * (1000 + PIECE_OVERHEAD));
+        // The pool is full before `b`'s own bound is reached.
+        let (frame, raw) = fragment(1, 1, 3, 1000);
+        assert!(matches!(
+            b.receive(frame, raw, 0),
+            Err(IntakeError::ServerFull)
+        ));
+        assert_eq!(pool.used(), 1000 + PIECE_OVERHEAD, "b let go of everything");
+        // A refusal by the reassembler gives back too.
+        let (frame, raw) = fragment(1, 2, 3, 10);
+        assert!(matches!(
+            a.receive(frame, raw, 0),
+            Err(IntakeError::Fragment(FragmentError::OutOfOrder))
+        ));
+        assert_eq!(pool.used(), 0);
+        // So does a connection that ends with frames unfinished.
+        let (frame, raw) = fragment(2, 0, 3, 500);
+        assert!(matches!(a.receive(frame, raw, 0), Ok(None)));
+        drop(a);
+        assert_eq!(pool.used(), 0);
+        assert_eq!(metrics.reassembly_bytes.load(Relaxed), 0);
+        // Whole frames pass through untouched.
+        let whole = Frame::Unsubscribe { doc: "d".into() };
+        let raw = Bytes::from(whole.encode());
+        let passed = b.receive(whole.clone(), raw.clone(), 0);
+        assert!(matches!(passed, Ok(Some((frame, bytes))) if frame == whole && bytes == raw));
+    }
+}

@@ -324,7 +324,11 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
     async fn on_frame(&mut self, frame: Frame, raw: Bytes) -> Result<(), End> {
         match frame {
             Frame::Auth { token } => self.refresh(&token).await,
-            Frame::Subscribe { doc, version } => self.subscribe(doc, version).await,
+            Frame::Subscribe { doc, version } => {
+                // A document drops a subscriber's presence when it subscribes again.
+                self.presence.forget_document(&doc);
+                self.subscribe(doc, version).await
+            }
             Frame::Unsubscribe { doc } => {
                 self.presence.forget_document(&doc);
                 if let Some(subscription) = self.subscriptions.remove(&doc) {
