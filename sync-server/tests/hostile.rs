@@ -568,6 +568,22 @@ async fn document_loads_are_rate_limited_per_connection() {
     server.shutdown().await;
 }
 
+/// An honest client that opens more documents than the load burst is slowed, not broken: the
+/// refused subscriptions are retried and all documents end up subscribed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_opening_many_documents_gets_them_all_within_the_load_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |c| c.limits.document_loads_per_second = 10).await;
+    let client = Client::start(ClientConfig::new(url(server.local_addr())));
+    let docs: Vec<_> = (0..40)
+        .map(|i| client.open(&format!("many-{i}")).unwrap())
+        .collect();
+    assert!(eventually(|| docs.iter().all(|d| d.access().is_some())).await);
+    assert!(server.metrics().rejected_count(Reject::DocumentLoadRate) >= 1);
+    client.close().await;
+    server.shutdown().await;
+}
+
 // ---- smaller items ---------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
