@@ -99,11 +99,11 @@ pub struct Overrides {
     /// [default: 1000].
     #[arg(long, env = "SYNC_COMPACT_AFTER")]
     pub compact_after: Option<u64>,
-    /// Bytes of unfinished fragmented frames one connection may hold, in bytes; at least
+    /// Unfinished fragmented frames one connection may hold, in bytes; at least
     /// `max_message` [default: 67108864].
     #[arg(long, env = "SYNC_REASSEMBLY_PER_CONNECTION")]
     pub reassembly_per_connection: Option<usize>,
-    /// Bytes of unfinished fragmented frames all connections together may hold, in bytes
+    /// Unfinished fragmented frames all connections together may hold, in bytes
     /// [default: 268435456].
     #[arg(long, env = "SYNC_REASSEMBLY_TOTAL")]
     pub reassembly_total: Option<usize>,
@@ -111,13 +111,13 @@ pub struct Overrides {
     /// [default: 256].
     #[arg(long, env = "SYNC_PRESENCE_ENTRIES_PER_CONNECTION")]
     pub presence_entries_per_connection: Option<usize>,
-    /// Bytes of live presence one connection may hold, over all its documents [default: 262144].
+    /// Live presence one connection may hold over all its documents, in bytes [default: 262144].
     #[arg(long, env = "SYNC_PRESENCE_BYTES_PER_CONNECTION")]
     pub presence_bytes_per_connection: Option<usize>,
     /// Live presence entries one document may hold [default: 1024].
     #[arg(long, env = "SYNC_PRESENCE_ENTRIES_PER_DOCUMENT")]
     pub presence_entries_per_document: Option<usize>,
-    /// Bytes of live presence one document may hold [default: 4194304].
+    /// Live presence one document may hold, in bytes [default: 4194304].
     #[arg(long, env = "SYNC_PRESENCE_BYTES_PER_DOCUMENT")]
     pub presence_bytes_per_document: Option<usize>,
     /// Documents one connection may cause to be loaded per second, sustained (bursts up to
