@@ -53,8 +53,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     max_frame,
                     next_batch: 1,
                     next_fragment: 0,
-                    // One frame of the largest size the socket accepts may be in flight; a
-                    // server that starts more than that is refused, not buffered.
+                    // Unfinished frames hold at most MAX_MESSAGE bytes together; a server that
+                    // sends more is refused, not buffered.
                     reassembler: Reassembler::new(MAX_MESSAGE, 4, 60_000),
                     sent_token: shared
                         .token
@@ -273,7 +273,8 @@ impl Connection {
     async fn receive(&mut self, bytes: Bytes) -> Result<(), String> {
         let frame = Frame::decode(&bytes).map_err(|e| format!("bad frame from the server: {e}"))?;
         // One path for whole and fragmented frames: what comes back is never a fragment, so a
-        // peer cannot make this recurse (a nested fragment is refused as an error).
+        // peer cannot make this recurse (a nested fragment is refused as an error). The client
+        // relays nothing, so it passes no encoding.
         let now_ms = self.shared.now_ms();
         let frame = match self.reassembler.receive(frame, Vec::new(), now_ms) {
             Ok(Some(whole)) => whole.frame,

@@ -177,7 +177,9 @@ impl Reassembler {
 
     /// Takes any received frame and its encoding: a fragment is buffered (and, if it was the
     /// last, the whole frame comes back); any other frame comes straight back. What comes back
-    /// is never a fragment, so the caller handles it without recursion.
+    /// is never a fragment, so the caller handles it without recursion. A whole frame's
+    /// `encoded` is passed through untouched: a caller that never needs the encoding may pass
+    /// an empty vector (a reassembled frame always carries its own).
     ///
     /// ```
     /// use sync_protocol::{Frame, Reassembler, split_into_fragments};
