@@ -5,9 +5,9 @@
 //! enforces its deadlines. Writes have a timeout, so a client that stops reading is closed
 //! instead of holding memory (its bounded queue fills first, and documents flag it as slow).
 //!
-//! - [`handshake`]: Hello/Welcome and closing with a reason;
-//! - [`fragments`]: reassembly within the connection's and the server's byte budgets;
-//! - [`presence`]: the presence a connection may hold over all its documents.
+//! - `handshake`: Hello/Welcome and closing with a reason;
+//! - `fragments`: reassembly within the connection's and the server's byte budgets;
+//! - `presence`: the presence a connection may hold over all its documents.
 
 mod fragments;
 mod handshake;
