@@ -25,6 +25,10 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Time for TCP, the upgrade and the Welcome.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Largest frame after reassembling fragments taken from the server, and the most bytes of
+/// unfinished fragmented frames held at once.
+const MAX_MESSAGE: usize = 256 << 20;
+
 /// Pause before resubscribing after a retryable refusal.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
@@ -49,7 +53,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     max_frame,
                     next_batch: 1,
                     next_fragment: 0,
-                    reassembler: Reassembler::new(256 << 20, 4, 60_000),
+                    // Unfinished frames hold at most MAX_MESSAGE bytes together; a server that
+                    // sends more is refused, not buffered.
+                    reassembler: Reassembler::new(MAX_MESSAGE, 4, 60_000),
                     sent_token: shared
                         .token
                         .lock()
@@ -266,20 +272,15 @@ impl Connection {
 
     async fn receive(&mut self, bytes: Bytes) -> Result<(), String> {
         let frame = Frame::decode(&bytes).map_err(|e| format!("bad frame from the server: {e}"))?;
-        if let Frame::Fragment {
-            id,
-            index,
-            count,
-            bytes,
-        } = frame
-        {
-            let now_ms = self.shared.now_ms();
-            return match self.reassembler.push(id, index, count, bytes, now_ms) {
-                Ok(Some(whole)) => Box::pin(self.receive(Bytes::from(whole))).await,
-                Ok(None) => Ok(()),
-                Err(error) => Err(format!("bad fragments from the server: {error}")),
-            };
-        }
+        // One path for whole and fragmented frames: what comes back is never a fragment, so a
+        // peer cannot make this recurse (a nested fragment is refused as an error). The client
+        // relays nothing, so it passes no encoding.
+        let now_ms = self.shared.now_ms();
+        let frame = match self.reassembler.receive(frame, Vec::new(), now_ms) {
+            Ok(Some(whole)) => whole.frame,
+            Ok(None) => return Ok(()),
+            Err(error) => return Err(format!("bad fragments from the server: {error}")),
+        };
         let Some(entry) = frame.doc().and_then(|doc| {
             self.shared
                 .docs

@@ -15,7 +15,8 @@
 //! 4. `Presence` frames are relayed to the document's other subscribers and never stored.
 //!
 //! Frames larger than the negotiated maximum travel as [`Frame::Fragment`]s and are put back
-//! together by a [`Reassembler`] with a size bound and a timeout.
+//! together by a [`Reassembler`] with size bounds and a timeout; it hands back decoded frames
+//! and refuses a fragment nested in a fragmented frame.
 //!
 //! ```
 //! use sync_protocol::{Frame, WIRE_VERSION};
@@ -34,7 +35,9 @@ mod fragment;
 mod frame;
 mod status;
 
-pub use fragment::{FragmentError, Reassembler, split_encoded, split_into_fragments};
+pub use fragment::{
+    FragmentError, PIECE_OVERHEAD, Reassembled, Reassembler, split_encoded, split_into_fragments,
+};
 pub use frame::{Frame, FrameError, WIRE_VERSION};
 pub use status::{Access, AckStatus, ErrorCode};
 

@@ -185,6 +185,26 @@ pub enum AuthError {
     Invalid(String),
 }
 
+impl AuthError {
+    /// What the client is told: the kind of failure and nothing more. The full error (which
+    /// can quote the token library's internals: decoder positions, algorithm names) is for the
+    /// server's log only.
+    ///
+    /// ```
+    /// use sync_server::auth::{AuthError, Authenticator};
+    /// let auth = Authenticator::new(Some("a long enough test secret"));
+    /// let error = auth.verify(Some("not.a.token")).unwrap_err();
+    /// assert_eq!(error.client_message(), "invalid token");
+    /// ```
+    pub fn client_message(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "this server needs a token in the Hello frame",
+            AuthError::Expired => "the token has expired",
+            AuthError::Invalid(_) => "invalid token",
+        }
+    }
+}
+
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -103,6 +103,31 @@ pub struct Overrides {
     /// [default: 1000].
     #[arg(long, env = "SYNC_COMPACT_AFTER")]
     pub compact_after: Option<u64>,
+    /// Unfinished fragmented frames one connection may hold, in bytes; at least
+    /// `max_message` [default: 67108864].
+    #[arg(long, env = "SYNC_REASSEMBLY_PER_CONNECTION")]
+    pub reassembly_per_connection: Option<usize>,
+    /// Unfinished fragmented frames all connections together may hold, in bytes
+    /// [default: 268435456].
+    #[arg(long, env = "SYNC_REASSEMBLY_TOTAL")]
+    pub reassembly_total: Option<usize>,
+    /// Live presence entries (replica ids, over all its documents) one connection may hold
+    /// [default: 256].
+    #[arg(long, env = "SYNC_PRESENCE_ENTRIES_PER_CONNECTION")]
+    pub presence_entries_per_connection: Option<usize>,
+    /// Live presence one connection may hold over all its documents, in bytes [default: 262144].
+    #[arg(long, env = "SYNC_PRESENCE_BYTES_PER_CONNECTION")]
+    pub presence_bytes_per_connection: Option<usize>,
+    /// Live presence entries one document may hold [default: 1024].
+    #[arg(long, env = "SYNC_PRESENCE_ENTRIES_PER_DOCUMENT")]
+    pub presence_entries_per_document: Option<usize>,
+    /// Live presence one document may hold, in bytes [default: 4194304].
+    #[arg(long, env = "SYNC_PRESENCE_BYTES_PER_DOCUMENT")]
+    pub presence_bytes_per_document: Option<usize>,
+    /// Documents one connection may cause to be loaded per second, sustained (bursts up to
+    /// twice as many) [default: 20].
+    #[arg(long, env = "SYNC_DOCUMENT_LOADS_PER_SECOND")]
+    pub document_loads_per_second: Option<u32>,
 }
 
 /// Command line of the `sync-server` binary.
@@ -184,6 +209,29 @@ pub struct Limits {
     pub compact_after: u64,
     /// Largest HTTP request head (before the WebSocket upgrade).
     pub max_request_head: usize,
+    /// Bytes of unfinished fragmented frames one connection may hold. Without it a connection
+    /// could keep several frames of `max_message` half-sent; at least `max_message`, so that
+    /// one frame of the advertised size always fits.
+    pub reassembly_per_connection: usize,
+    /// Bytes of unfinished fragmented frames all connections together may hold: many
+    /// connections that each stay within their own bound must not add up to the machine's
+    /// memory. A fragment over it closes its connection with `Overloaded`.
+    pub reassembly_total: usize,
+    /// Live presence entries (distinct replica ids, over all its documents) one connection may
+    /// hold: an app speaks for one replica per document, so one per document it may subscribe
+    /// to (`max_documents_per_connection`) is enough.
+    pub presence_entries_per_connection: usize,
+    /// Bytes of live presence (encoded frames) one connection may hold over all its documents:
+    /// presence is a cursor and a name, not content.
+    pub presence_bytes_per_connection: usize,
+    /// Live presence entries one document may hold (bounds what every new subscriber is sent).
+    pub presence_entries_per_document: usize,
+    /// Bytes of live presence one document may hold.
+    pub presence_bytes_per_document: usize,
+    /// Documents one connection may cause to be loaded per second (bursts up to twice as
+    /// many): loading is the expensive part of a subscription, and churning through fresh ids
+    /// would otherwise fill memory with documents faster than eviction frees it.
+    pub document_loads_per_second: u32,
 }
 
 impl Default for Limits {
@@ -206,6 +254,13 @@ impl Default for Limits {
             memory_cap: 1 << 30,
             compact_after: 1000,
             max_request_head: 16 * 1024,
+            reassembly_per_connection: 64 << 20,
+            reassembly_total: 256 << 20,
+            presence_entries_per_connection: 256,
+            presence_bytes_per_connection: 256 * 1024,
+            presence_entries_per_document: 1024,
+            presence_bytes_per_document: 4 << 20,
+            document_loads_per_second: 20,
         }
     }
 }
@@ -279,6 +334,31 @@ impl Config {
         take!(limits.document_idle, o.document_idle_secs.map(secs));
         take!(limits.memory_cap, o.memory_cap);
         take!(limits.compact_after, o.compact_after);
+        take!(
+            limits.reassembly_per_connection,
+            o.reassembly_per_connection
+        );
+        take!(limits.reassembly_total, o.reassembly_total);
+        take!(
+            limits.presence_entries_per_connection,
+            o.presence_entries_per_connection
+        );
+        take!(
+            limits.presence_bytes_per_connection,
+            o.presence_bytes_per_connection
+        );
+        take!(
+            limits.presence_entries_per_document,
+            o.presence_entries_per_document
+        );
+        take!(
+            limits.presence_bytes_per_document,
+            o.presence_bytes_per_document
+        );
+        take!(
+            limits.document_loads_per_second,
+            o.document_loads_per_second
+        );
     }
 
     /// Checks combinations no single setting can: open mode off loopback, a missing URL.
@@ -314,7 +394,21 @@ impl Config {
                 l.max_nesting_depth
             )));
         }
-        if l.messages_per_second == 0 || l.bytes_per_second == 0 || l.outgoing_queue == 0 {
+        if l.reassembly_per_connection < l.max_message
+            || l.reassembly_total < l.reassembly_per_connection
+        {
+            return Err(ConfigError::Invalid(
+                "reassembly_per_connection must be at least max_message (a frame of the \
+                 advertised size must fit), and reassembly_total at least \
+                 reassembly_per_connection"
+                    .into(),
+            ));
+        }
+        if l.messages_per_second == 0
+            || l.bytes_per_second == 0
+            || l.outgoing_queue == 0
+            || l.document_loads_per_second == 0
+        {
             return Err(ConfigError::Invalid(
                 "rates and queue sizes must be positive".into(),
             ));
@@ -380,6 +474,35 @@ mod tests {
         };
         assert!(config.validate().is_err());
         config.jwt_secret = Some("a secret of enough length".into());
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn reassembly_budgets_must_hold_one_largest_frame() {
+        let mut config = Config::default();
+        config.limits.reassembly_per_connection = config.limits.max_message - 1;
+        assert!(config.validate().is_err());
+        config.limits.reassembly_per_connection = config.limits.max_message;
+        config.limits.reassembly_total = config.limits.max_message - 1;
+        assert!(config.validate().is_err());
+        config.limits.reassembly_total = config.limits.max_message;
+        assert!(config.validate().is_ok());
+        config.limits.document_loads_per_second = 0;
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn new_limits_are_read_from_the_file() {
+        let file: Overrides = toml::from_str(
+            "reassembly_total = 134217728\npresence_bytes_per_document = 1024\n\
+             document_loads_per_second = 3\n",
+        )
+        .unwrap();
+        let mut config = Config::default();
+        config.apply(file);
+        assert_eq!(config.limits.reassembly_total, 128 << 20);
+        assert_eq!(config.limits.presence_bytes_per_document, 1024);
+        assert_eq!(config.limits.document_loads_per_second, 3);
         assert!(config.validate().is_ok());
     }
 

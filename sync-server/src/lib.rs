@@ -7,6 +7,7 @@
 //! Everything is counted in [`metrics`].
 
 pub mod auth;
+pub mod budget;
 pub mod config;
 pub mod connection;
 pub mod document;

@@ -33,11 +33,19 @@ pub enum Reject {
     IdleTimeout,
     /// Too many documents on one connection.
     TooManyDocuments,
+    /// A fragment would exceed the bytes of unfinished fragmented frames allowed to its
+    /// connection or to the whole server.
+    FragmentBudget,
+    /// A presence frame over a connection's or a document's presence caps, or speaking for a
+    /// replica another connection owns.
+    PresenceLimit,
+    /// A subscription that would load a document beyond the connection's load rate.
+    DocumentLoadRate,
 }
 
 impl Reject {
     /// Every reason, in declaration order: `reason as usize` indexes the counters.
-    const ALL: [Reject; 12] = [
+    const ALL: [Reject; 15] = [
         Reject::Overloaded,
         Reject::PerIpLimit,
         Reject::BadHandshake,
@@ -50,6 +58,9 @@ impl Reject {
         Reject::SlowConsumer,
         Reject::IdleTimeout,
         Reject::TooManyDocuments,
+        Reject::FragmentBudget,
+        Reject::PresenceLimit,
+        Reject::DocumentLoadRate,
     ];
 
     fn label(self) -> &'static str {
@@ -66,6 +77,9 @@ impl Reject {
             Reject::SlowConsumer => "slow_consumer",
             Reject::IdleTimeout => "idle_timeout",
             Reject::TooManyDocuments => "too_many_documents",
+            Reject::FragmentBudget => "fragment_budget",
+            Reject::PresenceLimit => "presence_limit",
+            Reject::DocumentLoadRate => "document_load_rate",
         }
     }
 }
@@ -142,6 +156,8 @@ pub struct Metrics {
     pub document_queue_depth: AtomicI64,
     /// Frames waiting in connections' outgoing queues.
     pub outgoing_queue_depth: AtomicI64,
+    /// Bytes held by unfinished fragmented frames, over all connections.
+    pub reassembly_bytes: AtomicI64,
     /// Batches committed to storage.
     pub persisted_batches: AtomicU64,
     /// Storage operations that failed.
@@ -165,7 +181,7 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let gauges: [(&str, &str, i64); 4] = [
+        let gauges: [(&str, &str, i64); 5] = [
             (
                 "sync_connections",
                 "Open WebSocket connections.",
@@ -185,6 +201,11 @@ impl Metrics {
                 "sync_outgoing_queue_depth",
                 "Frames waiting in connections' outgoing queues.",
                 self.outgoing_queue_depth.load(Relaxed),
+            ),
+            (
+                "sync_reassembly_bytes",
+                "Bytes held by unfinished fragmented frames, over all connections.",
+                self.reassembly_bytes.load(Relaxed),
             ),
         ];
         for (name, help, value) in gauges {

@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::Instrument;
 
 use crate::auth::Authenticator;
+use crate::budget::BytePool;
 use crate::config::Config;
 use crate::connection::{self, ServerContext};
 use crate::document::Registry;
@@ -63,6 +64,7 @@ impl<S: Storage> Server<S> {
             metrics,
             limits: config.limits.clone(),
             auth,
+            reassembly: Arc::new(BytePool::new(config.limits.reassembly_total)),
             shutdown: shutdown_rx,
         });
         let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&context)));

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crdt_core::VersionVector;
-use sync_protocol::Access;
+use sync_protocol::{Access, AckStatus};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::state::{ConnId, DocumentLimits, DocumentState, Outbox, PresenceFrame};
-use crate::metrics::Metrics;
+use super::presence::PresenceFrame;
+use super::state::{ConnId, DocumentLimits, DocumentState, Outbox};
+use crate::metrics::{Metrics, Reject};
 use crate::storage::Storage;
 
 /// What a connection asks of a document's actor.
@@ -156,6 +157,8 @@ impl ConnHandle {
 pub struct DocShared {
     /// Stored size of the document (the memory estimate's basis).
     pub stored_bytes: AtomicUsize,
+    /// Bytes of live presence (part of the memory estimate).
+    pub presence_bytes: AtomicUsize,
     /// Connections subscribed.
     pub subscribers: AtomicUsize,
     /// Milliseconds since the server started, at the last command.
@@ -321,6 +324,9 @@ impl Actor {
             .stored_bytes
             .store(self.state.stored_bytes(), Relaxed);
         self.shared
+            .presence_bytes
+            .store(self.state.presence_bytes(), Relaxed);
+        self.shared
             .subscribers
             .store(self.state.subscriber_count(), Relaxed);
         self.shared.last_active_ms.store(self.now_ms(), Relaxed);
@@ -356,11 +362,23 @@ impl Actor {
                     received,
                 } => {
                     self.oldest_unpersisted.get_or_insert(received);
-                    self.state.changes(conn, batch, update, version, &mut out);
+                    let refused = self.state.changes(conn, batch, update, version, &mut out);
+                    match refused {
+                        Some(AckStatus::Invalid) => self.metrics.rejected(Reject::Invalid),
+                        Some(AckStatus::TooLarge) => self.metrics.rejected(Reject::TooLarge),
+                        Some(AckStatus::PermissionDenied) => {
+                            self.metrics.rejected(Reject::PermissionDenied)
+                        }
+                        // Waiting for dependencies is sync, not a refusal of bad input.
+                        _ => {}
+                    }
                 }
                 DocCommand::Have { conn, version } => self.state.have(conn, version),
                 DocCommand::Presence { conn, presence } => {
-                    self.state.presence(conn, presence, now_ms, &mut out)
+                    if let Err(refusal) = self.state.presence(conn, presence, now_ms, &mut out) {
+                        tracing::debug!(conn, ?refusal, "presence refused");
+                        self.metrics.rejected(Reject::PresenceLimit);
+                    }
                 }
                 DocCommand::Evict => stop = Stop::Evict,
                 DocCommand::Shutdown => stop = Stop::Shutdown,

@@ -13,6 +13,7 @@ use crdt_core::sync::{Message, SessionLimits, SyncError, SyncSession};
 use crdt_core::{Document, ReplicaId, VersionVector};
 use sync_protocol::{Access, AckStatus, ErrorCode, Frame};
 
+use super::presence::{PresenceFrame, PresenceLimits, PresenceRefusal, PresenceTable};
 use crate::storage::StoredDocument;
 
 /// Identifies one connection within the server process.
@@ -31,6 +32,8 @@ pub struct DocumentLimits {
     /// How deep containers may be nested ([`Document::set_max_depth`]); deeper batches are
     /// refused as invalid.
     pub max_nesting_depth: usize,
+    /// The presence the document holds at most.
+    pub presence: PresenceLimits,
 }
 
 #[derive(Debug)]
@@ -39,30 +42,6 @@ struct Subscriber {
     access: Access,
     /// Client batches applied or waiting for dependencies, not yet acknowledged.
     pending: Vec<(u64, VersionVector)>,
-}
-
-/// A presence frame as a connection hands it to its document: the encoded frame (relayed as
-/// is) and what the document needs to know of it.
-#[derive(Debug)]
-pub struct PresenceFrame {
-    /// The encoded frame.
-    pub frame: Bytes,
-    /// Whose presence.
-    pub replica: ReplicaId,
-    /// Its clock (older ones are dropped).
-    pub clock: u64,
-    /// Its time to live.
-    pub ttl_ms: u64,
-    /// Whether it says the replica left.
-    pub leaving: bool,
-}
-
-#[derive(Debug)]
-struct PresenceSlot {
-    conn: ConnId,
-    clock: u64,
-    expires_at_ms: u64,
-    frame: Bytes,
 }
 
 /// What loading found.
@@ -79,10 +58,16 @@ pub struct LoadReport {
 /// ```
 /// use crdt_core::VersionVector;
 /// use sync_protocol::{Access, Frame};
-/// use sync_server::document::{DocumentLimits, DocumentState};
+/// use sync_server::document::{DocumentLimits, DocumentState, PresenceLimits};
 /// use sync_server::storage::StoredDocument;
 ///
-/// let limits = DocumentLimits { max_document: 1 << 20, compact_after: 100, max_nesting_depth: 512 };
+/// let presence = PresenceLimits { entries: 64, bytes: 1 << 16 };
+/// let limits = DocumentLimits {
+///     max_document: 1 << 20,
+///     compact_after: 100,
+///     max_nesting_depth: 512,
+///     presence,
+/// };
 /// let stored = StoredDocument { snapshot: None, changes: vec![], skipped: 0 };
 /// let (mut state, _) = DocumentState::load("notes", stored, limits);
 /// let mut out = Vec::new();
@@ -94,7 +79,7 @@ pub struct DocumentState {
     id: String,
     document: Document,
     subscribers: BTreeMap<ConnId, Subscriber>,
-    presence: BTreeMap<ReplicaId, PresenceSlot>,
+    presence: PresenceTable,
     /// What storage holds: everything up to here is durable.
     persisted: VersionVector,
     stored_bytes: usize,
@@ -159,7 +144,7 @@ impl DocumentState {
             id: id.to_owned(),
             document,
             subscribers: BTreeMap::new(),
-            presence: BTreeMap::new(),
+            presence: PresenceTable::new(limits.presence),
             persisted,
             stored_bytes,
             changes_since_snapshot: stored.changes.len() as u64,
@@ -191,6 +176,11 @@ impl DocumentState {
     /// of the memory estimate.
     pub fn stored_bytes(&self) -> usize {
         self.stored_bytes
+    }
+
+    /// Bytes of live presence (part of the memory estimate).
+    pub fn presence_bytes(&self) -> usize {
+        self.presence.bytes()
     }
 
     /// Adds (or re-adds) a subscriber: answers `Subscribed`, the changes it lacks, and the
@@ -242,10 +232,8 @@ impl DocumentState {
             let sent = self.persisted.clone();
             session.mark_sent(&sent);
         }
-        for slot in self.presence.values() {
-            if slot.expires_at_ms > now_ms {
-                out.push((conn, slot.frame.clone()));
-            }
+        for frame in self.presence.live(now_ms) {
+            out.push((conn, frame.clone()));
         }
         self.subscribers.insert(
             conn,
@@ -271,7 +259,8 @@ impl DocumentState {
     }
 
     /// A batch of changes from a client. Applied at once if its dependencies are here; the
-    /// `Ack` waits for [`persisted`](Self::persisted).
+    /// `Ack` waits for [`persisted`](Self::persisted). Returns the status of a batch refused at
+    /// once (already answered in `out`), so the caller can count refusals.
     pub fn changes(
         &mut self,
         conn: ConnId,
@@ -279,10 +268,10 @@ impl DocumentState {
         update: Vec<u8>,
         version: VersionVector,
         out: &mut Outbox,
-    ) {
+    ) -> Option<AckStatus> {
         let Some(subscriber) = self.subscribers.get_mut(&conn) else {
             out.push((conn, self.not_subscribed()));
-            return;
+            return None;
         };
         let refuse = |status| {
             encode(Frame::Ack {
@@ -294,11 +283,11 @@ impl DocumentState {
         };
         if !subscriber.access.can_write() {
             out.push((conn, refuse(AckStatus::PermissionDenied)));
-            return;
+            return Some(AckStatus::PermissionDenied);
         }
         if self.stored_bytes.saturating_add(update.len()) > self.limits.max_document {
             out.push((conn, refuse(AckStatus::TooLarge)));
-            return;
+            return Some(AckStatus::TooLarge);
         }
         let message = Message::Changes {
             doc: self.id.clone(),
@@ -306,7 +295,10 @@ impl DocumentState {
             version: version.clone(),
         };
         match subscriber.session.receive(&mut self.document, message) {
-            Ok(_) => subscriber.pending.push((batch, version)),
+            Ok(_) => {
+                subscriber.pending.push((batch, version));
+                None
+            }
             Err(SyncError::BufferFull) => {
                 // Too much waits for missing changes: refuse it all; the client subscribes
                 // again and both sides recompute what the other lacks.
@@ -323,6 +315,7 @@ impl DocumentState {
                         }),
                     ));
                 }
+                Some(AckStatus::MissingDependencies)
             }
             Err(error) => {
                 tracing::debug!(doc = %self.id, conn, %error, "refused a batch");
@@ -335,6 +328,7 @@ impl DocumentState {
                         version: self.persisted.clone(),
                     }),
                 ));
+                Some(AckStatus::Invalid)
             }
         }
     }
@@ -347,61 +341,32 @@ impl DocumentState {
     }
 
     /// A presence frame from `conn`: remembered (unless it says the replica left) and relayed
-    /// byte for byte to the other subscribers.
+    /// byte for byte to the other subscribers, if `conn` owns the replica id (or nobody does)
+    /// and the document's presence caps allow it; otherwise refused (nothing relayed).
     pub fn presence(
         &mut self,
         conn: ConnId,
         presence: PresenceFrame,
         now_ms: u64,
         out: &mut Outbox,
-    ) {
-        let PresenceFrame {
-            frame,
-            replica,
-            clock,
-            ttl_ms,
-            leaving,
-        } = presence;
+    ) -> Result<(), PresenceRefusal> {
         if !self.subscribers.contains_key(&conn) {
             out.push((conn, self.not_subscribed()));
-            return;
+            return Ok(());
         }
-        if self
-            .presence
-            .get(&replica)
-            .is_some_and(|s| s.clock >= clock)
-        {
-            return;
-        }
-        if leaving {
-            self.presence.remove(&replica);
-        } else {
-            self.presence.insert(
-                replica,
-                PresenceSlot {
-                    conn,
-                    clock,
-                    expires_at_ms: now_ms.saturating_add(ttl_ms),
-                    frame: frame.clone(),
-                },
-            );
-        }
-        for &other in self.subscribers.keys() {
-            if other != conn {
-                out.push((other, frame.clone()));
+        if self.presence.update(conn, &presence, now_ms)? {
+            for &other in self.subscribers.keys() {
+                if other != conn {
+                    out.push((other, presence.frame.clone()));
+                }
             }
         }
+        Ok(())
     }
 
     /// Ends presence entries whose time ran out, telling the subscribers.
     pub fn expire_presence(&mut self, now_ms: u64, out: &mut Outbox) {
-        let expired: Vec<ReplicaId> = self
-            .presence
-            .iter()
-            .filter(|(_, slot)| slot.expires_at_ms <= now_ms)
-            .map(|(replica, _)| *replica)
-            .collect();
-        for replica in expired {
+        for replica in self.presence.expired(now_ms) {
             self.end_presence(replica, out);
         }
     }
@@ -530,19 +495,13 @@ impl DocumentState {
     }
 
     fn drop_presence_of(&mut self, conn: ConnId, out: &mut Outbox) {
-        let owned: Vec<ReplicaId> = self
-            .presence
-            .iter()
-            .filter(|(_, slot)| slot.conn == conn)
-            .map(|(replica, _)| *replica)
-            .collect();
-        for replica in owned {
+        for replica in self.presence.owned_by(conn) {
             self.end_presence(replica, out);
         }
     }
 
     fn end_presence(&mut self, replica: ReplicaId, out: &mut Outbox) {
-        let Some(slot) = self.presence.remove(&replica) else {
+        let Some(slot) = self.presence.remove(replica) else {
             return;
         };
         let leave = encode(Frame::Presence {
@@ -591,6 +550,10 @@ mod tests {
             max_document: 1 << 20,
             compact_after: 100,
             max_nesting_depth: crdt_core::Document::DEFAULT_MAX_DEPTH,
+            presence: PresenceLimits {
+                entries: 16,
+                bytes: 1 << 16,
+            },
         }
     }
 
@@ -676,7 +639,7 @@ mod tests {
             ttl_ms: 1000,
             leaving: false,
         };
-        state.presence(1, presence, 0, &mut out);
+        state.presence(1, presence, 0, &mut out).unwrap();
         assert_eq!(frames(&out, 2).len(), 1, "relayed to the other subscriber");
         assert!(frames(&out, 1).is_empty(), "not echoed");
         out.clear();

@@ -4,6 +4,14 @@
 //! One task per connection reads frames, writes what the documents queued for it, pings, and
 //! enforces its deadlines. Writes have a timeout, so a client that stops reading is closed
 //! instead of holding memory (its bounded queue fills first, and documents flag it as slow).
+//!
+//! - `handshake`: Hello/Welcome and closing with a reason;
+//! - `fragments`: reassembly within the connection's and the server's byte budgets;
+//! - `presence`: the presence a connection may hold over all its documents.
+
+mod fragments;
+mod handshake;
+mod presence;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,15 +20,17 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use sync_protocol::{AckStatus, ErrorCode, Frame, Reassembler, WIRE_VERSION, split_encoded};
+use sync_protocol::{AckStatus, ErrorCode, FragmentError, Frame, FrameError, split_encoded};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use self::fragments::{Intake, IntakeError};
+use self::handshake::{close_with_error, handshake};
+use self::presence::PresenceLedger;
 use crate::auth::{Authenticator, Grant, unix_now};
+use crate::budget::BytePool;
 use crate::config::Limits;
 use crate::document::actor::SlowConsumer;
 use crate::document::{ConnHandle, ConnId, DocCommand, PresenceFrame, Registry};
@@ -35,7 +45,7 @@ pub const MAX_DOC_ID: usize = 512;
 const MAX_PRESENCE_TTL_MS: u64 = 5 * 60 * 1000;
 
 /// A write that takes longer than this means the client does not read.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Consecutive rate-limit refusals after which the connection is closed.
 const MAX_RATE_VIOLATIONS: u32 = 64;
@@ -50,6 +60,8 @@ pub struct ServerContext<S> {
     pub limits: Limits,
     /// Token verification.
     pub auth: Authenticator,
+    /// Bytes of unfinished fragmented frames, over all connections (`reassembly_total`).
+    pub reassembly: Arc<BytePool>,
     /// Becomes `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -77,10 +89,13 @@ struct Session<S, T> {
     grant: Grant,
     subscriptions: HashMap<String, Subscription>,
     handle: ConnHandle,
-    reassembler: Reassembler,
+    intake: Intake,
+    presence: PresenceLedger,
     next_fragment_id: u32,
     messages: TokenBucket,
     bytes: TokenBucket,
+    /// Documents this connection may still cause to be loaded (`document_loads_per_second`).
+    loads: TokenBucket,
     rate_violations: u32,
     last_seen: Instant,
     started: Instant,
@@ -126,8 +141,22 @@ pub async fn serve<S: Storage, T: AsyncRead + AsyncWrite + Unpin>(
         socket,
         grant,
         subscriptions: HashMap::new(),
-        reassembler: Reassembler::new(limits.max_message, 4, 30_000),
+        intake: Intake::new(
+            limits.max_message,
+            limits.reassembly_per_connection,
+            Arc::clone(&context.reassembly),
+            Arc::clone(&metrics),
+        ),
+        presence: PresenceLedger::new(
+            limits.presence_entries_per_connection,
+            limits.presence_bytes_per_connection,
+        ),
         next_fragment_id: 0,
+        loads: TokenBucket::new(
+            f64::from(limits.document_loads_per_second),
+            2.0 * f64::from(limits.document_loads_per_second),
+            now,
+        ),
         messages: TokenBucket::new(
             f64::from(limits.messages_per_second),
             2.0 * f64::from(limits.messages_per_second),
@@ -158,120 +187,6 @@ pub async fn serve<S: Storage, T: AsyncRead + AsyncWrite + Unpin>(
         other => tracing::info!(reason = ?other, "connection closed"),
     }
     session.close(end).await;
-}
-
-/// Reads the Hello, negotiates the version, verifies the token, answers Welcome.
-async fn handshake<S: Storage, T: AsyncRead + AsyncWrite + Unpin>(
-    socket: &mut WebSocketStream<T>,
-    context: &ServerContext<S>,
-) -> Result<Grant, (ErrorCode, String)> {
-    let metrics = &context.metrics;
-    let bytes = loop {
-        match socket.next().await {
-            Some(Ok(Message::Binary(bytes))) => break bytes,
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(_)) => {
-                metrics.rejected(Reject::Invalid);
-                return Err((ErrorCode::Invalid, "expected a binary Hello frame".into()));
-            }
-            Some(Err(error)) => {
-                metrics.rejected(Reject::Invalid);
-                return Err((ErrorCode::Invalid, format!("transport error: {error}")));
-            }
-            None => return Err((ErrorCode::Invalid, "closed before Hello".into())),
-        }
-    };
-    metrics.messages_in.fetch_add(1, Relaxed);
-    metrics.bytes_in.fetch_add(bytes.len() as u64, Relaxed);
-    let frame = Frame::decode(&bytes).map_err(|error| {
-        let code = match error {
-            sync_protocol::FrameError::UnsupportedVersion { .. } => {
-                metrics.rejected(Reject::UnsupportedVersion);
-                ErrorCode::UnsupportedVersion
-            }
-            _ => {
-                metrics.rejected(Reject::Invalid);
-                ErrorCode::Invalid
-            }
-        };
-        (code, format!("the first frame does not decode: {error}"))
-    })?;
-    let Frame::Hello {
-        min_version,
-        max_version,
-        token,
-        agent,
-    } = frame
-    else {
-        metrics.rejected(Reject::Invalid);
-        return Err((ErrorCode::Invalid, "the first frame must be Hello".into()));
-    };
-    if !(min_version..=max_version).contains(&WIRE_VERSION) {
-        metrics.rejected(Reject::UnsupportedVersion);
-        return Err((
-            ErrorCode::UnsupportedVersion,
-            format!(
-                "the client speaks wire versions {min_version}..={max_version}; this server speaks {WIRE_VERSION}"
-            ),
-        ));
-    }
-    let grant = context.auth.verify(token.as_deref()).map_err(|error| {
-        metrics.rejected(Reject::Unauthorized);
-        (ErrorCode::Unauthorized, error.to_string())
-    })?;
-    tracing::debug!(agent = %agent.chars().take(128).collect::<String>(), "hello");
-    let limits = &context.limits;
-    let welcome = Frame::Welcome {
-        version: WIRE_VERSION,
-        server: concat!("sync-server/", env!("CARGO_PKG_VERSION")).into(),
-        max_frame: limits.max_frame.min(u32::MAX as usize) as u32,
-        max_message: limits.max_message.min(u32::MAX as usize) as u32,
-        max_documents: limits.max_documents_per_connection.min(u32::MAX as usize) as u32,
-    };
-    let bytes = welcome.encode();
-    metrics.messages_out.fetch_add(1, Relaxed);
-    metrics.bytes_out.fetch_add(bytes.len() as u64, Relaxed);
-    socket
-        .send(Message::Binary(bytes.into()))
-        .await
-        .map_err(|e| (ErrorCode::Invalid, format!("transport error: {e}")))?;
-    Ok(grant)
-}
-
-/// Sends an Error frame and a close frame, best effort.
-async fn close_with_error<T: AsyncRead + AsyncWrite + Unpin>(
-    socket: &mut WebSocketStream<T>,
-    code: ErrorCode,
-    message: String,
-    metrics: &Metrics,
-) {
-    let frame = Frame::Error {
-        code,
-        doc: None,
-        message: message.clone(),
-    }
-    .encode();
-    metrics.messages_out.fetch_add(1, Relaxed);
-    metrics.bytes_out.fetch_add(frame.len() as u64, Relaxed);
-    let close = CloseFrame {
-        code: close_code(code),
-        reason: message.chars().take(100).collect::<String>().into(),
-    };
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
-        let _ = socket.send(Message::Binary(frame.into())).await;
-        let _ = socket.close(Some(close)).await;
-    })
-    .await;
-}
-
-fn close_code(code: ErrorCode) -> CloseCode {
-    match code {
-        ErrorCode::ShuttingDown => CloseCode::Away,
-        ErrorCode::TooLarge => CloseCode::Size,
-        ErrorCode::Internal => CloseCode::Error,
-        ErrorCode::Overloaded => CloseCode::Again,
-        _ => CloseCode::Policy,
-    }
 }
 
 impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
@@ -355,9 +270,10 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
         let frame = match Frame::decode(&bytes) {
             Ok(frame) => frame,
             Err(error) => {
-                metrics.rejected(Reject::Invalid);
+                let (reason, code) = frame_error_code(&error);
+                metrics.rejected(reason);
                 return Err(End::Error(
-                    ErrorCode::Invalid,
+                    code,
                     format!("a frame does not decode: {error}"),
                 ));
             }
@@ -386,45 +302,35 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
             };
         }
         self.rate_violations = 0;
-        self.on_frame(frame, bytes).await
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        match self.intake.receive(frame, bytes, now_ms) {
+            Ok(Some((frame, raw))) => self.on_frame(frame, raw).await,
+            Ok(None) => Ok(()),
+            Err(error) => {
+                let (reason, code) = intake_error_code(&error);
+                metrics.rejected(reason);
+                let message = match error {
+                    IntakeError::Fragment(error) => error.to_string(),
+                    IntakeError::ServerFull => {
+                        "the server holds its maximum of unfinished fragmented frames; retry later"
+                            .into()
+                    }
+                };
+                Err(End::Error(code, message))
+            }
+        }
     }
 
     async fn on_frame(&mut self, frame: Frame, raw: Bytes) -> Result<(), End> {
         match frame {
-            Frame::Fragment {
-                id,
-                index,
-                count,
-                bytes,
-            } => {
-                let now_ms = self.started.elapsed().as_millis() as u64;
-                match self.reassembler.push(id, index, count, bytes, now_ms) {
-                    Ok(None) => Ok(()),
-                    Ok(Some(whole)) => match Frame::decode(&whole) {
-                        Ok(Frame::Fragment { .. }) | Err(_) => {
-                            self.context.metrics.rejected(Reject::Invalid);
-                            Err(End::Error(
-                                ErrorCode::Invalid,
-                                "a reassembled frame does not decode".into(),
-                            ))
-                        }
-                        Ok(frame) => Box::pin(self.on_frame(frame, Bytes::from(whole))).await,
-                    },
-                    Err(error) => {
-                        let (reason, code) = match error {
-                            sync_protocol::FragmentError::TooLarge => {
-                                (Reject::TooLarge, ErrorCode::TooLarge)
-                            }
-                            _ => (Reject::Invalid, ErrorCode::Invalid),
-                        };
-                        self.context.metrics.rejected(reason);
-                        Err(End::Error(code, error.to_string()))
-                    }
-                }
-            }
             Frame::Auth { token } => self.refresh(&token).await,
-            Frame::Subscribe { doc, version } => self.subscribe(doc, version).await,
+            Frame::Subscribe { doc, version } => {
+                // A document drops a subscriber's presence when it subscribes again.
+                self.presence.forget_document(&doc);
+                self.subscribe(doc, version).await
+            }
             Frame::Unsubscribe { doc } => {
+                self.presence.forget_document(&doc);
                 if let Some(subscription) = self.subscriptions.remove(&doc) {
                     let command = DocCommand::Unsubscribe { conn: self.id };
                     self.tell(&subscription.sender, command).await;
@@ -483,14 +389,31 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
                 let Some(subscription) = self.subscriptions.get(&doc) else {
                     return self.not_subscribed(doc).await;
                 };
+                let ttl_ms = ttl_ms.min(MAX_PRESENCE_TTL_MS);
+                let leaving = state.is_empty();
+                let admitted = self.presence.admit(
+                    &doc,
+                    replica,
+                    raw.len(),
+                    Duration::from_millis(ttl_ms),
+                    leaving,
+                    Instant::now(),
+                );
+                if let Err(refusal) = admitted {
+                    // Presence is ephemeral: a refused update is dropped (and counted), and the
+                    // client's later updates are refused until it withdraws or lets some expire.
+                    tracing::debug!(?refusal, %doc, "presence refused");
+                    self.context.metrics.rejected(Reject::PresenceLimit);
+                    return Ok(());
+                }
                 let command = DocCommand::Presence {
                     conn: self.id,
                     presence: PresenceFrame {
                         frame: raw,
                         replica,
                         clock,
-                        ttl_ms: ttl_ms.min(MAX_PRESENCE_TTL_MS),
-                        leaving: state.is_empty(),
+                        ttl_ms,
+                        leaving,
                     },
                 };
                 // Presence is ephemeral: under pressure it is dropped, never queued up.
@@ -500,6 +423,7 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
                 Ok(())
             }
             Frame::Hello { .. }
+            | Frame::Fragment { .. }
             | Frame::Welcome { .. }
             | Frame::Authorized { .. }
             | Frame::Subscribed { .. }
@@ -551,10 +475,32 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
                 )
                 .await;
         }
+        // Loading is what costs memory, so only a subscription that loads the document takes
+        // from the load budget; one already loaded (by anyone) is free.
+        let now = Instant::now();
+        let loads = &mut self.loads;
+        let Some(first) = self
+            .context
+            .registry
+            .sender_unless(&doc, || !loads.take(1.0, now))
+        else {
+            self.context.metrics.rejected(Reject::DocumentLoadRate);
+            return self
+                .error(
+                    ErrorCode::RateLimited,
+                    Some(doc),
+                    "this connection loads documents faster than allowed; subscribe again later",
+                )
+                .await;
+        };
         // An actor may be exiting (idle) just as we ask: then the reply is dropped and a fresh
         // actor is started by asking the registry again.
+        let mut first = Some(first);
         for _attempt in 0..3 {
-            let sender = self.context.registry.sender(&doc);
+            let sender = match first.take() {
+                Some(sender) => sender,
+                None => self.context.registry.sender(&doc),
+            };
             let (reply, replied) = oneshot::channel();
             let command = DocCommand::Subscribe {
                 conn: self.handle.clone(),
@@ -586,8 +532,9 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
             Ok(grant) => grant,
             Err(error) => {
                 self.context.metrics.rejected(Reject::Unauthorized);
+                tracing::info!(%error, "refreshed token refused");
                 return self
-                    .error(ErrorCode::Unauthorized, None, &error.to_string())
+                    .error(ErrorCode::Unauthorized, None, error.client_message())
                     .await;
             }
         };
@@ -612,6 +559,7 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
         }
         self.grant = grant;
         for doc in revoked {
+            self.presence.forget_document(&doc);
             if let Some(subscription) = self.subscriptions.remove(&doc) {
                 let command = DocCommand::Unsubscribe { conn: self.id };
                 self.tell(&subscription.sender, command).await;
@@ -628,6 +576,7 @@ impl<S: Storage, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
     }
 
     async fn document_gone(&mut self, doc: String) -> Result<(), End> {
+        self.presence.forget_document(&doc);
         self.subscriptions.remove(&doc);
         self.error(
             ErrorCode::Internal,
@@ -818,5 +767,29 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+/// The refusal reason and error code of a frame that does not decode: another wire version is
+/// `UnsupportedVersion` whenever it is met, not only in the Hello.
+fn frame_error_code(error: &FrameError) -> (Reject, ErrorCode) {
+    match error {
+        FrameError::UnsupportedVersion { .. } => {
+            (Reject::UnsupportedVersion, ErrorCode::UnsupportedVersion)
+        }
+        _ => (Reject::Invalid, ErrorCode::Invalid),
+    }
+}
+
+/// The refusal reason and error code of a frame the intake refused.
+fn intake_error_code(error: &IntakeError) -> (Reject, ErrorCode) {
+    match error {
+        IntakeError::ServerFull => (Reject::FragmentBudget, ErrorCode::Overloaded),
+        IntakeError::Fragment(FragmentError::OverBudget) => {
+            (Reject::FragmentBudget, ErrorCode::TooLarge)
+        }
+        IntakeError::Fragment(FragmentError::TooLarge) => (Reject::TooLarge, ErrorCode::TooLarge),
+        IntakeError::Fragment(FragmentError::Frame(error)) => frame_error_code(error),
+        IntakeError::Fragment(_) => (Reject::Invalid, ErrorCode::Invalid),
     }
 }

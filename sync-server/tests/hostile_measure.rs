@@ -1,0 +1,271 @@
+//! Reproductions of the memory attacks of issue 12, for measuring (not run by default):
+//! each drives one attack for a bounded time against a server with the default configuration
+//! on 127.0.0.1, samples this process's resident memory from /proc every 50 ms, and prints the
+//! peak and the refusals the server counted.
+//!
+//! `cargo test -p sync-server --test hostile_measure -- --ignored --nocapture --test-threads 1`
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use crdt_core::{ReplicaId, VersionVector};
+use futures_util::{SinkExt, StreamExt};
+use support::*;
+use sync_protocol::Frame;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long each attack runs.
+const ATTACK: Duration = Duration::from_secs(15);
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Samples RSS until dropped; reports the peak.
+struct RssSampler {
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RssSampler {
+    fn start() -> RssSampler {
+        let peak = Arc::new(AtomicU64::new(rss_kib()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (Arc::clone(&peak), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            while !s.load(Relaxed) {
+                p.fetch_max(rss_kib(), Relaxed);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        RssSampler {
+            peak,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn peak_mib(&mut self) -> f64 {
+        self.stop.store(true, Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.peak.load(Relaxed) as f64 / 1024.0
+    }
+}
+
+fn report(name: &str, before_mib: f64, sampler: &mut RssSampler, metrics: &str, extra: &str) {
+    let refusals: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("sync_rejected_total{") && !l.ends_with(" 0"))
+        .collect();
+    println!(
+        "[{name}] RSS at start {before_mib:.0} MiB, peak {:.0} MiB during {} s; {extra}; refusals: {refusals:?}",
+        sampler.peak_mib(),
+        ATTACK.as_secs()
+    );
+}
+
+/// Reads and drops everything the server sends, so the attacker is never a slow consumer.
+fn drain(socket: Raw) -> futures_util::stream::SplitSink<Raw, Message> {
+    let (sink, mut stream) = socket.split();
+    tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+    sink
+}
+
+/// Item 4: six connections keep four 64 MiB fragmented frames each in flight, sent at just
+/// under the per-connection byte rate; a refused connection reconnects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_fragment_reassembly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |_| {}).await;
+    let addr = server.local_addr();
+    let start_mib = rss_kib() as f64 / 1024.0;
+    let mut sampler = RssSampler::start();
+    let end = Instant::now() + ATTACK;
+    let piece = sync_protocol::DEFAULT_MAX_FRAME - 64;
+    let count = ((64 << 20) / piece) as u32;
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0u64;
+            while Instant::now() < end {
+                let mut sink = drain(raw_session(addr, None).await);
+                let started = Instant::now();
+                let mut n = 0u32;
+                'frames: for index in 0..count {
+                    for id in 0..4 {
+                        if Instant::now() >= end {
+                            break 'frames;
+                        }
+                        let bytes = Frame::Fragment {
+                            id,
+                            index,
+                            count,
+                            bytes: vec![index as u8; piece],
+                        }
+                        .encode();
+                        if sink.send(Message::Binary(bytes.into())).await.is_err() {
+                            break 'frames; // refused and closed: reconnect
+                        }
+                        sent += piece as u64;
+                        n += 1;
+                        // 30 pieces per second: 7.5 MiB/s, under the 8 MiB/s byte rate.
+                        let due = started + Duration::from_millis(u64::from(n) * 1000 / 30);
+                        tokio::time::sleep_until(due.into()).await;
+                    }
+                }
+            }
+            sent
+        }));
+    }
+    let mut sent = 0;
+    for task in tasks {
+        sent += task.await.unwrap();
+    }
+    let metrics = server.metrics().render();
+    report(
+        "fragments",
+        start_mib,
+        &mut sampler,
+        &metrics,
+        &format!("{} MiB sent in fragments", sent >> 20),
+    );
+    server.shutdown().await;
+}
+
+/// Item 5: four connections on one document send 240 KiB presence states, a fresh replica id
+/// each time, at just under the byte rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_presence() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |_| {}).await;
+    let addr = server.local_addr();
+    let start_mib = rss_kib() as f64 / 1024.0;
+    let mut sampler = RssSampler::start();
+    let end = Instant::now() + ATTACK;
+    let mut tasks = Vec::new();
+    for conn in 0..4u128 {
+        tasks.push(tokio::spawn(async move {
+            let mut raw = raw_session(addr, None).await;
+            send(
+                &mut raw,
+                &Frame::Subscribe {
+                    doc: "room".into(),
+                    version: VersionVector::new(),
+                },
+            )
+            .await;
+            let mut sink = drain(raw);
+            let started = Instant::now();
+            let mut n = 0u64;
+            while Instant::now() < end {
+                n += 1;
+                let frame = Frame::Presence {
+                    doc: "room".into(),
+                    replica: ReplicaId::from_u128((conn << 64) | u128::from(n)),
+                    clock: 1,
+                    ttl_ms: 300_000,
+                    state: vec![n as u8; 240 * 1024],
+                };
+                if sink
+                    .send(Message::Binary(frame.encode().into()))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                // 32 frames per second: 7.5 MiB/s.
+                let due = started + Duration::from_millis(n * 1000 / 32);
+                tokio::time::sleep_until(due.into()).await;
+            }
+            n
+        }));
+    }
+    let mut sent = 0;
+    for task in tasks {
+        sent += task.await.unwrap();
+    }
+    let metrics = server.metrics().render();
+    report(
+        "presence",
+        start_mib,
+        &mut sampler,
+        &metrics,
+        &format!("{sent} presence frames of 240 KiB sent"),
+    );
+    server.shutdown().await;
+}
+
+/// Item 6: ten connections subscribe to and unsubscribe from 200 fresh document ids per second
+/// each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_document_churn() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |_| {}).await;
+    let addr = server.local_addr();
+    let start_mib = rss_kib() as f64 / 1024.0;
+    let mut sampler = RssSampler::start();
+    let end = Instant::now() + ATTACK;
+    let mut tasks = Vec::new();
+    for conn in 0..10 {
+        tasks.push(tokio::spawn(async move {
+            let mut sink = drain(raw_session(addr, None).await);
+            let started = Instant::now();
+            let mut n = 0u64;
+            while Instant::now() < end {
+                n += 1;
+                let doc = format!("churn-{conn}-{n}");
+                let subscribe = Frame::Subscribe {
+                    doc: doc.clone(),
+                    version: VersionVector::new(),
+                };
+                let unsubscribe = Frame::Unsubscribe { doc };
+                if sink
+                    .send(Message::Binary(subscribe.encode().into()))
+                    .await
+                    .is_err()
+                    || sink
+                        .send(Message::Binary(unsubscribe.encode().into()))
+                        .await
+                        .is_err()
+                {
+                    break;
+                }
+                let due = started + Duration::from_millis(n * 1000 / 200);
+                tokio::time::sleep_until(due.into()).await;
+            }
+            n
+        }));
+    }
+    let mut sent = 0;
+    for task in tasks {
+        sent += task.await.unwrap();
+    }
+    let loaded = server
+        .metrics()
+        .documents_loaded
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let metrics = server.metrics().render();
+    report(
+        "churn",
+        start_mib,
+        &mut sampler,
+        &metrics,
+        &format!("{sent} fresh ids subscribed; {loaded} documents loaded at the end"),
+    );
+    server.shutdown().await;
+}
