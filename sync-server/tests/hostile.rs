@@ -281,6 +281,12 @@ async fn fragment_bytes_in_flight_are_bounded_for_the_whole_server() {
         start_fragmented(&mut raw, 1, 16, 12).await;
         connections.push(raw);
     }
+    // Under load the refusal may take a while: wait for it before reading what each got.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while server.metrics().rejected_count(Reject::FragmentBudget) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no refusal");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut refused = 0;
     for raw in &mut connections {
         let errors: Vec<Frame> = frames_within(raw, Duration::from_millis(1500))

@@ -1,10 +1,13 @@
-//! Reproductions of the memory attacks of issue 12, for measuring (not run by default):
-//! each drives one attack for a bounded time against a server with the default configuration
-//! on 127.0.0.1, samples this process's resident memory from /proc every 50 ms, and prints the
-//! peak and the refusals the server counted.
+//! Reproductions of the memory attacks of issue 12, as a measuring program (a test asserts
+//! the bounds; this prints what they cost): each drives one attack for a bounded time against
+//! a server with the default configuration on 127.0.0.1 in this process, samples this
+//! process's resident memory from /proc every 50 ms, and prints the peak and the refusals the
+//! server counted. Run one attack per process, so that peaks do not carry over:
 //!
-//! `cargo test -p sync-server --test hostile_measure -- --ignored --nocapture --test-threads 1`
+//! `cargo run --release -p sync-server --example hostile_rss -- fragments|presence|churn`
 
+#[path = "../tests/support/mod.rs"]
+#[allow(dead_code)]
 mod support;
 
 use std::sync::Arc;
@@ -85,8 +88,6 @@ fn drain(socket: Raw) -> futures_util::stream::SplitSink<Raw, Message> {
 
 /// Item 4: six connections keep four 64 MiB fragmented frames each in flight, sent at just
 /// under the per-connection byte rate; a refused connection reconnects.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
 async fn measure_fragment_reassembly() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), |_| {}).await;
@@ -147,8 +148,6 @@ async fn measure_fragment_reassembly() {
 
 /// Item 5: four connections on one document send 240 KiB presence states, a fresh replica id
 /// each time, at just under the byte rate.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
 async fn measure_presence() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), |_| {}).await;
@@ -211,8 +210,6 @@ async fn measure_presence() {
 
 /// Item 6: ten connections subscribe to and unsubscribe from 200 fresh document ids per second
 /// each.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
 async fn measure_document_churn() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), |_| {}).await;
@@ -268,4 +265,14 @@ async fn measure_document_churn() {
         &format!("{sent} fresh ids subscribed; {loaded} documents loaded at the end"),
     );
     server.shutdown().await;
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    match std::env::args().nth(1).as_deref() {
+        Some("fragments") => measure_fragment_reassembly().await,
+        Some("presence") => measure_presence().await,
+        Some("churn") => measure_document_churn().await,
+        _ => eprintln!("usage: hostile_rss fragments|presence|churn"),
+    }
 }
