@@ -90,6 +90,8 @@ pub struct DocumentState {
     /// Seqs of this actor's appends above a gap (another node appended the ones between, and
     /// this document has not loaded them).
     seqs_above_gap: BTreeSet<u64>,
+    /// Part of the stored data did not load: never compact (it would be lost).
+    keep_stored: bool,
     limits: DocumentLimits,
 }
 
@@ -117,6 +119,7 @@ impl DocumentState {
             document
         };
         let mut document = empty();
+        let skipped_before = report.skipped;
         if let Some(snapshot) = &stored.snapshot {
             match document.apply_update(snapshot) {
                 Ok(_) => stored_bytes += snapshot.len(),
@@ -139,6 +142,16 @@ impl DocumentState {
                 }
             }
         }
+        // Stored data this process cannot read (refused by a limit lowered since, say) must
+        // outlive it: a compaction would replace the snapshot and delete the log.
+        let keep_stored = report.skipped > skipped_before;
+        if keep_stored {
+            tracing::error!(
+                doc = id,
+                "part of this document's stored data does not load (see above); it is kept \
+                 as stored and the document is not compacted while loaded"
+            );
+        }
         let persisted = document.version();
         let state = DocumentState {
             id: id.to_owned(),
@@ -152,6 +165,7 @@ impl DocumentState {
             // whatever is missing below it was folded into the snapshot.
             contiguous_seq: last_seq,
             seqs_above_gap: BTreeSet::new(),
+            keep_stored,
             limits,
         };
         (state, report)
@@ -469,7 +483,7 @@ impl DocumentState {
 
     /// Whether the log is long enough to fold into a snapshot.
     pub fn compaction_due(&self) -> bool {
-        self.changes_since_snapshot >= self.limits.compact_after
+        !self.keep_stored && self.changes_since_snapshot >= self.limits.compact_after
     }
 
     /// A snapshot of everything persisted (only called when nothing is unpersisted), and the
@@ -568,6 +582,43 @@ mod tests {
         let mut doc = Document::new(ReplicaId::from_u128(5));
         doc.set(MapId::ROOT, "k", 1).unwrap();
         (doc.update_since(&VersionVector::new()), doc.version())
+    }
+
+    #[test]
+    fn stored_data_that_does_not_load_is_never_compacted_away() {
+        let stored_change = |seq, update| crate::storage::StoredChange { seq, update };
+        let limits = DocumentLimits {
+            compact_after: 1,
+            ..limits()
+        };
+        let (readable, _) = edit();
+        let mut deep = Document::new(ReplicaId::from_u128(6));
+        deep.set_max_depth(600).unwrap();
+        deep.transact(|tx| {
+            let mut map = MapId::ROOT;
+            for _ in 0..513 {
+                map = tx.set_new_map(map, "k")?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let too_deep = deep.update_since(&VersionVector::new());
+        let load = |changes| {
+            let stored = StoredDocument {
+                snapshot: None,
+                changes,
+                skipped: 0,
+            };
+            DocumentState::load("doc", stored, limits)
+        };
+        let (state, report) = load(vec![stored_change(1, readable.clone())]);
+        assert!(report.skipped == 0 && state.compaction_due());
+        let (state, report) = load(vec![stored_change(1, readable), stored_change(2, too_deep)]);
+        assert_eq!(report.skipped, 1);
+        assert!(
+            !state.compaction_due(),
+            "the unreadable change would be deleted"
+        );
     }
 
     #[test]
