@@ -7,7 +7,6 @@
 //! `cargo run --release -p sync-server --example hostile_rss -- fragments|presence|churn`
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::sync::Arc;
