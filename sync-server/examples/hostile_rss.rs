@@ -6,6 +6,9 @@
 //!
 //! `cargo run --release -p sync-server --example hostile_rss -- fragments|presence|churn`
 
+// A measuring program on its own loopback server: a failed step should stop it loudly.
+#![allow(clippy::unwrap_used)]
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 
