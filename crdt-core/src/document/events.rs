@@ -248,3 +248,75 @@ pub type Listener = Box<dyn FnMut(Origin, &[Patch]) + Send>;
 /// Identifies a subscription, to cancel it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SubscriptionId(pub(crate) u64);
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::{Document, MapId, ReplicaId, VersionVector};
+
+    /// Every distinct link of `path`, by address.
+    fn links(path: &Path, seen: &mut HashSet<*const PathLink>) {
+        let mut at = path;
+        while let Some(link) = &at.last {
+            if !seen.insert(Arc::as_ptr(link)) {
+                return; // the rest is shared with a path already walked
+            }
+            at = &link.parent;
+        }
+    }
+
+    #[test]
+    fn the_patches_revealing_a_chain_share_their_path_prefixes() {
+        const DEPTH: usize = 400;
+        let mut author = Document::new(ReplicaId::from_u128(1));
+        author
+            .transact(|tx| {
+                let mut map = MapId::ROOT;
+                for _ in 0..DEPTH {
+                    map = tx.set_new_map(map, "k")?;
+                    tx.set(map, "v", 1)?;
+                }
+                Ok(())
+            })
+            .expect("within the limit");
+        let mut reader = Document::new(ReplicaId::from_u128(2));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        reader.subscribe(Box::new(move |_, patches| {
+            sink.lock()
+                .expect("not poisoned")
+                .extend_from_slice(patches)
+        }));
+        reader
+            .apply_update(&author.update_since(&VersionVector::new()))
+            .expect("applies");
+        let patches = seen.lock().expect("not poisoned");
+        // Each map shows up as the key revealing it and its own "v": 2 per level.
+        assert_eq!(patches.len(), 2 * DEPTH);
+        let mut all = HashSet::new();
+        let mut longest = 0;
+        for patch in patches.iter() {
+            let path = patch.path.as_ref().expect("reachable");
+            longest = longest.max(path.len());
+            links(path, &mut all);
+        }
+        assert_eq!(longest, DEPTH);
+        // Unshared paths would hold DEPTH * (DEPTH + 1) / 2 links.
+        assert_eq!(
+            all.len(),
+            DEPTH,
+            "one link per level, shared by every patch"
+        );
+    }
+
+    #[test]
+    fn a_long_path_drops_without_recursion() {
+        let path = (0..1_000_000).fold(Path::root(), |path, i| path.child(PathSegment::Index(i)));
+        let shorter = path.parent().cloned();
+        drop(path);
+        assert_eq!(shorter.map(|p| p.len()), Some(999_999));
+    }
+}
