@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Parser;
 use sync_server::config::{LogFormat, StorageKind};
 use sync_server::server::Server;
-use sync_server::storage::{AnyStorage, PostgresStorage, SqliteStorage};
+use sync_server::storage::{AnyStorage, DataDirLock, PostgresStorage, SqliteStorage};
 use sync_server::{Cli, Config};
 use tracing_subscriber::EnvFilter;
 
@@ -41,6 +41,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
+    // Held until the process exits: a second server on the same directory is refused.
+    let _lock = match config.storage {
+        StorageKind::Sqlite => match DataDirLock::acquire(&config.data_dir) {
+            Ok(lock) => Some(lock),
+            Err(error) => {
+                tracing::error!(dir = %config.data_dir.display(), %error, "cannot lock the data directory");
+                eprintln!("sync-server: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        StorageKind::Postgres => None,
+    };
     let storage = match config.storage {
         StorageKind::Sqlite => match SqliteStorage::open(&config.data_dir) {
             Ok(storage) => AnyStorage::Sqlite(storage),
