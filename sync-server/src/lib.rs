@@ -9,11 +9,13 @@
 pub mod auth;
 pub mod config;
 pub mod connection;
+pub mod descriptors;
 pub mod document;
 pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod server;
 pub mod storage;
+pub mod tls;
 
-pub use config::{Cli, Config, ConfigError, Limits};
+pub use config::{Cli, Config, ConfigError, Limits, TlsFiles};

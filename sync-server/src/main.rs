@@ -27,6 +27,10 @@ fn main() -> ExitCode {
             .with_env_filter(filter)
             .init(),
     }
+    // Before the runtime exists, so that every descriptor it opens counts against the new
+    // limit; the server derives its connection cap from the limit in force.
+    let limit = sync_server::descriptors::raise_soft_limit();
+    tracing::debug!(descriptor_limit = ?limit, "descriptor limit (soft, raised to the hard limit)");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
