@@ -4,7 +4,8 @@
 //! upgrade becomes a [`connection`], which authenticates ([`auth`]), enforces [`limits`], and
 //! forwards each document's frames to the document's actor ([`document`]). The actor applies
 //! changes, persists them through [`storage`], and only then acknowledges and relays them.
-//! Everything is counted in [`metrics`].
+//! Everything is counted in [`metrics`]. [`tls`] holds the optional certificate (reloaded
+//! without restart); [`descriptors`] fits the connection cap to the file descriptor limit.
 
 pub mod auth;
 pub mod config;

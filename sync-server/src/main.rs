@@ -83,7 +83,14 @@ async fn run(config: Config) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            tracing::error!(listen = %config.listen, %error, "cannot listen");
+            let tls = error
+                .get_ref()
+                .is_some_and(|inner| inner.is::<sync_server::tls::TlsError>());
+            if tls {
+                tracing::error!(%error, "cannot load the TLS certificate");
+            } else {
+                tracing::error!(listen = %config.listen, %error, "cannot listen");
+            }
             ExitCode::FAILURE
         }
     }

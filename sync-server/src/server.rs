@@ -97,8 +97,11 @@ impl<S: Storage> Server<S> {
         let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&context), acceptor));
         let tls = tls.map(|(reloader, _)| reloader);
         if let Some(reloader) = &tls {
+            // The handler is installed before `bind` returns, so a SIGHUP from then on
+            // reloads rather than kills.
             tokio::spawn(reload_loop(
                 Arc::clone(reloader),
+                Hangup::new(),
                 config.tls_reload_interval,
                 shutdown_rx,
             ));
@@ -325,10 +328,10 @@ async fn refuse_per_ip<S: Storage>(mut stream: TcpStream, context: &ServerContex
 /// Reloads the certificate on SIGHUP and when its files change, until shutdown.
 async fn reload_loop(
     reloader: Arc<CertReloader>,
+    mut hangup: Hangup,
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut hangup = Hangup::new();
     let mut poll = tokio::time::interval(every);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     poll.tick().await;

@@ -346,3 +346,69 @@ async fn failed_tls_handshakes_are_bounded_in_time_and_take_no_slot() {
     b.close().await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_tls_from_its_flags_and_reloads_on_sighup() {
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let certs = cert_dir(dir.path());
+    let (first, second) = (ca("first CA"), ca("second CA"));
+    let files = server_cert(&first, &["127.0.0.1"], &certs);
+    let addr = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sync-server"))
+        .args(["--listen", &addr.to_string(), "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--tls-cert")
+        .arg(&files.cert)
+        .arg("--tls-key")
+        .arg(&files.key)
+        // Only the signal may trigger the reload here.
+        .args(["--tls-reload-secs", "3600"])
+        .env("SYNC_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        if handshake(addr, "127.0.0.1", &first.pem).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the TLS server did not start");
+    assert_eq!(https_get(addr, "/healthz", &first.pem).await.0, 200);
+
+    server_cert(&second, &["127.0.0.1"], &certs);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        handshake(addr, "127.0.0.1", &first.pem).await.is_ok(),
+        "reloaded without a signal"
+    );
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if handshake(addr, "127.0.0.1", &second.pem).await.is_ok() {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Still running (SIGHUP did not kill it) and serving the new certificate.
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP stopped the server"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(reloaded, "SIGHUP did not reload the certificate");
+}
