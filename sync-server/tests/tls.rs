@@ -412,3 +412,22 @@ async fn the_binary_serves_tls_from_its_flags_and_reloads_on_sighup() {
     let _ = child.wait();
     assert!(reloaded, "SIGHUP did not reload the certificate");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_to_a_plain_server_is_a_tls_error_not_a_retry_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |_| {}).await;
+    let client = client_trusting(server.local_addr(), Some(&ca("unused")));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !matches!(client.status(), Status::Failed(_)) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        matches!(client.status(), Status::Failed(ConnectError::Tls(_))),
+        "{:?}",
+        client.status()
+    );
+    println!("{}", client.last_error().unwrap());
+    client.close().await;
+    server.shutdown().await;
+}
