@@ -1,4 +1,4 @@
-//! File descriptors: the real binary under a low `RLIMIT_NOFILE` (set with `prlimit`), flooded
+//! File descriptors: the real binary under a low `RLIMIT_NOFILE` (set with `ulimit -n`), flooded
 //! with more connections than it has descriptors for. New clients must be refused promptly
 //! (503, or closed at once) instead of hanging in the backlog, the connection cap must be
 //! derived from the limit and logged, and accept failures must be logged at most once per
@@ -78,8 +78,10 @@ async fn session(addr: SocketAddr, open: &mut Vec<support::Raw>) -> Outcome {
 async fn at_the_descriptor_limit_clients_are_refused_promptly_and_accept_errors_logged_once() {
     let dir = tempfile::tempdir().unwrap();
     let addr = free_addr();
-    let mut child = Command::new("prlimit")
-        .arg(format!("--nofile={LIMIT}:{LIMIT}"))
+    // `ulimit -n` in sh sets the soft and the hard limit, so the server cannot raise it.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n {LIMIT} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_sync-server"))
         .args(["--listen", &addr.to_string(), "--data-dir"])
         .arg(dir.path())
@@ -205,8 +207,9 @@ async fn at_the_descriptor_limit_clients_are_refused_promptly_and_accept_errors_
     );
     assert!(shed > 0, "the flood never exhausted the descriptors");
     assert_eq!(idle_hung, 0, "idle clients hung in the backlog");
+    // One line per interval (10 s) at most: the first, and one per interval since.
     assert!(
-        accept_lines <= 2,
+        accept_lines as f64 <= 1.0 + (flood_secs / 10.0).ceil(),
         "{accept_lines} 'accept failed' lines in {flood_secs:.1} s: not rate limited"
     );
 }
