@@ -1,8 +1,8 @@
 //! Accepting connections: load shedding and per-IP limits before any parsing, TLS (optional,
 //! see [`tls`](crate::tls)), the HTTP routes, WebSocket upgrades handed to
-//! [`connection`](crate::connection), and graceful shutdown. Accept failures (out of file
+//! [`connection`], and graceful shutdown. Accept failures (out of file
 //! descriptors) back off and are logged at most once per interval (see
-//! [`descriptors`](crate::descriptors)).
+//! [`descriptors`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,7 +55,7 @@ impl<S: Storage> Server<S> {
     ///
     /// `max_connections` is lowered to what the process's file descriptor limit allows (see
     /// [`descriptors`]); with `config.tls`, the certificate is loaded now (an error if it does
-    /// not load, wrapping a [`TlsError`](crate::tls::TlsError)) and reloaded on SIGHUP and when
+    /// not load, wrapping a [`TlsError`]) and reloaded on SIGHUP and when
     /// the files change.
     pub async fn bind(mut config: Config, storage: Arc<S>) -> std::io::Result<Server<S>> {
         let tls = match &config.tls {
