@@ -202,6 +202,11 @@ mod tests {
     fn the_cap_keeps_a_reserve() {
         assert_eq!(connection_cap(20_000, Some(256)), 256 - 64 - 19);
         assert_eq!(connection_cap(20_000, Some(10)), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn emfile_is_exhaustion_and_a_reset_is_not() {
         assert!(is_resource_exhaustion(&std::io::Error::from_raw_os_error(
             24
         )));
