@@ -51,10 +51,10 @@ pub struct Overrides {
     pub jwt_secret: Option<String>,
     /// PEM file with the TLS certificate chain (leaf first). With `--tls-key`, the server
     /// speaks only TLS (`wss://`, `https://`) on its port [default: none, plain TCP].
-    #[arg(long, env = "SYNC_TLS_CERT", requires = "tls_key")]
+    #[arg(long, env = "SYNC_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// PEM file with the TLS private key (PKCS#8, PKCS#1 or SEC1) matching `--tls-cert`.
-    #[arg(long, env = "SYNC_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, env = "SYNC_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
     /// Seconds between checks of the certificate files for changes; a changed pair is loaded
     /// without a restart, as on SIGHUP [default: 10].
