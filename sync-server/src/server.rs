@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -404,7 +404,8 @@ async fn handle<S: Storage, T: AsyncRead + AsyncWrite + Unpin>(
                 http::HttpError::HeadTooLarge => 431,
                 _ => 400,
             };
-            let _ = http::respond(&mut stream, status, "text/plain", &format!("{error}\n")).await;
+            let _ =
+                respond_and_close(&mut stream, status, "text/plain", &format!("{error}\n")).await;
             return;
         }
         Err(_) => {
@@ -415,10 +416,10 @@ async fn handle<S: Storage, T: AsyncRead + AsyncWrite + Unpin>(
     match request {
         Request::Get(path) => {
             let (status, content_type, body) = route(&path, &context).await;
-            let _ = http::respond(&mut stream, status, content_type, &body).await;
+            let _ = respond_and_close(&mut stream, status, content_type, &body).await;
         }
         Request::Other { method } => {
-            let _ = http::respond(
+            let _ = respond_and_close(
                 &mut stream,
                 405,
                 "text/plain",
@@ -433,7 +434,7 @@ async fn handle<S: Storage, T: AsyncRead + AsyncWrite + Unpin>(
             let open = context.metrics.connections.load(Relaxed);
             if open >= limits.max_connections as i64 {
                 context.metrics.rejected(Reject::Overloaded);
-                let _ = http::respond(
+                let _ = respond_and_close(
                     &mut stream,
                     503,
                     "text/plain",
@@ -465,6 +466,21 @@ async fn handle<S: Storage, T: AsyncRead + AsyncWrite + Unpin>(
             context.metrics.connections.fetch_sub(1, Relaxed);
         }
     }
+}
+
+/// Answers a plain HTTP request and ends the connection cleanly: with TLS, `shutdown` sends
+/// close_notify, without which HTTPS clients report a truncated response.
+async fn respond_and_close<T: AsyncWrite + Unpin>(
+    stream: &mut T,
+    status: u16,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<()> {
+    http::respond(stream, status, content_type, body).await?;
+    // Bounded: a client that does not read must not hold the task.
+    tokio::time::timeout(Duration::from_secs(1), stream.shutdown())
+        .await
+        .unwrap_or(Ok(()))
 }
 
 async fn route<S: Storage>(path: &str, context: &ServerContext<S>) -> (u16, &'static str, String) {
