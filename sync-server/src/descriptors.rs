@@ -8,7 +8,10 @@
 //! process-wide setting), (2) caps `max_connections` below the limit, keeping a reserve for
 //! storage, listeners, logs and sockets still in their handshake, and (3) when `accept` fails
 //! anyway (handshakes piling up, descriptors used elsewhere), backs off and logs once per
-//! interval with the count of failures in between, instead of a line per failure.
+//! interval with the count of failures in between, instead of a line per failure. While out
+//! of descriptors the accept loop also closes a spare descriptor it holds for the purpose,
+//! accepts one waiting client with it, refuses it (503, or a bare close under TLS) and reopens
+//! the spare: waiting clients learn at once that the server is full.
 
 use std::time::{Duration, Instant};
 

@@ -225,6 +225,10 @@ async fn accept_loop<S: Storage>(
         let (stream, peer) = match accepted {
             Ok(accepted) => {
                 errors.succeeded();
+                // Lost earlier (reopening failed while out of descriptors): try again now.
+                if spare.is_none() {
+                    spare = spare_descriptor();
+                }
                 accepted
             }
             Err(error) => {
