@@ -184,7 +184,11 @@ impl Client {
     /// Tries again after a permanent failure ([`Status::Failed`]), e.g. once the server's
     /// certificate was fixed or the user chose to trust it. Otherwise does nothing.
     pub fn reconnect(&self) {
-        self.shared.retry.notify_one();
+        // Only while failed: a stored wake-up would otherwise skip the stop after the next
+        // permanent failure. (Failed is set before the task waits, so none is lost.)
+        if matches!(*self.shared.status.borrow(), Status::Failed(_)) {
+            self.shared.retry.notify_one();
+        }
     }
 
     /// Waits until connected or the timeout; returns whether connected.
