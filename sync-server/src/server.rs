@@ -506,12 +506,13 @@ fn status_page<S: Storage>(context: &ServerContext<S>) -> String {
         "<!doctype html><meta charset=utf-8><title>sync-server</title>\
          <h1>sync-server {}</h1>\
          <p>WebSocket endpoint: <code>{}</code> (subprotocol <code>{}</code>)</p>\
-         <ul><li>open connections: {}</li><li>documents loaded: {}</li></ul>\
+         <ul><li>open connections: {} (cap {})</li><li>documents loaded: {}</li></ul>\
          <p><a href=/metrics>/metrics</a> · <a href=/healthz>/healthz</a> · <a href=/readyz>/readyz</a></p>",
         env!("CARGO_PKG_VERSION"),
         http::SYNC_PATH,
         sync_protocol::SUBPROTOCOL,
         metrics.connections.load(Relaxed),
+        context.limits.max_connections,
         context.registry.loaded(),
     )
 }

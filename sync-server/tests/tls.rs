@@ -177,6 +177,10 @@ async fn clients_sync_over_tls_with_a_custom_ca_and_the_endpoints_answer_https()
     let (status, metrics) = https_get(addr, "/metrics", &ca.pem).await;
     assert_eq!(status, 200);
     assert!(metrics.contains("connections"), "{metrics}");
+    // The status page shows the cap in force (derived from the descriptor limit).
+    let (status, page) = https_get(addr, "/", &ca.pem).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("(cap "), "{page}");
     // Plain HTTP on the TLS port gets no answer.
     assert_eq!(support::http_get(addr, "/healthz").await.0, 0);
 
