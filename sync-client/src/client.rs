@@ -16,7 +16,8 @@ use crate::local_store;
 /// How to reach the server and where to keep local copies.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
-    /// The server's WebSocket URL, e.g. `ws://127.0.0.1:8080/sync`.
+    /// The server's WebSocket URL, e.g. `ws://127.0.0.1:8080/sync` or
+    /// `wss://sync.example.com/sync` (TLS).
     pub url: String,
     /// The signed token (servers without a secret need none).
     pub token: Option<String>,
@@ -28,10 +29,17 @@ pub struct ClientConfig {
     pub backoff_max: Duration,
     /// Name and version, for the server's logs.
     pub agent: String,
+    /// Extra certificates (PEM, one or more `CERTIFICATE` blocks) trusted as roots for
+    /// `wss://`: a private CA, or a development server's self-signed certificate.
+    pub tls_roots_pem: Option<String>,
+    /// Whether the operating system's root certificates are trusted for `wss://` (default
+    /// true); turn off to trust only `tls_roots_pem`.
+    pub tls_system_roots: bool,
 }
 
 impl ClientConfig {
-    /// Defaults for `url`: no token, no local files, backoff from 100 ms to 30 s.
+    /// Defaults for `url`: no token, no local files, backoff from 100 ms to 30 s, the system's
+    /// root certificates for `wss://`.
     ///
     /// ```
     /// let config = sync_client::ClientConfig::new("ws://127.0.0.1:8080/sync");
@@ -45,6 +53,8 @@ impl ClientConfig {
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
             agent: concat!("sync-client/", env!("CARGO_PKG_VERSION")).into(),
+            tls_roots_pem: None,
+            tls_system_roots: true,
         }
     }
 }
@@ -58,6 +68,10 @@ pub enum Status {
     Connected,
     /// The server refused the token; the client keeps retrying in case it is refreshed.
     Unauthorized(String),
+    /// Connecting failed in a way retrying cannot fix (the server's certificate is not
+    /// trusted, TLS failed, the URL or the extra roots are invalid); the client stopped trying
+    /// until [`Client::reconnect`]. [`ConnectError::is_permanent`] says which errors do this.
+    Failed(ConnectError),
     /// [`Client::close`] was called.
     Closed,
 }
@@ -70,6 +84,10 @@ pub(crate) struct Shared {
     pub wake: Notify,
     pub status: watch::Sender<Status>,
     pub closing: watch::Sender<bool>,
+    /// The latest failed attempt to connect; cleared by a successful one.
+    pub last_error: Mutex<Option<ConnectError>>,
+    /// Wakes a client stopped on a permanent error ([`Client::reconnect`]).
+    pub retry: Notify,
     pub epoch: Instant,
 }
 
@@ -107,6 +125,8 @@ impl Client {
             wake: Notify::new(),
             status,
             closing,
+            last_error: Mutex::new(None),
+            retry: Notify::new(),
             epoch: Instant::now(),
         });
         let task = tokio::spawn(connection::run(Arc::clone(&shared)));
@@ -149,6 +169,26 @@ impl Client {
     /// The connection's status now.
     pub fn status(&self) -> Status {
         self.shared.status.borrow().clone()
+    }
+
+    /// Why the latest attempt to connect failed (`None` once an attempt succeeds). A TLS or
+    /// certificate failure shows here and as [`Status::Failed`].
+    pub fn last_error(&self) -> Option<ConnectError> {
+        self.shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Tries again after a permanent failure ([`Status::Failed`]), e.g. once the server's
+    /// certificate was fixed or the user chose to trust it. Otherwise does nothing.
+    pub fn reconnect(&self) {
+        // Only while failed: a stored wake-up would otherwise skip the stop after the next
+        // permanent failure. (Failed is set before the task waits, so none is lost.)
+        if matches!(*self.shared.status.borrow(), Status::Failed(_)) {
+            self.shared.retry.notify_one();
+        }
     }
 
     /// Waits until connected or the timeout; returns whether connected.
@@ -217,3 +257,60 @@ impl fmt::Display for ClientError {
 }
 
 impl std::error::Error for ClientError {}
+
+/// Why connecting to the server failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The URL is not a usable `ws://` or `wss://` URL. Permanent.
+    InvalidUrl(String),
+    /// `tls_roots_pem` does not parse, or there is no root certificate to trust. Permanent.
+    RootCertificates(String),
+    /// The server's certificate is not accepted: unknown issuer, another name, expired,
+    /// revoked, or none presented. Permanent (retrying would fail the same way, and silently
+    /// retrying would hide a misconfiguration or an interception).
+    Certificate(String),
+    /// TLS failed otherwise: the peer does not speak TLS on that port, refused the handshake,
+    /// or has no protocol version in common. Permanent.
+    Tls(String),
+    /// The server refused the token. Retried (the token may be refreshed).
+    Unauthorized(String),
+    /// The network failed or the server closed, refused or timed out. Retried with backoff.
+    Network(String),
+    /// The server answered something the client does not understand, or an error frame.
+    /// Retried with backoff.
+    Protocol(String),
+}
+
+impl ConnectError {
+    /// Whether the client stops retrying after this error (until [`Client::reconnect`]).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            ConnectError::InvalidUrl(_)
+                | ConnectError::RootCertificates(_)
+                | ConnectError::Certificate(_)
+                | ConnectError::Tls(_)
+        )
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::InvalidUrl(why) => write!(f, "invalid server URL: {why}"),
+            ConnectError::RootCertificates(why) => {
+                write!(f, "invalid root certificates (tls_roots_pem): {why}")
+            }
+            ConnectError::Certificate(why) => {
+                write!(f, "the server's certificate is not trusted: {why}")
+            }
+            ConnectError::Tls(why) => write!(f, "TLS failed: {why}"),
+            ConnectError::Unauthorized(why) => write!(f, "the server refused the token: {why}"),
+            ConnectError::Network(why) => write!(f, "network: {why}"),
+            ConnectError::Protocol(why) => write!(f, "protocol: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}

@@ -1,5 +1,7 @@
-//! The background task: connect, handshake, subscribe, exchange changes; on any failure wait
-//! (backoff with full jitter) and start over. Every reconnect re-announces each document's
+//! The background task: connect (TLS for `wss://`), handshake, subscribe, exchange changes; on
+//! a failure wait (backoff with full jitter) and start over, except after a failure retrying
+//! cannot fix (an untrusted certificate, an invalid URL: [`ConnectError::is_permanent`]),
+//! which stops the task until [`Client::reconnect`](crate::Client::reconnect). Every reconnect re-announces each document's
 //! version, so the sync sessions recompute exactly what each side lacks.
 
 use std::sync::Arc;
@@ -10,24 +12,29 @@ use crdt_core::sync::Message as SyncMessage;
 use futures_util::{SinkExt, StreamExt};
 use sync_protocol::{AckStatus, ErrorCode, Frame, Reassembler, WIRE_VERSION, split_into_fragments};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::backoff::Backoff;
-use crate::client::{Shared, Status};
+use crate::client::{ConnectError, Shared, Status};
 use crate::document::{DocEntry, PRESENCE_TTL_MS};
+use crate::tls::{self, Stream};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Socket = WebSocketStream<Stream>;
 
-/// Time for TCP, the upgrade and the Welcome.
+/// Time for TCP, TLS, the upgrade and the Welcome.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest frame after reassembling fragments taken from the server, and the most bytes of
 /// unfinished fragmented frames held at once.
 const MAX_MESSAGE: usize = 256 << 20;
+
+/// Time for the close frame on [`Client::close`](crate::Client::close).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Pause before resubscribing after a retryable refusal.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
@@ -35,17 +42,20 @@ const RETRY_PAUSE: Duration = Duration::from_secs(1);
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut backoff = Backoff::new(shared.config.backoff_base, shared.config.backoff_max);
     let mut closing = shared.closing.subscribe();
+    // Built at the first `wss://` attempt (reading the system roots takes a while), kept.
+    let mut tls = None;
     loop {
         if *closing.borrow() {
             break;
         }
         let outcome = tokio::select! {
-            outcome = connect(&shared) => outcome,
+            outcome = connect(&shared, &mut tls) => outcome,
             _ = closing.changed() => break,
         };
         match outcome {
             Ok((socket, max_frame)) => {
                 backoff.reset();
+                *shared.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 let _ = shared.status.send_replace(Status::Connected);
                 let mut connection = Connection {
                     shared: Arc::clone(&shared),
@@ -74,13 +84,31 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 }
                 let _ = shared.status.send_replace(Status::Disconnected);
             }
-            Err(Failure::Unauthorized(why)) => {
-                tracing::warn!(%why, "the server refused the token");
-                let _ = shared.status.send_replace(Status::Unauthorized(why));
-            }
-            Err(Failure::Other(why)) => {
-                tracing::debug!(%why, "connecting failed");
-                let _ = shared.status.send_replace(Status::Disconnected);
+            Err(error) => {
+                *shared.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.clone());
+                match error {
+                    ConnectError::Unauthorized(why) => {
+                        tracing::warn!(%why, "the server refused the token");
+                        let _ = shared.status.send_replace(Status::Unauthorized(why));
+                    }
+                    error if error.is_permanent() => {
+                        // Retrying cannot fix these; stop, say so, and wait to be told.
+                        tracing::error!(%error, url = %shared.config.url, "cannot connect; not retrying until Client::reconnect");
+                        let _ = shared.status.send_replace(Status::Failed(error));
+                        tokio::select! {
+                            _ = shared.retry.notified() => {}
+                            _ = closing.changed() => break,
+                        }
+                        // Trust may have changed (new system roots): rebuild it.
+                        tls = None;
+                        backoff.reset();
+                        continue;
+                    }
+                    error => {
+                        tracing::debug!(%error, "connecting failed");
+                        let _ = shared.status.send_replace(Status::Disconnected);
+                    }
+                }
             }
         }
         let delay = backoff.next_delay();
@@ -91,32 +119,97 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
-enum Failure {
-    Unauthorized(String),
-    Other(String),
+/// Where a `ws://` or `wss://` URL points.
+struct Target {
+    request: Request,
+    /// Host as written in the URL (IPv6 in brackets).
+    host: String,
+    port: u16,
+    secure: bool,
 }
 
-/// Connects and completes the Hello/Welcome handshake; returns the socket and the server's
-/// maximum frame size.
-async fn connect(shared: &Shared) -> Result<(Socket, usize), Failure> {
+fn target(url: &str) -> Result<Target, ConnectError> {
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| ConnectError::InvalidUrl(format!("{url}: {e}")))?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(sync_protocol::SUBPROTOCOL),
+    );
+    let uri = request.uri();
+    let secure = match uri.scheme_str() {
+        Some("ws") => false,
+        Some("wss") => true,
+        _ => {
+            return Err(ConnectError::InvalidUrl(format!(
+                "{url}: the scheme must be ws:// or wss://"
+            )));
+        }
+    };
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| ConnectError::InvalidUrl(format!("{url}: no host")))?
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    Ok(Target {
+        request,
+        host,
+        port,
+        secure,
+    })
+}
+
+/// A WebSocket handshake error: HTTP refusals and I/O are the network's (retried), the rest
+/// is protocol.
+fn handshake_error(error: WsError) -> ConnectError {
+    match error {
+        WsError::Http(response) => ConnectError::Network(format!(
+            "the server answered HTTP {} to the upgrade",
+            response.status()
+        )),
+        WsError::Io(error) => ConnectError::Network(error.to_string()),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => {
+            ConnectError::Network("closed during the handshake".into())
+        }
+        other => ConnectError::Protocol(other.to_string()),
+    }
+}
+
+/// Connects (TCP, TLS for `wss://`, upgrade) and completes the Hello/Welcome handshake;
+/// returns the socket and the server's maximum frame size.
+async fn connect(
+    shared: &Shared,
+    tls: &mut Option<Arc<rustls::ClientConfig>>,
+) -> Result<(Socket, usize), ConnectError> {
+    let Target {
+        request,
+        host,
+        port,
+        secure,
+    } = target(&shared.config.url)?;
+    let tls = match (secure, tls.as_ref()) {
+        (false, _) => None,
+        (true, Some(config)) => Some(Arc::clone(config)),
+        (true, None) => Some(Arc::clone(tls.insert(tls::client_config(&shared.config)?))),
+    };
     let attempt = async {
-        let mut request = shared
-            .config
-            .url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| Failure::Other(format!("bad URL: {e}")))?;
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            HeaderValue::from_static(sync_protocol::SUBPROTOCOL),
-        );
+        let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+        let tcp = TcpStream::connect((bare_host, port))
+            .await
+            .map_err(|e| ConnectError::Network(format!("{host}:{port}: {e}")))?;
+        let _ = tcp.set_nodelay(true);
+        let stream = match tls {
+            Some(config) => tls::handshake(tcp, &host, config).await?,
+            None => Stream::Plain(tcp),
+        };
         let config = WebSocketConfig::default()
             .max_message_size(Some(64 << 20))
             .max_frame_size(Some(64 << 20));
         let (mut socket, _) =
-            tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config))
                 .await
-                .map_err(|e| Failure::Other(e.to_string()))?;
+                .map_err(handshake_error)?;
         let token = shared
             .token
             .lock()
@@ -131,7 +224,7 @@ async fn connect(shared: &Shared) -> Result<(Socket, usize), Failure> {
         socket
             .send(Message::Binary(hello.encode().into()))
             .await
-            .map_err(|e| Failure::Other(e.to_string()))?;
+            .map_err(|e| ConnectError::Network(e.to_string()))?;
         loop {
             match socket.next().await {
                 Some(Ok(Message::Binary(bytes))) => {
@@ -141,26 +234,28 @@ async fn connect(shared: &Shared) -> Result<(Socket, usize), Failure> {
                             code: ErrorCode::Unauthorized,
                             message,
                             ..
-                        }) => Err(Failure::Unauthorized(message)),
+                        }) => Err(ConnectError::Unauthorized(message)),
                         Ok(Frame::Error { code, message, .. }) => {
-                            Err(Failure::Other(format!("{code}: {message}")))
+                            Err(ConnectError::Protocol(format!("{code}: {message}")))
                         }
-                        Ok(other) => Err(Failure::Other(format!(
+                        Ok(other) => Err(ConnectError::Protocol(format!(
                             "expected Welcome, got {}",
                             other.kind()
                         ))),
-                        Err(error) => Err(Failure::Other(error.to_string())),
+                        Err(error) => Err(ConnectError::Protocol(error.to_string())),
                     };
                 }
                 Some(Ok(_)) => continue,
-                Some(Err(error)) => return Err(Failure::Other(error.to_string())),
-                None => return Err(Failure::Other("closed during the handshake".into())),
+                Some(Err(error)) => return Err(ConnectError::Network(error.to_string())),
+                None => {
+                    return Err(ConnectError::Network("closed during the handshake".into()));
+                }
             }
         }
     };
     tokio::time::timeout(CONNECT_TIMEOUT, attempt)
         .await
-        .unwrap_or_else(|_| Err(Failure::Other("handshake timed out".into())))
+        .unwrap_or_else(|_| Err(ConnectError::Network("handshake timed out".into())))
 }
 
 struct Connection {
@@ -181,6 +276,12 @@ impl Connection {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let shared = Arc::clone(&self.shared);
         loop {
+            // Checked here, not only as a change: `close` may have been called between the
+            // status turning Connected and the subscription above.
+            if *closing.borrow() {
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.socket.close(None)).await;
+                return "closing".into();
+            }
             if let Err(error) = self.push().await {
                 return error;
             }
@@ -200,10 +301,7 @@ impl Connection {
                 },
                 _ = shared.wake.notified() => {}
                 _ = tick.tick() => self.refresh_presence(),
-                _ = closing.changed() => {
-                    let _ = self.socket.close(None).await;
-                    return "closing".into();
-                }
+                _ = closing.changed() => {}
             }
         }
     }

@@ -3,7 +3,8 @@
 //! The client keeps each open document in memory and, when given a state directory, in a local
 //! file rewritten after every change, so edits made offline survive a restart. It connects,
 //! subscribes to the open documents, pushes local changes, applies remote ones, and reconnects
-//! with exponential backoff and full jitter. A document is *saved* once the server acknowledged
+//! with exponential backoff and full jitter (`wss://` URLs connect over TLS; an untrusted
+//! certificate stops the retries and shows as [`Status::Failed`]). A document is *saved* once the server acknowledged
 //! (after committing to its storage) everything the document contains.
 //!
 //! ```no_run
@@ -28,7 +29,8 @@ mod client;
 mod connection;
 mod document;
 mod local_store;
+mod tls;
 
 pub use backoff::Backoff;
-pub use client::{Client, ClientConfig, ClientError, Status};
+pub use client::{Client, ClientConfig, ClientError, ConnectError, Status};
 pub use document::DocHandle;

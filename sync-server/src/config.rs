@@ -49,6 +49,17 @@ pub struct Overrides {
     /// Secret of HS256 tokens. Without it the server runs open, on loopback addresses only.
     #[arg(long, env = "SYNC_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// PEM file with the TLS certificate chain (leaf first). With `--tls-key`, the server
+    /// speaks only TLS (`wss://`, `https://`) on its port [default: none, plain TCP].
+    #[arg(long, env = "SYNC_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file with the TLS private key (PKCS#8, PKCS#1 or SEC1) matching `--tls-cert`.
+    #[arg(long, env = "SYNC_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds between checks of the certificate files for changes; a changed pair is loaded
+    /// without a restart, as on SIGHUP [default: 10].
+    #[arg(long, env = "SYNC_TLS_RELOAD_SECS")]
+    pub tls_reload_secs: Option<u64>,
     /// Log format [default: text].
     #[arg(long, env = "SYNC_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -68,7 +79,8 @@ pub struct Overrides {
     /// are refused as invalid [default: 512].
     #[arg(long, env = "SYNC_MAX_NESTING_DEPTH")]
     pub max_nesting_depth: Option<usize>,
-    /// Open connections before new ones get HTTP 503 [default: 20000].
+    /// Open connections before new ones get HTTP 503 [default: 20000; lowered at start to
+    /// what the file descriptor limit allows, keeping a reserve].
     #[arg(long, env = "SYNC_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
     /// Open connections per client IP address [default: 1024].
@@ -165,10 +177,23 @@ pub struct Config {
     pub postgres_url: Option<String>,
     /// HS256 token secret; `None` runs open (loopback only).
     pub jwt_secret: Option<String>,
+    /// TLS certificate and key files; `None` serves plain TCP.
+    pub tls: Option<TlsFiles>,
+    /// Time between checks of the TLS files for changes.
+    pub tls_reload_interval: Duration,
     /// Log format.
     pub log_format: LogFormat,
     /// Limits and timeouts.
     pub limits: Limits,
+}
+
+/// The PEM files the server's TLS certificate is loaded (and reloaded) from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key of the leaf certificate.
+    pub key: PathBuf,
 }
 
 /// Limits and timeouts: what protects the server from large, fast or slow peers.
@@ -273,6 +298,8 @@ impl Default for Config {
             storage: StorageKind::Sqlite,
             postgres_url: None,
             jwt_secret: None,
+            tls: None,
+            tls_reload_interval: Duration::from_secs(10),
             log_format: LogFormat::Text,
             limits: Limits::default(),
         }
@@ -315,6 +342,25 @@ impl Config {
         if o.jwt_secret.is_some() {
             self.jwt_secret = o.jwt_secret;
         }
+        match (o.tls_cert, o.tls_key) {
+            (Some(cert), Some(key)) => self.tls = Some(TlsFiles { cert, key }),
+            // Half a pair (possible in a TOML file) replaces half of what is configured;
+            // `validate` refuses what stays incomplete.
+            (Some(cert), None) => {
+                self.tls = Some(TlsFiles {
+                    key: self.tls.take().map(|t| t.key).unwrap_or_default(),
+                    cert,
+                })
+            }
+            (None, Some(key)) => {
+                self.tls = Some(TlsFiles {
+                    cert: self.tls.take().map(|t| t.cert).unwrap_or_default(),
+                    key,
+                })
+            }
+            (None, None) => {}
+        }
+        take!(self.tls_reload_interval, o.tls_reload_secs.map(secs));
         take!(limits.max_frame, o.max_frame);
         take!(limits.max_message, o.max_message);
         take!(limits.max_document, o.max_document);
@@ -374,6 +420,18 @@ impl Config {
         if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 16) {
             return Err(ConfigError::Invalid(
                 "the token secret is shorter than 16 bytes; use a long random secret".into(),
+            ));
+        }
+        if let Some(tls) = &self.tls
+            && (tls.cert.as_os_str().is_empty() || tls.key.as_os_str().is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "TLS needs both a certificate (--tls-cert) and a key (--tls-key)".into(),
+            ));
+        }
+        if self.tls_reload_interval.is_zero() {
+            return Err(ConfigError::Invalid(
+                "tls_reload_secs must be at least 1".into(),
             ));
         }
         if self.storage == StorageKind::Postgres && self.postgres_url.is_none() {
@@ -504,6 +562,22 @@ mod tests {
         assert_eq!(config.limits.presence_bytes_per_document, 1024);
         assert_eq!(config.limits.document_loads_per_second, 3);
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let mut config = Config::default();
+        config.apply(toml::from_str("tls_cert = \"/etc/cert.pem\"").unwrap());
+        assert!(config.validate().is_err());
+        config.apply(toml::from_str("tls_key = \"/etc/key.pem\"").unwrap());
+        assert!(config.validate().is_ok());
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: "/etc/cert.pem".into(),
+                key: "/etc/key.pem".into()
+            })
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Parser;
 use sync_server::config::{LogFormat, StorageKind};
 use sync_server::server::Server;
-use sync_server::storage::{AnyStorage, PostgresStorage, SqliteStorage};
+use sync_server::storage::{AnyStorage, DataDirLock, PostgresStorage, SqliteStorage};
 use sync_server::{Cli, Config};
 use tracing_subscriber::EnvFilter;
 
@@ -27,6 +27,10 @@ fn main() -> ExitCode {
             .with_env_filter(filter)
             .init(),
     }
+    // Before the runtime exists, so that every descriptor it opens counts against the new
+    // limit; the server derives its connection cap from the limit in force.
+    let limit = sync_server::descriptors::raise_soft_limit();
+    tracing::debug!(descriptor_limit = ?limit, "descriptor limit (soft, raised to the hard limit)");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -41,6 +45,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
+    // Held until the process exits: a second server on the same directory is refused.
+    let _lock = match config.storage {
+        StorageKind::Sqlite => match DataDirLock::acquire(&config.data_dir) {
+            Ok(lock) => Some(lock),
+            Err(error) => {
+                tracing::error!(dir = %config.data_dir.display(), %error, "cannot lock the data directory");
+                eprintln!("sync-server: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        StorageKind::Postgres => None,
+    };
     let storage = match config.storage {
         StorageKind::Sqlite => match SqliteStorage::open(&config.data_dir) {
             Ok(storage) => AnyStorage::Sqlite(storage),
@@ -67,7 +83,14 @@ async fn run(config: Config) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            tracing::error!(listen = %config.listen, %error, "cannot listen");
+            let tls = error
+                .get_ref()
+                .is_some_and(|inner| inner.is::<sync_server::tls::TlsError>());
+            if tls {
+                tracing::error!(%error, "cannot load the TLS certificate");
+            } else {
+                tracing::error!(listen = %config.listen, %error, "cannot listen");
+            }
             ExitCode::FAILURE
         }
     }

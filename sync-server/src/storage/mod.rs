@@ -37,9 +37,11 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 
+pub mod lock;
 pub mod postgres;
 pub mod sqlite;
 
+pub use lock::{DataDirLock, LockError};
 pub use postgres::{DEFAULT_POOL_SIZE, NOTIFY_CHANNEL, PostgresStorage, Subscription};
 pub use sqlite::{DATABASE_FILE, SqliteStorage};
 
