@@ -20,7 +20,7 @@ use rcgen::{
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use support::start_server;
+use support::{parse_http_response, start_server};
 use sync_client::{Client, ClientConfig, ConnectError, Status};
 use sync_server::TlsFiles;
 use sync_server::metrics::Reject;
@@ -124,14 +124,7 @@ async fn https_get(addr: SocketAddr, path: &str, ca_pem: &str) -> (u16, String) 
     // Ends with close_notify: a clean end of stream, not a truncation error.
     let read = tokio::time::timeout(WAIT, stream.read_to_end(&mut response)).await;
     assert!(matches!(read, Ok(Ok(_))), "{read:?}");
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    (status, body)
+    parse_http_response(&response)
 }
 
 fn cert_dir(dir: &Path) -> PathBuf {

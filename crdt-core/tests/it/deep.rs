@@ -3,7 +3,7 @@
 //! on a small stack (nothing recurses once per level) with patches that still describe the
 //! JSON exactly.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use crdt_core::{
     ContainerKind, DocError, Document, ListId, LoadError, MapId, Origin, Patch, ReplicaId,
@@ -14,6 +14,7 @@ use serde_json::{Value as Json, json};
 
 use crate::document::apply_patch;
 use crate::harness::check;
+use crate::history::recorder;
 
 fn r(n: u128) -> ReplicaId {
     ReplicaId::from_u128(0x300 + n)
@@ -33,17 +34,6 @@ fn on_small_stack<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
         Ok(value) => value,
         Err(panic) => std::panic::resume_unwind(panic),
     }
-}
-
-fn recorder(doc: &mut Document) -> Arc<Mutex<Vec<Patch>>> {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&seen);
-    doc.subscribe(Box::new(move |_: Origin, patches: &[Patch]| {
-        sink.lock()
-            .expect("not poisoned")
-            .extend_from_slice(patches);
-    }));
-    seen
 }
 
 /// Applies recorded patches to `json`; false if one does not fit.

@@ -190,7 +190,7 @@ fn changes_between_lists_local_and_remote_changes_with_their_metadata() {
 
 // ---- diffs as patches -----------------------------------------------------------------------
 
-fn recorder(doc: &mut Document) -> Arc<Mutex<Vec<Patch>>> {
+pub(crate) fn recorder(doc: &mut Document) -> Arc<Mutex<Vec<Patch>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     doc.subscribe(Box::new(move |_: Origin, patches: &[Patch]| {

@@ -131,7 +131,12 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap();
     let mut response = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await;
-    let text = String::from_utf8_lossy(&response).into_owned();
+    parse_http_response(&response)
+}
+
+/// The status code and body of a raw HTTP response (status 0 if there is none).
+pub fn parse_http_response(response: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(response).into_owned();
     let status = text
         .split_whitespace()
         .nth(1)
