@@ -6,8 +6,8 @@
 use std::sync::Mutex;
 
 use crdt_core::{
-    ContainerKind, DocError, Document, ListId, LoadError, MapId, Origin, Patch, ReplicaId,
-    UndoManager, Value, VersionVector,
+    ContainerKind, DocError, Document, ListId, LoadError, MapId, Patch, ReplicaId, UndoManager,
+    Value, VersionVector,
 };
 use quickcheck::{Arbitrary, Gen};
 use serde_json::{Value as Json, json};
