@@ -902,6 +902,19 @@ async fn silent_connections_time_out() {
     server.shutdown().await;
 }
 
+/// Raises `doc`'s nesting limit to the ceiling and nests `depth` maps in one transaction (what
+/// a hostile client can send).
+fn nest_maps(doc: &mut Document, depth: usize) -> Result<(), crdt_core::DocError> {
+    doc.set_max_depth(Document::MAX_DEPTH_CEILING)?;
+    doc.transact(|tx| {
+        let mut map = MapId::ROOT;
+        for _ in 0..depth {
+            map = tx.set_new_map(map, "k")?;
+        }
+        Ok(())
+    })
+}
+
 /// A client nesting 4,000 maps in one batch (43.8 KB) once overflowed a server worker's stack
 /// (the process aborted, then again after every restart as the client resent its change). The
 /// server must refuse it as invalid, stay up, and keep serving.
@@ -911,17 +924,7 @@ async fn a_batch_nested_past_the_limit_is_refused_and_the_server_stays_up() {
     let server = start_server(dir.path(), |_| {}).await;
     let attacker = client(server.local_addr());
     let doc = attacker.open("deep").unwrap();
-    doc.edit(|d| {
-        d.set_max_depth(Document::MAX_DEPTH_CEILING)?;
-        d.transact(|tx| {
-            let mut map = MapId::ROOT;
-            for _ in 0..4000 {
-                map = tx.set_new_map(map, "k")?;
-            }
-            Ok(())
-        })
-    })
-    .unwrap();
+    doc.edit(|d| nest_maps(d, 4000)).unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
     while doc.last_error().is_none_or(|e| !e.contains("invalid")) {
         assert!(
@@ -962,16 +965,7 @@ async fn a_stored_document_past_the_limit_is_a_typed_error_on_open() {
     writer
         .open("deep")
         .unwrap()
-        .edit(|d| {
-            d.set_max_depth(Document::MAX_DEPTH_CEILING)?;
-            d.transact(|tx| {
-                let mut map = MapId::ROOT;
-                for _ in 0..3000 {
-                    map = tx.set_new_map(map, "k")?;
-                }
-                Ok(())
-            })
-        })
+        .edit(|d| nest_maps(d, 3000))
         .unwrap();
     writer.close().await;
 
