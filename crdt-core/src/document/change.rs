@@ -674,10 +674,10 @@ impl Document {
     /// order), paths as they are after the batch, and a container that becomes visible
     /// expanded in full right after the patch revealing it (its own patches then dropped).
     fn finish_remote_patches(&self, raw: Vec<Patch>) -> Vec<Patch> {
-        let mut resolver = PathResolver::new(self);
+        let mut resolver = PathResolver::default();
         let mut ordered: Vec<(usize, usize, Patch)> = Vec::new();
         for (order, patch) in raw.into_iter().enumerate() {
-            if let Some(path) = resolver.path(patch.container) {
+            if let Some(path) = resolver.path(self, patch.container) {
                 ordered.push((
                     path.len(),
                     order,
@@ -696,7 +696,7 @@ impl Document {
         let mut expand_revealed =
             |revealed: &mut Vec<ContainerId>, out: &mut Vec<Patch>, expanded: &mut HashSet<_>| {
                 for id in revealed.drain(..) {
-                    if let Some(path) = resolver.path(id) {
+                    if let Some(path) = resolver.path(self, id) {
                         self.expand(path, id, out, expanded);
                     }
                 }

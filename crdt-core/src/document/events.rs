@@ -313,6 +313,39 @@ mod tests {
     }
 
     #[test]
+    fn a_transaction_nesting_a_chain_shares_its_patches_path_prefixes() {
+        const DEPTH: usize = 400;
+        let mut doc = Document::new(ReplicaId::from_u128(1));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        doc.subscribe(Box::new(move |_, patches| {
+            sink.lock()
+                .expect("not poisoned")
+                .extend_from_slice(patches)
+        }));
+        doc.transact(|tx| {
+            let mut map = MapId::ROOT;
+            for _ in 0..DEPTH {
+                map = tx.set_new_map(map, "k")?;
+                tx.set(map, "v", 1)?;
+            }
+            Ok(())
+        })
+        .expect("within the limit");
+        let patches = seen.lock().expect("not poisoned");
+        assert_eq!(patches.len(), 2 * DEPTH);
+        let mut all = HashSet::new();
+        for patch in patches.iter() {
+            links(patch.path.as_ref().expect("reachable"), &mut all);
+        }
+        assert_eq!(
+            all.len(),
+            DEPTH,
+            "one link per level, shared by every patch"
+        );
+    }
+
+    #[test]
     fn a_long_path_drops_without_recursion() {
         let path = (0..1_000_000).fold(Path::root(), |path, i| path.child(PathSegment::Index(i)));
         let shorter = path.parent().cloned();

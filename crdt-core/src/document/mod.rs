@@ -707,8 +707,8 @@ impl Document {
     /// assert_eq!(doc.path_of(todo.id()), None);
     /// ```
     pub fn path_of(&self, id: ContainerId) -> Option<Vec<PathSegment>> {
-        paths::PathResolver::new(self)
-            .path(id)
+        paths::PathResolver::default()
+            .path(self, id)
             .map(|path| path.to_vec())
     }
 

@@ -5,6 +5,7 @@ use std::ops::Range;
 use smallvec::SmallVec;
 
 use super::events::{Patch, PatchAction};
+use super::paths::PathResolver;
 use super::state::{Container, Entry, ScalarOp, write};
 use super::undo::{Recorded, RecordedCommit};
 use super::value::{ContainerId, ContainerKind, CounterId, ListId, MapId, RegisterId, TextId};
@@ -127,6 +128,9 @@ pub struct Transaction<'a> {
     patches: Vec<Patch>,
     /// What an undo manager needs to take the operations back (only while one records).
     recorded: Vec<Recorded>,
+    /// The paths of the containers patched so far, kept until an edit moves a container (so a
+    /// transaction nesting many containers walks each path once, not from the root each time).
+    paths: PathResolver,
 }
 
 impl<'a> Transaction<'a> {
@@ -141,6 +145,7 @@ impl<'a> Transaction<'a> {
             undo: Vec::new(),
             patches: Vec::new(),
             recorded: Vec::new(),
+            paths: PathResolver::default(),
         }
     }
 
@@ -198,9 +203,7 @@ impl<'a> Transaction<'a> {
         if self.doc.listeners.is_empty() {
             return; // nobody to tell: skip the path walk
         }
-        // One walk per patch, from the state as it is now (an earlier operation of the
-        // transaction may have moved the container): O(depth) each.
-        let path = super::paths::PathResolver::new(self.doc).path(container);
+        let path = self.paths.path(self.doc, container);
         self.patches.push(Patch {
             container,
             path,
@@ -303,6 +306,9 @@ impl<'a> Transaction<'a> {
                 entries.remove(key);
             }
             let winner = before.last().map(|e| e.value.clone());
+            if winner.as_ref().is_some_and(|w| w.as_container().is_some()) {
+                self.paths.clear(); // that container is no longer reachable here
+            }
             let after = value.clone();
             self.record(|| Recorded::MapWritten {
                 map: map.0,
@@ -458,8 +464,16 @@ impl<'a> Transaction<'a> {
     ) -> Result<(), DocError> {
         let span = self.events(values.len());
         if let Some(Container::List(seq)) = self.doc.containers.get_mut(&list.0) {
+            if holds_container(&seq.doc[index.min(seq.doc.len())..]) {
+                self.paths.clear(); // container elements after `index` move
+            }
             seq.log.push_insert(span.clone(), index, &values);
             seq.doc.splice(index..index, values.iter().cloned());
+        }
+        for (offset, value) in values.iter().enumerate() {
+            if let Some((_, id)) = value.as_container() {
+                self.paths.added_list_element(list.0, index + offset, id);
+            }
         }
         self.doc.record_sequence_ops(span.clone(), list.0);
         self.record(|| Recorded::Inserted {
@@ -551,6 +565,9 @@ impl<'a> Transaction<'a> {
         let span = self.events(range.len());
         let mut removed = Vec::new();
         if let Some(Container::List(seq)) = self.doc.containers.get_mut(&list.0) {
+            if holds_container(&seq.doc[range.start..]) {
+                self.paths.clear(); // container elements go or move
+            }
             seq.log.push_delete(span.clone(), range.start, true);
             removed = seq.doc.drain(range.clone()).collect();
         }
@@ -781,6 +798,12 @@ impl<'a> Transaction<'a> {
             let before = write(entries, &pred, new);
             shown = entries.last().map(|e| e.value.clone());
             winner_before = Some(before.last().map(|e| e.value.clone()));
+            if before
+                .last()
+                .is_some_and(|e| e.value.as_container().is_some())
+            {
+                self.paths.clear(); // that container is no longer reachable here
+            }
             self.undo.push(Undo::Register {
                 register: register.0,
                 before,
@@ -848,4 +871,9 @@ fn check_range(range: &Range<usize>, len: usize) -> Result<(), DocError> {
         });
     }
     Ok(())
+}
+
+/// True if any of `values` is a container.
+fn holds_container(values: &[Value]) -> bool {
+    values.iter().any(|v| v.as_container().is_some())
 }

@@ -95,9 +95,11 @@ fn every_operation_at_the_depth_ceiling_runs_on_a_small_stack() {
             .set_max_depth(depth)
             .expect("the ceiling is a valid limit");
         let mut undo = UndoManager::new(&mut author);
-        // (Local patches walk each path from the root, quadratic over one deep transaction:
-        // checked at the default limit in the test below.)
+        let local = recorder(&mut author);
+        let mut author_json = author.to_json();
         write_chain(&mut author, MapId::ROOT, "chain", depth).expect("within the limit");
+        assert!(replay(&mut author_json, &local), "local patches fit");
+        assert_eq!(author_json, author.to_json(), "local patches give the JSON");
         let with_chain = author.version();
 
         // A remote replica receives it as an update, with a subscriber (paths, expansion).
