@@ -53,7 +53,8 @@ pub use document::JsonStrings;
 pub use document::{
     ChangeInfo, ChangeOptions, ContainerId, ContainerKind, CounterId, DocError, Document,
     DocumentView, HistoryError, ListId, Listener, MapId, Origin, Patch, PatchAction, Path,
-    PathSegment, RegisterId, SubscriptionId, TextId, Transaction, UndoManager, Value,
+    PathSegment, RegisterId, SubscriptionId, TextId, Transaction, UndoManager, UpdateInfo,
+    UpdateKind, Value,
 };
 pub use list::{Element, List, ListError};
 pub use op_based::{OpAwSet, OpCounter, OpRegister};

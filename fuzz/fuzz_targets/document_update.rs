@@ -4,11 +4,19 @@
 //! nested to and past the default depth limit.
 #![no_main]
 
-use crdt_core::{Document, MapId, ReplicaId};
+use crdt_core::{Document, MapId, ReplicaId, UpdateKind};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    // Inspection reads what loading reads: whatever loads, inspects, and a full load's
+    // events are exactly the ones inspection lists.
+    let inspected = Document::inspect_update(data);
     if let Ok(loaded) = Document::load(data, ReplicaId::from_u128(1)) {
+        let info = inspected.expect("what loads, inspects");
+        if !matches!(info.kind, UpdateKind::ShallowSnapshot { .. }) {
+            assert_eq!(info.event_count(), loaded.history_len() as u64);
+            assert!(info.dependencies.is_empty(), "it loaded into an empty document");
+        }
         let again =
             Document::load(&loaded.encode(), ReplicaId::from_u128(2)).expect("own encoding loads");
         assert_eq!(again.to_json(), loaded.to_json());

@@ -21,6 +21,7 @@ mod cursors;
 mod encoding;
 mod events;
 mod history;
+mod inspect;
 #[cfg(feature = "json")]
 mod json;
 mod paths;
@@ -36,6 +37,7 @@ use std::ops::Range;
 
 pub use events::{Listener, Origin, Patch, PatchAction, Path, PathSegment, SubscriptionId};
 pub use history::{ChangeInfo, HistoryError};
+pub use inspect::{UpdateInfo, UpdateKind};
 #[cfg(feature = "json")]
 pub use json::JsonStrings;
 pub use transaction::{ChangeOptions, Transaction};
@@ -220,6 +222,29 @@ impl Clone for Document {
             recorded: Vec::new(),
             max_depth: self.max_depth,
         }
+    }
+}
+
+impl PartialEq for Document {
+    /// State equality: the same events (version) and the same state, conflicts included.
+    /// The replica id, subscribers, limits and how much history is kept (a compacted or
+    /// shallow document equals a full one with the same version and state) are not compared.
+    /// Costs a walk over every container.
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, ReplicaId};
+    ///
+    /// let mut a = Document::new(ReplicaId::from_u128(1));
+    /// a.set(MapId::ROOT, "k", 1).unwrap();
+    /// let mut b = Document::new(ReplicaId::from_u128(2));
+    /// assert!(a != b);
+    /// b.merge(&a).unwrap();
+    /// assert!(a == b);
+    /// ```
+    fn eq(&self, other: &Document) -> bool {
+        self.version() == other.version()
+            && encoding::state_of(&self.containers, |lv| self.graph.lv_to_dot(lv))
+                == encoding::state_of(&other.containers, |lv| other.graph.lv_to_dot(lv))
     }
 }
 
