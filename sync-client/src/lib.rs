@@ -19,7 +19,9 @@
 //! });
 //! let notes = client.open("notes/today")?;
 //! notes.edit(|doc| doc.set(MapId::ROOT, "title", "Groceries"))?;
-//! notes.wait_saved(Duration::from_secs(5)).await;
+//! if let Err(error) = notes.wait_saved(Duration::from_secs(5)).await {
+//!     eprintln!("kept locally, not on the server yet: {error}");
+//! }
 //! client.close().await;
 //! # Ok(()) }
 //! ```
@@ -28,9 +30,13 @@ mod backoff;
 mod client;
 mod connection;
 mod document;
+mod error;
+mod events;
 mod local_store;
 mod tls;
 
 pub use backoff::Backoff;
 pub use client::{Client, ClientConfig, ClientError, ConnectError, Status};
 pub use document::DocHandle;
+pub use error::{DocSyncError, WaitSavedError};
+pub use events::{DocEvent, Subscription};
