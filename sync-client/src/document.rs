@@ -98,6 +98,9 @@ impl DocEntry {
             },
             None => Document::new(replica),
         };
+        // An empty document is saved from the start (nothing to send); a loaded one is not
+        // until the server confirms it.
+        let was_saved = document.version().is_empty();
         let (changed, _) = watch::channel(0);
         Ok(DocEntry {
             id: id.to_owned(),
@@ -110,7 +113,7 @@ impl DocEntry {
                 resubscribe_at: None,
                 last_error: None,
                 refusal: None,
-                was_saved: false,
+                was_saved,
                 presence: PresenceSet::default(),
                 local_presence: LocalPresence::new(replica, PRESENCE_TTL_MS),
                 my_presence: None,
