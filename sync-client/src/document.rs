@@ -168,7 +168,11 @@ impl DocHandle {
     }
 
     /// Edits the document, saves it locally, and queues the changes for the server. Errors of
-    /// `edit` are returned as they are; a failure to save locally is [`ClientError::Io`].
+    /// `edit` are returned as they are; a failure to save locally is [`ClientError::Io`] (and
+    /// also [`last_error`](Self::last_error), [`DocSyncError::LocalStorage`]). Callbacks
+    /// registered with [`on_event`](Self::on_event) receive the change after this returns,
+    /// on their own thread. Do not call this handle's methods inside `edit` (the document is
+    /// locked there).
     pub fn edit<R, E>(
         &self,
         edit: impl FnOnce(&mut Document) -> Result<R, E>,

@@ -335,16 +335,23 @@ impl Dispatcher {
     fn add_live(self: &Arc<Self>) {
         let mut state = self.lock();
         state.live += 1;
-        if !state.running {
-            let dispatcher = Arc::clone(self);
-            let spawned = std::thread::Builder::new()
-                .name("sync-client-events".into())
-                .spawn(move || dispatcher.run());
-            match spawned {
-                Ok(_) => state.running = true,
-                Err(error) => {
-                    tracing::error!(%error, "cannot start the callback thread; retried at the next event")
-                }
+        self.ensure_running(&mut state);
+    }
+
+    /// Starts the thread unless it runs; `state` is this dispatcher's, locked. If the system
+    /// refuses a thread, events wait in their queues (bounded) and the next event tries again.
+    fn ensure_running(self: &Arc<Self>, state: &mut DispatchState) {
+        if state.running {
+            return;
+        }
+        let dispatcher = Arc::clone(self);
+        match std::thread::Builder::new()
+            .name("sync-client-events".into())
+            .spawn(move || dispatcher.run())
+        {
+            Ok(_) => state.running = true,
+            Err(error) => {
+                tracing::error!(%error, "cannot start the callback thread; retried at the next event")
             }
         }
     }
@@ -358,17 +365,7 @@ impl Dispatcher {
     fn schedule(self: &Arc<Self>, hub: Arc<EventHub>) {
         let mut state = self.lock();
         state.ready.push_back(hub);
-        if !state.running {
-            // The thread failed to start earlier: try again.
-            let dispatcher = Arc::clone(self);
-            if std::thread::Builder::new()
-                .name("sync-client-events".into())
-                .spawn(move || dispatcher.run())
-                .is_ok()
-            {
-                state.running = true;
-            }
-        }
+        self.ensure_running(&mut state);
         self.wake.notify_all();
     }
 
