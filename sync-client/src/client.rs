@@ -173,21 +173,16 @@ impl Client {
     /// Outside a runtime, if the operating system refuses a thread or the runtime's I/O
     /// driver (as `std::thread::spawn` and `tokio::runtime::Runtime::new` do).
     pub fn start(config: ClientConfig) -> Client {
-        let current = Handle::try_current().ok();
         // Outside a runtime: build ours first, so the shared state knows where timers run.
-        let owned = match current {
-            Some(_) => None,
-            None => Some(
-                tokio::runtime::Builder::new_current_thread()
+        let (runtime, owned) = match Handle::try_current() {
+            Ok(current) => (current, None),
+            Err(_) => {
+                let owned = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .unwrap_or_else(|e| panic!("sync-client: cannot build its runtime: {e}")),
-            ),
-        };
-        let runtime = match (&current, &owned) {
-            (Some(handle), _) => handle.clone(),
-            (None, Some(runtime)) => runtime.handle().clone(),
-            (None, None) => unreachable!("one of the two is set above"),
+                    .unwrap_or_else(|e| panic!("sync-client: cannot build its runtime: {e}"));
+                (owned.handle().clone(), Some(owned))
+            }
         };
         let (status, _) = watch::channel(Status::Disconnected);
         let (closing, _) = watch::channel(false);
