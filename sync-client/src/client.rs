@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, watch};
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::connection;
 use crate::document::{DocEntry, DocHandle};
+use crate::events::Dispatcher;
 use crate::local_store;
 
 /// How to reach the server and where to keep local copies.
@@ -89,11 +91,37 @@ pub(crate) struct Shared {
     /// Wakes a client stopped on a permanent error ([`Client::reconnect`]).
     pub retry: Notify,
     pub epoch: Instant,
+    /// The runtime the connection task runs on (the caller's, or the client's own thread's).
+    pub runtime: Handle,
+    /// Calls the change callbacks of every document.
+    pub dispatcher: Arc<Dispatcher>,
 }
 
 impl Shared {
     pub(crate) fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// A future ready at `deadline`, usable from any executor: a tokio timer when polled
+    /// inside a runtime, otherwise a timer task on the client's runtime (ready at once if that
+    /// runtime has shut down, after [`Client::close`]).
+    pub(crate) async fn sleep_until(&self, deadline: tokio::time::Instant) {
+        if Handle::try_current().is_ok() {
+            tokio::time::sleep_until(deadline).await;
+        } else {
+            struct AbortOnDrop(JoinHandle<()>);
+            impl Drop for AbortOnDrop {
+                fn drop(&mut self) {
+                    self.0.abort();
+                }
+            }
+            // The timer is made inside the task: making one needs the runtime's context.
+            let timer = self
+                .runtime
+                .spawn(async move { tokio::time::sleep_until(deadline).await });
+            let mut timer = AbortOnDrop(timer);
+            let _ = (&mut timer.0).await;
+        }
     }
 
     pub(crate) fn entries(&self) -> Vec<Arc<DocEntry>> {
@@ -106,16 +134,56 @@ impl Shared {
     }
 }
 
+/// The connection task, and how to wait for its end.
+enum Task {
+    /// Spawned on the caller's runtime.
+    Spawned(JoinHandle<()>),
+    /// Running on the client's own thread and runtime; the sender is dropped when the thread
+    /// has shut its runtime down.
+    Thread(oneshot::Receiver<()>),
+}
+
 /// A connection to a sync server that keeps the open documents in sync, reconnecting as needed.
 #[derive(Clone)]
 pub struct Client {
     shared: Arc<Shared>,
-    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    task: Arc<Mutex<Option<Task>>>,
 }
 
 impl Client {
-    /// Starts the client: it connects in the background (call inside a tokio runtime).
+    /// Starts the client: it connects in the background.
+    ///
+    /// Inside a Tokio runtime (with its time and I/O drivers), the connection task is spawned
+    /// on it. Anywhere else (a desktop app's main thread, a plain `#[test]`), the client starts
+    /// its own thread, `sync-client`, with a single-threaded runtime for the connection, shut
+    /// down by [`close`](Self::close). Either way the async methods ([`close`](Self::close),
+    /// [`DocHandle::wait_saved`], ...) can be awaited from any executor, and the other methods
+    /// are plain calls.
+    ///
+    /// ```no_run
+    /// // No runtime here: the client runs its own.
+    /// use sync_client::{Client, ClientConfig};
+    /// let client = Client::start(ClientConfig::new("ws://127.0.0.1:8080/sync"));
+    /// let notes = client.open("notes").expect("a valid id");
+    /// notes.edit(|doc| doc.set(crdt_core::MapId::ROOT, "title", "Groceries")).ok();
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime, if the operating system refuses a thread or the runtime's I/O
+    /// driver (as `std::thread::spawn` and `tokio::runtime::Runtime::new` do).
     pub fn start(config: ClientConfig) -> Client {
+        // Outside a runtime: build ours first, so the shared state knows where timers run.
+        let (runtime, owned) = match Handle::try_current() {
+            Ok(current) => (current, None),
+            Err(_) => {
+                let owned = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap_or_else(|e| panic!("sync-client: cannot build its runtime: {e}"));
+                (owned.handle().clone(), Some(owned))
+            }
+        };
         let (status, _) = watch::channel(Status::Disconnected);
         let (closing, _) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -128,8 +196,26 @@ impl Client {
             last_error: Mutex::new(None),
             retry: Notify::new(),
             epoch: Instant::now(),
+            runtime,
+            dispatcher: Arc::new(Dispatcher::default()),
         });
-        let task = tokio::spawn(connection::run(Arc::clone(&shared)));
+        let task = match owned {
+            None => Task::Spawned(shared.runtime.spawn(connection::run(Arc::clone(&shared)))),
+            Some(runtime) => {
+                let (done, finished) = oneshot::channel::<()>();
+                let run = connection::run(Arc::clone(&shared));
+                std::thread::Builder::new()
+                    .name("sync-client".into())
+                    .spawn(move || {
+                        runtime.block_on(run);
+                        // Timers of waits still pending end here (they see the client closed).
+                        drop(runtime);
+                        drop(done);
+                    })
+                    .unwrap_or_else(|e| panic!("sync-client: cannot start its thread: {e}"));
+                Task::Thread(finished)
+            }
+        };
         Client {
             shared,
             task: Arc::new(Mutex::new(Some(task))),
@@ -153,7 +239,11 @@ impl Client {
                         .state_dir
                         .as_ref()
                         .map(|dir| local_store::path_for(dir, doc));
-                    let entry = Arc::new(DocEntry::open(doc, file)?);
+                    let entry = Arc::new(DocEntry::open(
+                        doc,
+                        file,
+                        Arc::clone(&self.shared.dispatcher),
+                    )?);
                     docs.insert(doc.to_owned(), Arc::clone(&entry));
                     entry
                 }
@@ -194,9 +284,12 @@ impl Client {
     /// Waits until connected or the timeout; returns whether connected.
     pub async fn wait_connected(&self, timeout: Duration) -> bool {
         let mut status = self.shared.status.subscribe();
-        tokio::time::timeout(timeout, status.wait_for(|s| *s == Status::Connected))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        let deadline = tokio::time::Instant::now() + timeout;
+        tokio::select! {
+            biased;
+            connected = status.wait_for(|s| *s == Status::Connected) => connected.is_ok(),
+            _ = self.shared.sleep_until(deadline) => *self.shared.status.borrow() == Status::Connected,
+        }
     }
 
     /// Replaces the token: sent on the live connection at once, and used for reconnects.
@@ -209,8 +302,14 @@ impl Client {
     pub async fn close(&self) {
         let _ = self.shared.closing.send_replace(true);
         let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(task) = task {
-            let _ = task.await;
+        match task {
+            Some(Task::Spawned(task)) => {
+                let _ = task.await;
+            }
+            Some(Task::Thread(finished)) => {
+                let _ = finished.await;
+            }
+            None => {}
         }
         let _ = self.shared.status.send_replace(Status::Closed);
     }

@@ -22,6 +22,8 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::backoff::Backoff;
 use crate::client::{ConnectError, Shared, Status};
 use crate::document::{DocEntry, PRESENCE_TTL_MS};
+use crate::error::DocSyncError;
+use crate::events::DocEvent;
 use crate::tls::{self, Stream};
 
 type Socket = WebSocketStream<Stream>;
@@ -406,6 +408,7 @@ impl Connection {
     fn apply(&mut self, entry: &DocEntry, frame: Frame) -> Result<Vec<Frame>, String> {
         let mut state = entry.lock();
         let state = &mut *state;
+        entry.events.tidy(&mut state.document);
         let mut replies = Vec::new();
         match frame {
             Frame::Subscribed {
@@ -414,6 +417,8 @@ impl Connection {
                 access,
             } => {
                 state.access = Some(access);
+                // A new attempt: what was refused before is sent again.
+                state.refusal = None;
                 state.durable.merge(&version);
                 state.presence_dirty = state.my_presence.is_some();
                 let hello = SyncMessage::Hello {
@@ -453,11 +458,12 @@ impl Connection {
                         }
                         if let Err(error) = state.save() {
                             tracing::error!(%error, "saving the document locally failed");
-                            state.last_error = Some(error.to_string());
+                            entry.report(state, error);
                         }
                     }
                     Err(error) => {
                         tracing::warn!(doc = %entry.id, %error, "a server update was refused; resubscribing");
+                        entry.report(state, DocSyncError::RemoteUpdate(error));
                         state.subscribed = false;
                         state.resubscribe_at = Some(Instant::now() + RETRY_PAUSE);
                     }
@@ -469,10 +475,19 @@ impl Connection {
                 version,
                 ..
             } => match status {
-                AckStatus::Ok => state.durable.merge(&version),
+                AckStatus::Ok => {
+                    state.durable.merge(&version);
+                    entry
+                        .events
+                        .record(DocEvent::Acknowledged { batch, version });
+                }
                 status => {
                     tracing::warn!(doc = %entry.id, batch, %status, "the server refused a batch");
-                    state.last_error = Some(format!("batch {batch} refused: {status}"));
+                    let error = DocSyncError::BatchRefused { batch, status };
+                    if !status.is_retryable() {
+                        state.refusal = Some(error.clone());
+                    }
+                    entry.report(state, error);
                     if status.is_retryable() {
                         // Resubscribing makes both sides recompute what the other lacks.
                         state.subscribed = false;
@@ -490,7 +505,11 @@ impl Connection {
             }
             Frame::Error { code, message, .. } => {
                 tracing::warn!(doc = %entry.id, %code, %message, "server error");
-                state.last_error = Some(format!("{code}: {message}"));
+                let error = DocSyncError::Server { code, message };
+                if code == ErrorCode::PermissionDenied {
+                    state.refusal = Some(error.clone());
+                }
+                entry.report(state, error);
                 match code {
                     ErrorCode::PermissionDenied => state.access = None,
                     _ => {
@@ -501,6 +520,7 @@ impl Connection {
             }
             _ => {}
         }
+        entry.check_saved(state);
         Ok(replies)
     }
 

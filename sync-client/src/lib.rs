@@ -7,6 +7,13 @@
 //! certificate stops the retries and shows as [`Status::Failed`]). A document is *saved* once the server acknowledged
 //! (after committing to its storage) everything the document contains.
 //!
+//! Apps learn what happens through callbacks ([`DocHandle::on_event`]: local and remote
+//! changes with their patches, acknowledgements, saved, errors), typed errors
+//! ([`DocHandle::last_error`], [`DocSyncError`]) and [`DocHandle::wait_saved`], which says why
+//! a document is not saved ([`WaitSavedError`]). [`Client::start`] works inside a Tokio
+//! runtime (it spawns its task there) and outside one (it runs its own runtime thread), and
+//! the async methods can be awaited from any executor.
+//!
 //! ```no_run
 //! # async fn example() -> Result<(), sync_client::ClientError> {
 //! use std::time::Duration;
@@ -19,7 +26,9 @@
 //! });
 //! let notes = client.open("notes/today")?;
 //! notes.edit(|doc| doc.set(MapId::ROOT, "title", "Groceries"))?;
-//! notes.wait_saved(Duration::from_secs(5)).await;
+//! if let Err(error) = notes.wait_saved(Duration::from_secs(5)).await {
+//!     eprintln!("kept locally, not on the server yet: {error}");
+//! }
 //! client.close().await;
 //! # Ok(()) }
 //! ```
@@ -28,9 +37,13 @@ mod backoff;
 mod client;
 mod connection;
 mod document;
+mod error;
+mod events;
 mod local_store;
 mod tls;
 
 pub use backoff::Backoff;
 pub use client::{Client, ClientConfig, ClientError, ConnectError, Status};
 pub use document::DocHandle;
+pub use error::{DocSyncError, WaitSavedError};
+pub use events::{DocEvent, Subscription};

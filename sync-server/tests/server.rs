@@ -42,7 +42,8 @@ async fn two_clients_converge_and_edits_are_saved() {
             .wait_until(WAIT, |d| get_int(d, "from_a") == Some(1))
             .await
     );
-    assert!(doc_a.wait_saved(WAIT).await && doc_b.wait_saved(WAIT).await);
+    assert_eq!(doc_a.wait_saved(WAIT).await, Ok(()));
+    assert_eq!(doc_b.wait_saved(WAIT).await, Ok(()));
     assert_eq!(doc_a.read(|d| d.to_json()), doc_b.read(|d| d.to_json()));
     assert!(
         server
@@ -83,7 +84,7 @@ async fn ten_clients_converge_on_one_document() {
             doc.wait_until(WAIT, |d| d.text_len(text).unwrap_or(0) == 50)
                 .await
         );
-        assert!(doc.wait_saved(WAIT).await);
+        assert_eq!(doc.wait_saved(WAIT).await, Ok(()));
     }
     let expected = docs[0].read(|d| d.to_json());
     for doc in &docs {
@@ -126,7 +127,7 @@ async fn offline_edits_survive_a_client_restart() {
     let doc = restarted.open("todo").unwrap();
     assert_eq!(doc.read(|d| get_int(d, "written_offline")), Some(7));
     let server = restart_server(server_dir.path(), addr, |_| {}).await;
-    assert!(doc.wait_saved(WAIT).await);
+    assert_eq!(doc.wait_saved(WAIT).await, Ok(()));
     let other = client(addr);
     let seen = other.open("todo").unwrap();
     assert!(
@@ -150,7 +151,7 @@ async fn acknowledged_changes_survive_a_server_restart() {
         doc.edit(|d| d.set(MapId::ROOT, &format!("k{i}"), i))
             .unwrap();
         // Separate batches, so that several log records and compactions happen.
-        assert!(doc.wait_saved(WAIT).await);
+        assert_eq!(doc.wait_saved(WAIT).await, Ok(()));
     }
     let expected = doc.read(|d| d.to_json());
     writer.close().await;
@@ -187,7 +188,7 @@ async fn large_documents_travel_in_fragments() {
             Ok::<_, crdt_core::DocError>(text)
         })
         .unwrap();
-    assert!(doc_a.wait_saved(WAIT).await);
+    assert_eq!(doc_a.wait_saved(WAIT).await, Ok(()));
     let doc_b = b.open("big").unwrap();
     assert!(
         doc_b
@@ -285,7 +286,7 @@ async fn garbage_and_truncated_frames_get_errors_while_others_keep_working() {
     let good = client(addr);
     let doc = good.open("doc").unwrap();
     doc.edit(|d| d.set(MapId::ROOT, "before", 1)).unwrap();
-    assert!(doc.wait_saved(WAIT).await);
+    assert_eq!(doc.wait_saved(WAIT).await, Ok(()));
 
     use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
@@ -357,7 +358,7 @@ async fn garbage_and_truncated_frames_get_errors_while_others_keep_working() {
     );
     // The good client still syncs, and what was stored is intact.
     doc.edit(|d| d.set(MapId::ROOT, "after", 2)).unwrap();
-    assert!(doc.wait_saved(WAIT).await);
+    assert_eq!(doc.wait_saved(WAIT).await, Ok(()));
     let check = client(addr);
     let seen = check.open("doc").unwrap();
     assert!(
@@ -643,11 +644,12 @@ async fn a_client_that_never_reads_is_disconnected() {
         doc.edit(|d| d.set(MapId::ROOT, &format!("k{i}"), payload.as_str()))
             .unwrap();
         if i % 20 == 0 {
-            assert!(doc.wait_saved(WAIT).await);
+            assert_eq!(doc.wait_saved(WAIT).await, Ok(()));
         }
     }
-    assert!(
+    assert_eq!(
         doc.wait_saved(WAIT).await,
+        Ok(()),
         "the writer must not be held up by the sleeper"
     );
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -755,7 +757,7 @@ async fn idle_documents_are_unloaded_and_reload_from_storage() {
     let writer = client(addr);
     let doc = writer.open("sleepy").unwrap();
     doc.edit(|d| d.set(MapId::ROOT, "kept", 5)).unwrap();
-    assert!(doc.wait_saved(WAIT).await);
+    assert_eq!(doc.wait_saved(WAIT).await, Ok(()));
     assert_eq!(loaded(), 1);
     writer.close().await;
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -795,7 +797,8 @@ async fn the_memory_cap_evicts_documents_nobody_watches() {
     let unwatched = writer.open("unwatched").unwrap();
     watched.edit(|d| d.set(MapId::ROOT, "a", 1)).unwrap();
     unwatched.edit(|d| d.set(MapId::ROOT, "b", 2)).unwrap();
-    assert!(watched.wait_saved(WAIT).await && unwatched.wait_saved(WAIT).await);
+    assert_eq!(watched.wait_saved(WAIT).await, Ok(()));
+    assert_eq!(unwatched.wait_saved(WAIT).await, Ok(()));
     writer.close().await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while loaded() != 1 && tokio::time::Instant::now() < deadline {
@@ -804,7 +807,7 @@ async fn the_memory_cap_evicts_documents_nobody_watches() {
     assert_eq!(loaded(), 1, "only the watched document stays loaded");
     // The watched one still works.
     watched.edit(|d| d.set(MapId::ROOT, "a", 3)).unwrap();
-    assert!(watched.wait_saved(WAIT).await);
+    assert_eq!(watched.wait_saved(WAIT).await, Ok(()));
     watcher.close().await;
     server.shutdown().await;
 }
@@ -857,7 +860,7 @@ async fn documents_over_the_size_limit_refuse_more_changes() {
     let writer = client(server.local_addr());
     let doc = writer.open("capped").unwrap();
     doc.edit(|d| d.set(MapId::ROOT, "small", 1)).unwrap();
-    assert!(doc.wait_saved(WAIT).await);
+    assert_eq!(doc.wait_saved(WAIT).await, Ok(()));
     let big = "z".repeat(20_000);
     doc.edit(|d| d.set(MapId::ROOT, "big", big.as_str()))
         .unwrap();
@@ -865,8 +868,17 @@ async fn documents_over_the_size_limit_refuse_more_changes() {
     while doc.last_error().is_none() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let error = doc.last_error().unwrap_or_default();
-    assert!(error.contains("too large"), "{error}");
+    assert!(
+        matches!(
+            doc.last_error(),
+            Some(sync_client::DocSyncError::BatchRefused {
+                status: AckStatus::TooLarge,
+                ..
+            })
+        ),
+        "{:?}",
+        doc.last_error()
+    );
     assert!(!doc.is_saved());
     writer.close().await;
     // What was stored before is intact and the refused change is not there.
@@ -926,7 +938,13 @@ async fn a_batch_nested_past_the_limit_is_refused_and_the_server_stays_up() {
     let doc = attacker.open("deep").unwrap();
     doc.edit(|d| nest_maps(d, 4000)).unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
-    while doc.last_error().is_none_or(|e| !e.contains("invalid")) {
+    while !matches!(
+        doc.last_error(),
+        Some(sync_client::DocSyncError::BatchRefused {
+            status: AckStatus::Invalid,
+            ..
+        })
+    ) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "no refusal: {:?}",
@@ -940,7 +958,7 @@ async fn a_batch_nested_past_the_limit_is_refused_and_the_server_stays_up() {
     let honest = client(server.local_addr());
     let other = honest.open("deep").unwrap();
     other.edit(|d| d.set(MapId::ROOT, "fine", 1)).unwrap();
-    assert!(other.wait_saved(WAIT).await);
+    assert_eq!(other.wait_saved(WAIT).await, Ok(()));
     assert_eq!(
         other.read(|d| d.history_len()),
         1,

@@ -71,7 +71,7 @@ async fn two_nodes_share_durable_state_through_postgres() {
         doc.edit(|d| d.set(MapId::ROOT, &format!("k{i}"), i))
             .unwrap();
     }
-    assert!(doc.wait_saved(WAIT).await);
+    assert_eq!(doc.wait_saved(WAIT).await, Ok(()));
     let expected = doc.read(|d| d.to_json());
     writer.close().await;
     first.shutdown().await;
@@ -115,11 +115,11 @@ async fn compaction_on_one_node_keeps_changes_another_node_appended() {
         doc_a
             .edit(|d| d.set(MapId::ROOT, &format!("a{i}"), i))
             .unwrap();
-        assert!(doc_a.wait_saved(WAIT).await);
+        assert_eq!(doc_a.wait_saved(WAIT).await, Ok(()));
         doc_b
             .edit(|d| d.set(MapId::ROOT, &format!("b{i}"), i))
             .unwrap();
-        assert!(doc_b.wait_saved(WAIT).await);
+        assert_eq!(doc_b.wait_saved(WAIT).await, Ok(()));
     }
     via_a.close().await;
     via_b.close().await;

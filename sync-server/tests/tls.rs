@@ -153,7 +153,7 @@ async fn clients_sync_over_tls_with_a_custom_ca_and_the_endpoints_answer_https()
     written
         .edit(|d| d.set(MapId::ROOT, "title", "over TLS"))
         .unwrap();
-    assert!(written.wait_saved(WAIT).await);
+    assert_eq!(written.wait_saved(WAIT).await, Ok(()));
     assert!(
         seen.wait_until(WAIT, |d| d
             .get(MapId::ROOT, "title")
