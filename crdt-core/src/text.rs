@@ -121,11 +121,13 @@ impl Text {
 
     /// A copy with the whole history that still edits as **this** replica.
     ///
-    /// Right only when the copy and the original will never both make local edits: a backup,
-    /// a checkpoint to roll back to (drop the original, carry on with the copy), or a snapshot
-    /// of this replica's state to read or encode elsewhere. Two live copies that both edit
-    /// would number their next events with the same dots: peers take one copy's edits for the
-    /// other's, so the copies never converge. For a second writer use [`fork`](Text::fork).
+    /// Right only when the copy and the original will never both edit: a backup, a snapshot of this
+    /// replica's state to read, merge into or encode elsewhere, or a checkpoint to roll back to
+    /// (drop the original and carry on with the copy, provided nothing the original made since the
+    /// copy was sent or saved anywhere: its dots would be issued twice; if it was, fork the
+    /// checkpoint instead). Two live copies that both edit would give different edits the same
+    /// dots: other replicas keep one and drop the other as already known (or refuse it), so the
+    /// copies never converge. For a second writer use [`fork`](Text::fork).
     ///
     /// ```
     /// use crdt_core::{ReplicaId, Text};

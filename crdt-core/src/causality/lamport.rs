@@ -101,10 +101,10 @@ impl LamportClock {
 
     /// A copy that still issues timestamps for **this** replica.
     ///
-    /// Right only when the copy and the original will never both issue timestamps: a backup,
-    /// or a checkpoint to roll back to (drop the original, carry on with the copy). Two live
-    /// copies would give different events equal timestamps. For a second writer use
-    /// [`fork`](LamportClock::fork).
+    /// Right only when the copy and the original will never both issue timestamps: a backup, or a
+    /// checkpoint to roll back to (drop the original and carry on with the copy, provided no
+    /// timestamp the original issued since the copy left this process). Two live copies would give
+    /// different events equal timestamps. For a second writer use [`fork`](LamportClock::fork).
     ///
     /// ```
     /// use crdt_core::{LamportClock, ReplicaId};

@@ -345,12 +345,13 @@ impl Document {
     /// A copy with the same history and state that still edits as **this** replica (without
     /// the subscribers or undo recording).
     ///
-    /// Right only when the copy and the original will never both make local edits: a backup,
-    /// a checkpoint to roll back to (drop the original, carry on with the copy), or a snapshot
-    /// of this replica's state to read or encode elsewhere. Two live copies that both edit
-    /// would each number their next event with the same dot: peers then take one copy's edit
-    /// for the other's and drop it (or refuse the update), and the copies never converge. To
-    /// get a second writer, use [`fork`](Document::fork).
+    /// Right only when the copy and the original will never both edit: a backup, a snapshot of this
+    /// replica's state to read, merge into or encode elsewhere, or a checkpoint to roll back to
+    /// (drop the original and carry on with the copy, provided nothing the original made since the
+    /// copy was sent or saved anywhere: its dots would be issued twice; if it was, fork the
+    /// checkpoint instead). Two live copies that both edit would give different edits the same
+    /// dots: other replicas keep one and drop the other as already known (or refuse it), so the
+    /// copies never converge. For a second writer use [`fork`](Document::fork).
     ///
     /// ```
     /// use crdt_core::{Document, MapId, ReplicaId, Value};

@@ -236,11 +236,13 @@ impl<T: Clone> OpAwSet<T> {
 
     /// A copy that still makes operations as **this** replica.
     ///
-    /// Right only when the copy and the original will never both make operations: a backup,
-    /// or a checkpoint to roll back to (drop the original, carry on with the copy). Two live
-    /// copies that both make operations would give different operations the same dot, and
-    /// other replicas would keep only one of them. For a second writer use
-    /// [`fork`](OpAwSet::fork).
+    /// Right only when the copy and the original will never both make operations: a backup, a
+    /// snapshot of this replica's state to read, or a checkpoint to roll back to (drop the original
+    /// and carry on with the copy, provided nothing the original made since the copy was sent or
+    /// saved anywhere: its dots would be issued twice; if it was, fork the checkpoint instead). Two
+    /// live copies that both make operations would give different operations the same dots: other
+    /// replicas keep one and drop the other as already known (or refuse it), so the copies never
+    /// converge. For a second writer use [`fork`](OpAwSet::fork).
     ///
     /// ```
     /// use crdt_core::ReplicaId;

@@ -12,6 +12,7 @@ mod delivery;
 mod document;
 mod harness;
 mod history;
+mod identity;
 mod laws;
 mod op_based;
 mod shallow;
