@@ -101,7 +101,7 @@ impl<T: Element> List<T> {
     ///
     /// A list cannot be cloned:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0599
     /// use crdt_core::{List, ReplicaId};
     /// let list: List<u32> = List::new(ReplicaId::from_u128(1));
     /// let copy = list.clone(); // error: `List` is not `Clone`; use `fork`

@@ -108,7 +108,7 @@ impl Text {
     ///
     /// A text cannot be cloned:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0599
     /// use crdt_core::{ReplicaId, Text};
     /// let text = Text::new(ReplicaId::from_u128(1));
     /// let copy = text.clone(); // error: `Text` is not `Clone`; use `fork`

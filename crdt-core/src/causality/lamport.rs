@@ -59,7 +59,7 @@ impl fmt::Debug for LamportTimestamp {
 /// timestamp to different events, so the total order would no longer tell them apart. A clock
 /// for another replica comes from [`fork`](LamportClock::fork) (or [`new`](LamportClock::new)).
 ///
-/// ```compile_fail
+/// ```compile_fail,E0599
 /// use crdt_core::{LamportClock, ReplicaId};
 /// let clock = LamportClock::new(ReplicaId::from_u128(1));
 /// let copy = clock.clone(); // error: `LamportClock` is not `Clone`; use `fork`

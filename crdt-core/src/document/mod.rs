@@ -331,7 +331,7 @@ impl Document {
     ///
     /// A document cannot be cloned:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0599
     /// use crdt_core::{Document, ReplicaId};
     /// let doc = Document::new(ReplicaId::from_u128(1));
     /// let copy = doc.clone(); // error: `Document` is not `Clone`; use `fork`

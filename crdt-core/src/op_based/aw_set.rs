@@ -230,6 +230,16 @@ impl<T: Clone> OpAwSet<T> {
     /// assert!(at_b.contains(&"eggs") && !at_b.contains(&"milk"));
     /// # Ok::<(), crdt_core::delivery::DeliveryError>(())
     /// ```
+    ///
+    /// It cannot be cloned:
+    ///
+    /// ```compile_fail,E0599
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpAwSet;
+    ///
+    /// let original = OpAwSet::<u32>::new(ReplicaId::from_u128(1));
+    /// let copy = original.clone(); // error: `OpAwSet` is not `Clone`; use `fork`
+    /// ```
     pub fn fork(&self, replica: ReplicaId) -> Self {
         self.copy_as(replica)
     }

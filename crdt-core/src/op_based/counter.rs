@@ -148,6 +148,16 @@ impl OpCounter {
     /// assert_eq!((at_a.value(), at_b.value()), (4, 4));
     /// # Ok::<(), crdt_core::delivery::DeliveryError>(())
     /// ```
+    ///
+    /// It cannot be cloned:
+    ///
+    /// ```compile_fail,E0599
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpCounter;
+    ///
+    /// let original = OpCounter::new(ReplicaId::from_u128(1));
+    /// let copy = original.clone(); // error: `OpCounter` is not `Clone`; use `fork`
+    /// ```
     pub fn fork(&self, replica: ReplicaId) -> Self {
         self.copy_as(replica)
     }

@@ -186,6 +186,16 @@ impl<T: Clone> OpRegister<T> {
     /// assert_eq!(at_a.winner(), at_b.winner());
     /// # Ok::<(), crdt_core::delivery::DeliveryError>(())
     /// ```
+    ///
+    /// It cannot be cloned:
+    ///
+    /// ```compile_fail,E0599
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpRegister;
+    ///
+    /// let original = OpRegister::<u32>::new(ReplicaId::from_u128(1));
+    /// let copy = original.clone(); // error: `OpRegister` is not `Clone`; use `fork`
+    /// ```
     pub fn fork(&self, replica: ReplicaId) -> Self {
         self.copy_as(replica)
     }
