@@ -80,7 +80,7 @@ impl<T: Element> List<T> {
 
     /// A copy with the whole history whose edits will be made as `replica`. This is how to get
     /// a second writer: give it a replica id no other copy edits as (a fresh
-    /// [`ReplicaId::random`] is always right), edit both, and merge either way.
+    /// `ReplicaId::random()` is always right), edit both, and merge either way.
     ///
     /// `List` is deliberately not `Clone`: a clone would edit as the same replica, and two
     /// places editing as one replica give different events the same id, so their edits

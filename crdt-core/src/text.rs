@@ -87,7 +87,7 @@ impl Text {
 
     /// A copy of this text, with its whole history, whose edits will be made as `replica`.
     /// This is how to get a second writer: give it a replica id no other copy edits as (a
-    /// fresh [`ReplicaId::random`] is always right), edit both, and merge either way.
+    /// fresh `ReplicaId::random()` is always right), edit both, and merge either way.
     ///
     /// `Text` is deliberately not `Clone`: a clone would edit as the same replica, and two
     /// places editing as one replica give different events the same id, so their edits

@@ -310,7 +310,7 @@ impl Document {
 
     /// A copy with the whole history whose edits will be made as `replica` (without the
     /// subscribers). This is how to get a second writer: give it a replica id no other copy
-    /// edits as (a fresh [`ReplicaId::random`] is always right), edit both, and merge either
+    /// edits as (a fresh `ReplicaId::random()` is always right), edit both, and merge either
     /// way.
     ///
     /// `Document` is deliberately not `Clone`: a clone would edit as the same replica, so two

@@ -208,7 +208,7 @@ impl<T: Ord + Clone> OpAwSet<T> {
 impl<T: Clone> OpAwSet<T> {
     /// A copy of this set (everything applied and buffered so far) whose operations will be
     /// made as `replica`: the way to get a second writer. Give it a replica id no other copy
-    /// makes operations as (a fresh [`ReplicaId::random`] is always right).
+    /// makes operations as (a fresh `ReplicaId::random()` is always right).
     ///
     /// `OpAwSet` is deliberately not `Clone`: a clone would make operations as the same
     /// replica, so two writers would give different operations the same dot, and every other

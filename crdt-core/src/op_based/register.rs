@@ -164,7 +164,7 @@ impl<T: Clone> OpRegister<T> {
 impl<T: Clone> OpRegister<T> {
     /// A copy of this register (everything applied and buffered so far) whose operations will be
     /// made as `replica`: the way to get a second writer. Give it a replica id no other copy
-    /// makes operations as (a fresh [`ReplicaId::random`] is always right).
+    /// makes operations as (a fresh `ReplicaId::random()` is always right).
     ///
     /// `OpRegister` is deliberately not `Clone`: a clone would make operations as the same
     /// replica, so two writers would give different operations the same dot, and every other
