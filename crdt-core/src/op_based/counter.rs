@@ -194,7 +194,7 @@ impl OpCounter {
         OpCounter {
             replica,
             delivery: self.delivery.clone(),
-            total: self.total.clone(),
+            total: self.total,
         }
     }
 
