@@ -15,7 +15,8 @@
 //! `closure(parents(t))`, as required. If `l` is *not* an ancestor of `t` (the agent made two
 //! concurrent transactions), the replica holds something `t` did not see and applying `t` there
 //! would put its positions in the wrong version. The plan then *forks*: the agent gets a fresh
-//! empty replica which receives all of `closure(parents(t))`. [`Plan::forks`] counts these;
+//! empty replica, under a new replica identity (it lacks `l`, so under the agent's own it would
+//! issue `l`'s ids again), which receives all of `closure(parents(t))`. [`Plan::forks`] counts these;
 //! the traces of `shared/traces` need none (the report says so for each trace).
 
 use crate::trace::Trace;

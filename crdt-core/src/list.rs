@@ -42,14 +42,6 @@ pub struct List<T: Element> {
     seq: Sequence<ListContent<T>>,
 }
 
-impl<T: Element> Clone for List<T> {
-    fn clone(&self) -> Self {
-        List {
-            seq: self.seq.clone(),
-        }
-    }
-}
-
 /// Why a list edit was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -86,11 +78,64 @@ impl<T: Element> List<T> {
         }
     }
 
-    /// A copy with the whole history whose edits will be made as `replica` (see
-    /// [`Text::fork`](crate::Text::fork)).
+    /// A copy with the whole history whose edits will be made as `replica`. This is how to get
+    /// a second writer: give it a replica id no other copy edits as (a fresh
+    /// `ReplicaId::random()` is always right), edit both, and merge either way.
+    ///
+    /// `List` is deliberately not `Clone`: a clone would edit as the same replica, and two
+    /// places editing as one replica give different events the same id, so their edits
+    /// collide. For a copy that keeps this replica's identity (a backup that will never edit
+    /// while the original does), see [`duplicate_same_replica`](List::duplicate_same_replica).
+    ///
+    /// ```
+    /// use crdt_core::{List, ReplicaId};
+    /// let mut alice: List<u32> = List::new(ReplicaId::from_u128(1));
+    /// alice.push(1).unwrap();
+    /// let mut bob = alice.fork(ReplicaId::from_u128(2));
+    /// assert_ne!(bob.replica(), alice.replica());
+    /// alice.push(2).unwrap();
+    /// bob.push(3).unwrap();
+    /// alice.merge(&bob).unwrap();
+    /// assert_eq!(alice.len(), 3);
+    /// ```
+    ///
+    /// A list cannot be cloned:
+    ///
+    /// ```compile_fail,E0599
+    /// use crdt_core::{List, ReplicaId};
+    /// let list: List<u32> = List::new(ReplicaId::from_u128(1));
+    /// let copy = list.clone(); // error: `List` is not `Clone`; use `fork`
+    /// ```
     pub fn fork(&self, replica: ReplicaId) -> Self {
         List {
             seq: self.seq.fork(replica),
+        }
+    }
+
+    /// A copy with the whole history that still edits as **this** replica.
+    ///
+    /// Right only when the copy and the original will never both edit: a backup, a snapshot of this
+    /// replica's state to read, merge into or encode elsewhere, or a checkpoint to roll back to
+    /// (drop the original and carry on with the copy, provided nothing the original made since the
+    /// copy was sent or saved anywhere: its dots would be issued twice; if it was, fork the
+    /// checkpoint instead). Two live copies that both edit would give different edits the same
+    /// dots: other replicas keep one and drop the other as already known (or refuse it), so the
+    /// copies never converge. For a second writer use [`fork`](List::fork).
+    ///
+    /// ```
+    /// use crdt_core::{List, ReplicaId};
+    /// let mut list: List<u32> = List::new(ReplicaId::from_u128(1));
+    /// list.push(1).unwrap();
+    /// let checkpoint = list.duplicate_same_replica();
+    /// list.push(2).unwrap();
+    /// // Roll back: the original is dropped, only the checkpoint edits from now on.
+    /// let list = checkpoint;
+    /// assert_eq!(list.to_vec(), [1]);
+    /// assert_eq!(list.replica(), ReplicaId::from_u128(1));
+    /// ```
+    pub fn duplicate_same_replica(&self) -> Self {
+        List {
+            seq: self.seq.clone(),
         }
     }
 

@@ -37,7 +37,6 @@ use crate::{Dot, ReplicaId, VersionVector};
 /// assert_eq!(alice.to_string(), "Hello, there");
 /// assert_eq!(bob.to_string(), "Hello, there");
 /// ```
-#[derive(Clone)]
 pub struct Text {
     seq: Sequence<TextContent>,
 }
@@ -87,12 +86,64 @@ impl Text {
     }
 
     /// A copy of this text, with its whole history, whose edits will be made as `replica`.
+    /// This is how to get a second writer: give it a replica id no other copy edits as (a
+    /// fresh `ReplicaId::random()` is always right), edit both, and merge either way.
     ///
-    /// Use this rather than `clone` to branch: a clone goes on editing as the same replica, and
-    /// two places editing as one replica would give different events the same id.
+    /// `Text` is deliberately not `Clone`: a clone would edit as the same replica, and two
+    /// places editing as one replica give different events the same id, so their edits
+    /// collide. For a copy that keeps this replica's identity (a backup that will never edit
+    /// while the original does), see [`duplicate_same_replica`](Text::duplicate_same_replica).
+    ///
+    /// ```
+    /// use crdt_core::{ReplicaId, Text};
+    /// let mut alice = Text::new(ReplicaId::from_u128(1));
+    /// alice.insert(0, "ab").unwrap();
+    /// let mut bob = alice.fork(ReplicaId::from_u128(2));
+    /// assert_ne!(bob.replica(), alice.replica());
+    /// alice.insert(0, "1").unwrap();
+    /// bob.insert(2, "2").unwrap();
+    /// alice.merge(&bob).unwrap();
+    /// assert_eq!(alice.to_string(), "1ab2");
+    /// ```
+    ///
+    /// A text cannot be cloned:
+    ///
+    /// ```compile_fail,E0599
+    /// use crdt_core::{ReplicaId, Text};
+    /// let text = Text::new(ReplicaId::from_u128(1));
+    /// let copy = text.clone(); // error: `Text` is not `Clone`; use `fork`
+    /// ```
     pub fn fork(&self, replica: ReplicaId) -> Text {
         Text {
             seq: self.seq.fork(replica),
+        }
+    }
+
+    /// A copy with the whole history that still edits as **this** replica.
+    ///
+    /// Right only when the copy and the original will never both edit: a backup, a snapshot of this
+    /// replica's state to read, merge into or encode elsewhere, or a checkpoint to roll back to
+    /// (drop the original and carry on with the copy, provided nothing the original made since the
+    /// copy was sent or saved anywhere: its dots would be issued twice; if it was, fork the
+    /// checkpoint instead). Two live copies that both edit would give different edits the same
+    /// dots: other replicas keep one and drop the other as already known (or refuse it), so the
+    /// copies never converge. For a second writer use [`fork`](Text::fork).
+    ///
+    /// ```
+    /// use crdt_core::{ReplicaId, Text};
+    /// let mut text = Text::new(ReplicaId::from_u128(1));
+    /// text.insert(0, "saved").unwrap();
+    /// let checkpoint = text.duplicate_same_replica();
+    /// text.insert(5, " draft").unwrap();
+    /// // Roll back: the original is dropped, only the checkpoint edits from now on.
+    /// let mut text = checkpoint;
+    /// assert_eq!(text.to_string(), "saved");
+    /// text.insert(5, "!").unwrap();
+    /// assert_eq!(text.replica(), ReplicaId::from_u128(1));
+    /// ```
+    pub fn duplicate_same_replica(&self) -> Text {
+        Text {
+            seq: self.seq.clone(),
         }
     }
 

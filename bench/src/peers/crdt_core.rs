@@ -92,3 +92,56 @@ impl Peer for CrdtCore {
         Text::load(bytes, replica(usize::MAX - 1)).map_err(|e| PeerError::Decode(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peers::replay_with_replicas_observed;
+    use crate::plan::Plan;
+    use crate::trace::{Kind, Patch, Trace};
+
+    fn insert(agent: usize, parents: &[usize], text: &str) -> Txn {
+        Txn {
+            patches: vec![Patch {
+                pos: 0,
+                delete: 0,
+                insert: text.into(),
+            }],
+            parents: parents.to_vec(),
+            agent,
+        }
+    }
+
+    #[test]
+    fn a_forked_replica_never_reissues_its_agents_ids() {
+        // Agent 0 makes two concurrent transactions, so the second one runs on a fork that
+        // lacks the first: under agent 0's identity it would reuse the first one's ids.
+        let trace = Trace {
+            name: "fork".into(),
+            kind: Kind::Concurrent,
+            end_content: String::new(),
+            txns: vec![insert(0, &[], "a"), insert(0, &[], "b")],
+            num_agents: 1,
+            ops: 2,
+            non_bmp: false,
+        };
+        let plan = Plan::new(&trace);
+        assert_eq!(plan.forks, 1);
+        let mut updates = Vec::new();
+        let mut identities = Vec::new();
+        replay_with_replicas_observed(&CrdtCore, &trace, &plan, |_, text: &Text| {
+            updates.push(text.update_since(&VersionVector::new()));
+            identities.push(text.replica());
+            Ok(())
+        })
+        .expect("the replay succeeds");
+        assert_ne!(identities[0], identities[1]);
+        let mut merged = Text::new(replica(trace.num_agents));
+        for update in &updates {
+            merged.apply_update(update).expect("updates apply");
+        }
+        let mut text: Vec<char> = merged.to_string().chars().collect();
+        text.sort_unstable();
+        assert_eq!(text, ['a', 'b']);
+    }
+}

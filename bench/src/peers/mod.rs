@@ -112,8 +112,9 @@ pub trait Peer {
     fn version(&self) -> &'static str;
 
     /// A new empty replica for `agent` (agents are `0..num_agents`; the harness also uses
-    /// `num_agents` for the remote replica it merges into). Different agents must get
-    /// different replica ids.
+    /// `num_agents` for the remote replica it merges into, and `num_agents + 1` onwards for the
+    /// fresh replicas of forks, see [`crate::plan`]). Different agents must get different
+    /// replica ids.
     fn new_doc(&self, spec: &DocSpec, agent: usize) -> Result<Self::Doc, PeerError>;
 
     /// Applies one trace transaction as ONE local transaction / commit of the library, the way
@@ -202,10 +203,15 @@ pub fn replay_with_replicas_observed<P: Peer + ?Sized>(
         .map(|agent| peer.new_doc(&spec, agent))
         .collect::<Result<Vec<_>, _>>()?;
     let mut updates: Vec<Vec<u8>> = Vec::with_capacity(trace.txns.len());
+    // A forked replica may lack transactions its agent made on the replica it replaces, so it
+    // must not edit as that agent's identity (it would issue their ids again): each fork gets
+    // an identity no replica used (`num_agents` is the harness's remote replica).
+    let mut next_fork_identity = trace.num_agents + 1;
     for (txn, step) in trace.txns.iter().zip(&plan.steps) {
         let replica = &mut replicas[txn.agent];
         if step.fork {
-            *replica = peer.new_doc(&spec, txn.agent)?;
+            *replica = peer.new_doc(&spec, next_fork_identity)?;
+            next_fork_identity += 1;
         }
         if !step.receive.is_empty() {
             let batch: Vec<&[u8]> = step

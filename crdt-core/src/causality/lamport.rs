@@ -54,7 +54,17 @@ impl fmt::Debug for LamportTimestamp {
 /// assert!(next > first);
 /// assert_eq!(next.counter, 11);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// A clock is deliberately neither `Copy` nor `Clone`: two copies would issue the same
+/// timestamp to different events, so the total order would no longer tell them apart. A clock
+/// for another replica comes from [`fork`](LamportClock::fork) (or [`new`](LamportClock::new)).
+///
+/// ```compile_fail,E0599
+/// use crdt_core::{LamportClock, ReplicaId};
+/// let clock = LamportClock::new(ReplicaId::from_u128(1));
+/// let copy = clock.clone(); // error: `LamportClock` is not `Clone`; use `fork`
+/// ```
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LamportClock {
     replica: ReplicaId,
     counter: u64,
@@ -67,6 +77,45 @@ impl LamportClock {
             replica,
             counter: 0,
         }
+    }
+
+    /// A clock for `replica` that has observed everything this one issued or observed, so its
+    /// timestamps exceed them: the clock of a second writer forked from this one.
+    ///
+    /// ```
+    /// use crdt_core::{LamportClock, ReplicaId};
+    ///
+    /// let mut clock = LamportClock::new(ReplicaId::from_u128(1));
+    /// let first = clock.tick();
+    /// let mut other = clock.fork(ReplicaId::from_u128(2));
+    /// let (a, b) = (clock.tick(), other.tick());
+    /// assert!(a > first && b > first);
+    /// assert_ne!(a, b); // same counter, different replicas
+    /// ```
+    pub const fn fork(&self, replica: ReplicaId) -> Self {
+        LamportClock {
+            replica,
+            counter: self.counter,
+        }
+    }
+
+    /// A copy that still issues timestamps for **this** replica.
+    ///
+    /// Right only when the copy and the original will never both issue timestamps: a backup, or a
+    /// checkpoint to roll back to (drop the original and carry on with the copy, provided no
+    /// timestamp the original issued since the copy left this process). Two live copies would give
+    /// different events equal timestamps. For a second writer use [`fork`](LamportClock::fork).
+    ///
+    /// ```
+    /// use crdt_core::{LamportClock, ReplicaId};
+    ///
+    /// let mut clock = LamportClock::new(ReplicaId::from_u128(1));
+    /// clock.tick();
+    /// let saved = clock.duplicate_same_replica();
+    /// assert_eq!(saved, clock);
+    /// ```
+    pub const fn duplicate_same_replica(&self) -> Self {
+        self.fork(self.replica)
     }
 
     /// The replica this clock issues timestamps for.

@@ -203,28 +203,6 @@ pub struct Document {
     max_depth: usize,
 }
 
-impl Clone for Document {
-    /// A copy with the same history and state, without the subscribers. It edits as the same
-    /// replica: use [`fork`](Document::fork) to branch.
-    fn clone(&self) -> Self {
-        Document {
-            replica: self.replica,
-            agent: self.agent,
-            graph: self.graph.clone(),
-            containers: self.containers.clone(),
-            placements: self.placements.clone(),
-            scalar_ops: self.scalar_ops.clone(),
-            sequence_ops: self.sequence_ops.clone(),
-            changes: self.changes.clone(),
-            listeners: Vec::new(),
-            next_subscription: 0,
-            recording: false,
-            recorded: Vec::new(),
-            max_depth: self.max_depth,
-        }
-    }
-}
-
 impl PartialEq for Document {
     /// State equality: the same events (version) and the same state, conflicts included.
     /// The replica id, subscribers, limits and how much history is kept (a compacted or
@@ -356,22 +334,84 @@ impl Document {
     }
 
     /// A copy with the whole history whose edits will be made as `replica` (without the
-    /// subscribers).
+    /// subscribers). This is how to get a second writer: give it a replica id no other copy
+    /// edits as (a fresh `ReplicaId::random()` is always right), edit both, and merge either
+    /// way.
+    ///
+    /// `Document` is deliberately not `Clone`: a clone would edit as the same replica, so two
+    /// writers would give different events the same ids and their edits would collide. For a
+    /// copy that keeps this replica's identity (a backup that will never edit while the
+    /// original does), see [`duplicate_same_replica`](Document::duplicate_same_replica).
     ///
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
     /// doc.set(MapId::ROOT, "k", 1).unwrap();
     /// let mut branch = doc.fork(ReplicaId::from_u128(2));
+    /// assert_ne!(branch.replica(), doc.replica());
     /// branch.set(MapId::ROOT, "k", 2).unwrap();
     /// doc.merge(&branch).unwrap();
     /// assert_eq!(doc.get(MapId::ROOT, "k").unwrap(), Some(&Value::from(2)));
     /// ```
+    ///
+    /// A document cannot be cloned:
+    ///
+    /// ```compile_fail,E0599
+    /// use crdt_core::{Document, ReplicaId};
+    /// let doc = Document::new(ReplicaId::from_u128(1));
+    /// let copy = doc.clone(); // error: `Document` is not `Clone`; use `fork`
+    /// ```
     pub fn fork(&self, replica: ReplicaId) -> Document {
-        let mut fork = self.clone();
-        fork.replica = replica;
+        let mut fork = self.copy_as(replica);
         fork.agent = None;
         fork
+    }
+
+    /// A copy with the same history and state that still edits as **this** replica (without
+    /// the subscribers or undo recording).
+    ///
+    /// Right only when the copy and the original will never both edit: a backup, a snapshot of this
+    /// replica's state to read, merge into or encode elsewhere, or a checkpoint to roll back to
+    /// (drop the original and carry on with the copy, provided nothing the original made since the
+    /// copy was sent or saved anywhere: its dots would be issued twice; if it was, fork the
+    /// checkpoint instead). Two live copies that both edit would give different edits the same
+    /// dots: other replicas keep one and drop the other as already known (or refuse it), so the
+    /// copies never converge. For a second writer use [`fork`](Document::fork).
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, ReplicaId, Value};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 1).unwrap();
+    /// let checkpoint = doc.duplicate_same_replica();
+    /// doc.set(MapId::ROOT, "k", 2).unwrap();
+    /// // Roll back: the original is dropped, only the checkpoint edits from now on.
+    /// let mut doc = checkpoint;
+    /// assert_eq!(doc.get(MapId::ROOT, "k").unwrap(), Some(&Value::from(1)));
+    /// assert_eq!(doc.replica(), ReplicaId::from_u128(1));
+    /// doc.set(MapId::ROOT, "k", 3).unwrap();
+    /// ```
+    pub fn duplicate_same_replica(&self) -> Document {
+        self.copy_as(self.replica)
+    }
+
+    /// A copy with the same history and state, without subscribers or undo recording, editing
+    /// as `replica` (the caller resets the agent when `replica` is another one).
+    fn copy_as(&self, replica: ReplicaId) -> Document {
+        Document {
+            replica,
+            agent: self.agent,
+            graph: self.graph.clone(),
+            containers: self.containers.clone(),
+            placements: self.placements.clone(),
+            scalar_ops: self.scalar_ops.clone(),
+            sequence_ops: self.sequence_ops.clone(),
+            changes: self.changes.clone(),
+            listeners: Vec::new(),
+            next_subscription: 0,
+            recording: false,
+            recorded: Vec::new(),
+            max_depth: self.max_depth,
+        }
     }
 
     /// The replica local edits are made as.

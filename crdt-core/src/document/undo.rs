@@ -816,7 +816,8 @@ fn write_back(
         None => tx.delete(map, key),
         Some(Value::Container(kind, old)) => {
             let old = current_id(replaced, *old);
-            let source = tx.doc().clone();
+            // A read-only copy of the state before the edit: it is read from, never edited.
+            let source = tx.doc().duplicate_same_replica();
             let new = tx.set_new(map, key, *kind)?;
             replaced.insert(old, new);
             copy_container(tx, &source, old, new)
@@ -1356,7 +1357,8 @@ fn apply_plan(
             }
             Element::Value(Value::Container(kind, old)) => {
                 let old = current_id(replaced, *old);
-                let source = tx.doc().clone();
+                // A read-only copy of the state before the edit: it is read from, never edited.
+                let source = tx.doc().duplicate_same_replica();
                 let new = tx.list_insert_new(ListId(container), *at, *kind)?;
                 aliases.push((container, lv, *canon));
                 replaced.insert(old, new);

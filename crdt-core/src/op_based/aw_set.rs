@@ -101,7 +101,7 @@ impl<T: Serialize + serde::de::DeserializeOwned> EncodeOp for SetOp<T> {
 /// assert!(at_a.contains(&"milk") && at_b.contains(&"milk"));
 /// # Ok::<(), crdt_core::delivery::DeliveryError>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct OpAwSet<T> {
     replica: ReplicaId,
     delivery: CausalDelivery<SetOp<T>>,
@@ -202,6 +202,82 @@ impl<T: Ord + Clone> OpAwSet<T> {
     /// True if `element` is present.
     pub fn contains(&self, element: &T) -> bool {
         self.elements.contains_key(element)
+    }
+}
+
+impl<T: Clone> OpAwSet<T> {
+    /// A copy of this set (everything applied and buffered so far) whose operations will be
+    /// made as `replica`: the way to get a second writer. Give it a replica id no other copy
+    /// makes operations as (a fresh `ReplicaId::random()` is always right).
+    ///
+    /// `OpAwSet` is deliberately not `Clone`: a clone would make operations as the same
+    /// replica, so two writers would give different operations the same dot, and every other
+    /// replica would apply one of them and drop the other as a duplicate. For a copy that keeps
+    /// this replica's identity, see [`duplicate_same_replica`](OpAwSet::duplicate_same_replica).
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpAwSet;
+    ///
+    /// let mut at_a = OpAwSet::new(ReplicaId::from_u128(1));
+    /// at_a.add("milk");
+    /// let mut at_b = at_a.fork(ReplicaId::from_u128(2));
+    /// let eggs = at_a.add("eggs");
+    /// let remove = at_b.remove("milk");
+    /// at_a.apply(remove)?;
+    /// at_b.apply(eggs)?;
+    /// assert!(at_a.contains(&"eggs") && !at_a.contains(&"milk"));
+    /// assert!(at_b.contains(&"eggs") && !at_b.contains(&"milk"));
+    /// # Ok::<(), crdt_core::delivery::DeliveryError>(())
+    /// ```
+    ///
+    /// It cannot be cloned:
+    ///
+    /// ```compile_fail,E0599
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpAwSet;
+    ///
+    /// let original = OpAwSet::<u32>::new(ReplicaId::from_u128(1));
+    /// let copy = original.clone(); // error: `OpAwSet` is not `Clone`; use `fork`
+    /// ```
+    pub fn fork(&self, replica: ReplicaId) -> Self {
+        self.copy_as(replica)
+    }
+
+    /// A copy that still makes operations as **this** replica.
+    ///
+    /// Right only when the copy and the original will never both make operations: a backup, a
+    /// snapshot of this replica's state to read, or a checkpoint to roll back to (drop the original
+    /// and carry on with the copy, provided nothing the original made since the copy was sent or
+    /// saved anywhere: its dots would be issued twice; if it was, fork the checkpoint instead). Two
+    /// live copies that both make operations would give different operations the same dots: other
+    /// replicas keep one and drop the other as already known (or refuse it), so the copies never
+    /// converge. For a second writer use [`fork`](OpAwSet::fork).
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpAwSet;
+    ///
+    /// let mut set = OpAwSet::new(ReplicaId::from_u128(1));
+    /// set.add("milk");
+    /// let checkpoint = set.duplicate_same_replica();
+    /// set.add("eggs");
+    /// // Roll back: the original is dropped, only the checkpoint makes operations from now on.
+    /// let set = checkpoint;
+    /// assert!(set.contains(&"milk") && !set.contains(&"eggs"));
+    /// ```
+    pub fn duplicate_same_replica(&self) -> Self {
+        self.copy_as(self.replica)
+    }
+
+    fn copy_as(&self, replica: ReplicaId) -> Self {
+        OpAwSet {
+            replica,
+            delivery: self.delivery.clone(),
+            elements: self.elements.clone(),
+            applied: self.applied.clone(),
+            gone_early: self.gone_early.clone(),
+        }
     }
 }
 

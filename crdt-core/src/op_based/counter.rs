@@ -70,7 +70,7 @@ impl EncodeOp for CounterOp {
 /// assert_eq!((at_a.value(), at_b.value()), (-2, -2));
 /// # Ok::<(), crdt_core::delivery::DeliveryError>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct OpCounter {
     replica: ReplicaId,
     delivery: CausalDelivery<CounterOp>,
@@ -123,6 +123,79 @@ impl OpCounter {
     /// The sum of every amount applied, clamped to the range of `i64`.
     pub fn value(&self) -> i64 {
         i64::try_from(self.total).unwrap_or(if self.total < 0 { i64::MIN } else { i64::MAX })
+    }
+
+    /// A copy of this counter (everything applied and buffered so far) whose operations will be
+    /// made as `replica`: the way to get a second writer. Give it a replica id no other copy
+    /// makes operations as (a fresh `ReplicaId::random()` is always right).
+    ///
+    /// `OpCounter` is deliberately not `Clone`: a clone would make operations as the same
+    /// replica, so two writers would give different operations the same dot, and every other
+    /// replica would apply one of them and drop the other as a duplicate. For a copy that keeps
+    /// this replica's identity, see [`duplicate_same_replica`](OpCounter::duplicate_same_replica).
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpCounter;
+    ///
+    /// let mut at_a = OpCounter::new(ReplicaId::from_u128(1));
+    /// at_a.increment(2);
+    /// let mut at_b = at_a.fork(ReplicaId::from_u128(2));
+    /// let up = at_a.increment(3);
+    /// let down = at_b.decrement(1);
+    /// at_a.apply(down)?;
+    /// at_b.apply(up)?;
+    /// assert_eq!((at_a.value(), at_b.value()), (4, 4));
+    /// # Ok::<(), crdt_core::delivery::DeliveryError>(())
+    /// ```
+    ///
+    /// It cannot be cloned:
+    ///
+    /// ```compile_fail,E0599
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpCounter;
+    ///
+    /// let original = OpCounter::new(ReplicaId::from_u128(1));
+    /// let copy = original.clone(); // error: `OpCounter` is not `Clone`; use `fork`
+    /// ```
+    pub fn fork(&self, replica: ReplicaId) -> Self {
+        self.copy_as(replica)
+    }
+
+    /// A copy that still makes operations as **this** replica.
+    ///
+    /// Right only when the copy and the original will never both make operations: a backup, a
+    /// snapshot of this replica's state to read, or a checkpoint to roll back to (drop the original
+    /// and carry on with the copy, provided nothing the original made since the copy was sent or
+    /// saved anywhere: its dots would be issued twice; if it was, fork the checkpoint instead). Two
+    /// live copies that both make operations would give different operations the same dots: other
+    /// replicas keep one and drop the other as already known (or refuse it), so the copies never
+    /// converge. For a second writer use [`fork`](OpCounter::fork).
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpCounter;
+    ///
+    /// let mut counter = OpCounter::new(ReplicaId::from_u128(1));
+    /// counter.increment(2);
+    /// let checkpoint = counter.duplicate_same_replica();
+    /// counter.increment(5);
+    /// // Roll back: the original is dropped, only the checkpoint makes operations from now on.
+    /// let mut counter = checkpoint;
+    /// assert_eq!(counter.value(), 2);
+    /// counter.increment(1);
+    /// assert_eq!(counter.value(), 3);
+    /// ```
+    pub fn duplicate_same_replica(&self) -> Self {
+        self.copy_as(self.replica)
+    }
+
+    fn copy_as(&self, replica: ReplicaId) -> Self {
+        OpCounter {
+            replica,
+            delivery: self.delivery.clone(),
+            total: self.total,
+        }
     }
 
     /// The replica this counter makes operations as.

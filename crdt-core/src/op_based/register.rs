@@ -83,7 +83,7 @@ impl<T: Serialize + serde::de::DeserializeOwned> EncodeOp for RegisterOp<T> {
 /// assert_eq!(at_b.values().collect::<Vec<_>>(), [&"teal"]);
 /// # Ok::<(), crdt_core::delivery::DeliveryError>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct OpRegister<T> {
     replica: ReplicaId,
     delivery: CausalDelivery<RegisterOp<T>>,
@@ -158,6 +158,82 @@ impl<T: Clone> OpRegister<T> {
             self.values.insert(at, (op.id, value));
         }
         op.id
+    }
+}
+
+impl<T: Clone> OpRegister<T> {
+    /// A copy of this register (everything applied and buffered so far) whose operations will be
+    /// made as `replica`: the way to get a second writer. Give it a replica id no other copy
+    /// makes operations as (a fresh `ReplicaId::random()` is always right).
+    ///
+    /// `OpRegister` is deliberately not `Clone`: a clone would make operations as the same
+    /// replica, so two writers would give different operations the same dot, and every other
+    /// replica would apply one of them and drop the other as a duplicate. For a copy that keeps
+    /// this replica's identity, see [`duplicate_same_replica`](OpRegister::duplicate_same_replica).
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpRegister;
+    ///
+    /// let mut at_a = OpRegister::new(ReplicaId::from_u128(1));
+    /// at_a.write("blue");
+    /// let mut at_b = at_a.fork(ReplicaId::from_u128(2));
+    /// let green = at_a.write("green");
+    /// let red = at_b.write("red");
+    /// at_a.apply(red)?;
+    /// at_b.apply(green)?;
+    /// assert_eq!(at_a.values().collect::<Vec<_>>(), [&"green", &"red"]);
+    /// assert_eq!(at_a.winner(), at_b.winner());
+    /// # Ok::<(), crdt_core::delivery::DeliveryError>(())
+    /// ```
+    ///
+    /// It cannot be cloned:
+    ///
+    /// ```compile_fail,E0599
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpRegister;
+    ///
+    /// let original = OpRegister::<u32>::new(ReplicaId::from_u128(1));
+    /// let copy = original.clone(); // error: `OpRegister` is not `Clone`; use `fork`
+    /// ```
+    pub fn fork(&self, replica: ReplicaId) -> Self {
+        self.copy_as(replica)
+    }
+
+    /// A copy that still makes operations as **this** replica.
+    ///
+    /// Right only when the copy and the original will never both make operations: a backup, a
+    /// snapshot of this replica's state to read, or a checkpoint to roll back to (drop the original
+    /// and carry on with the copy, provided nothing the original made since the copy was sent or
+    /// saved anywhere: its dots would be issued twice; if it was, fork the checkpoint instead). Two
+    /// live copies that both make operations would give different operations the same dots: other
+    /// replicas keep one and drop the other as already known (or refuse it), so the copies never
+    /// converge. For a second writer use [`fork`](OpRegister::fork).
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpRegister;
+    ///
+    /// let mut register = OpRegister::new(ReplicaId::from_u128(1));
+    /// register.write("saved");
+    /// let checkpoint = register.duplicate_same_replica();
+    /// register.write("draft");
+    /// // Roll back: the original is dropped, only the checkpoint makes operations from now on.
+    /// let register = checkpoint;
+    /// assert_eq!(register.values().collect::<Vec<_>>(), [&"saved"]);
+    /// ```
+    pub fn duplicate_same_replica(&self) -> Self {
+        self.copy_as(self.replica)
+    }
+
+    fn copy_as(&self, replica: ReplicaId) -> Self {
+        OpRegister {
+            replica,
+            delivery: self.delivery.clone(),
+            values: self.values.clone(),
+            applied: self.applied.clone(),
+            gone_early: self.gone_early.clone(),
+        }
     }
 }
 

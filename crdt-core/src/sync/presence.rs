@@ -114,7 +114,20 @@ impl PresenceSet {
 }
 
 /// Builds this replica's presence messages with an increasing clock.
-#[derive(Clone, Debug)]
+///
+/// Deliberately not `Clone`: two copies would announce the same replica with the same clock
+/// values, and receivers, keeping the latest clock per replica, would show one copy's state
+/// and drop the other's. Another replica makes its own with [`LocalPresence::new`].
+///
+/// ```
+/// use crdt_core::ReplicaId;
+/// use crdt_core::sync::LocalPresence;
+///
+/// let mut presence = LocalPresence::new(ReplicaId::from_u128(1), 10_000);
+/// let _here = presence.update("notes", b"cursor at 3".to_vec());
+/// let _gone = presence.leave("notes");
+/// ```
+#[derive(Debug)]
 pub struct LocalPresence {
     replica: ReplicaId,
     clock: u64,

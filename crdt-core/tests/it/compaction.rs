@@ -141,8 +141,8 @@ fn compaction_keeps_subscribers_and_refuses_while_undo_records() {
     let json = b.to_json();
     assert_eq!(b.compact(&b.version()), Err(HistoryError::UndoRecording));
     assert_eq!(b.to_json(), json);
-    // A clone does not record: it compacts.
-    let mut c = b.clone();
+    // A same-replica copy (a backup, never edited) does not record: it compacts.
+    let mut c = b.duplicate_same_replica();
     assert!(c.compact(&c.version()).is_ok());
 }
 

@@ -406,7 +406,8 @@ fn run(docs: &mut [Document], steps: &[HStep]) -> Vec<(VersionVector, Json)> {
                     usize::from(*to) % docs.len(),
                 );
                 if from != to {
-                    let source = docs[from].clone();
+                    // Read only (it lets `docs[to]` be borrowed mutably); never edits.
+                    let source = docs[from].duplicate_same_replica();
                     docs[to].merge(&source).expect("merges succeed");
                     seen.push((docs[to].version(), docs[to].to_json()));
                 }
@@ -422,9 +423,10 @@ fn fresh_replicas() -> Vec<Document> {
         .collect()
 }
 
-/// Merges every replica into the first.
+/// Merges every replica into a fork of the first: a new replica (it may edit, as `main` does in
+/// `fork_then_merge_equals_live_sync`, while `docs[0]` lives on).
 fn merge_all(docs: &mut [Document]) -> Document {
-    let mut all = docs[0].clone();
+    let mut all = docs[0].fork(r(40));
     for doc in docs.iter().skip(1) {
         all.merge(doc).expect("merges succeed");
     }
@@ -528,7 +530,8 @@ fn revert_shows_the_version_and_merges_everywhere(input: (History, u8, History))
     run(&mut others, &concurrent.0);
     docs.extend(others);
     let a = merge_all(&mut docs);
-    let mut b = docs[REPLICAS - 1].clone();
+    // Only merges and is read, never edits.
+    let mut b = docs[REPLICAS - 1].duplicate_same_replica();
     for doc in docs.iter().rev() {
         b.merge(doc).expect("merges succeed");
     }
@@ -575,8 +578,9 @@ fn fork_then_merge_equals_live_sync(input: (History, u8, BranchEdits)) -> bool {
             return false;
         }
     }
-    let mut fork_into_main = main.clone();
-    let mut main_into_fork = fork.clone();
+    // Each side after receiving the other's changes: copies that only merge, never edit.
+    let mut fork_into_main = main.duplicate_same_replica();
+    let mut main_into_fork = fork.duplicate_same_replica();
     fork_into_main.merge(&fork).expect("merges succeed");
     main_into_fork.merge(&main).expect("merges succeed");
     fork_into_main.to_json() == live.to_json()

@@ -12,6 +12,7 @@ mod delivery;
 mod document;
 mod harness;
 mod history;
+mod identity;
 mod inspect;
 mod laws;
 mod op_based;

@@ -608,7 +608,8 @@ fn trace_sizes(subdirs: &[&str]) {
                 .expect("the current version");
             // Compaction in place: when everyone acknowledged everything, and when the
             // acknowledged version lags (what the change at 90% of the history depends on).
-            let mut compacted = doc.clone();
+            // Copies compacted and read, never edited.
+            let mut compacted = doc.duplicate_same_replica();
             compacted.compact(&doc.version()).expect("compacts");
             assert!(compacted.text(text).expect("a text") == trace.end_content);
             let changes = doc
@@ -617,7 +618,7 @@ fn trace_sizes(subdirs: &[&str]) {
             let lagging = doc
                 .version_of_heads(&[changes[changes.len() * 9 / 10].id])
                 .expect("a known event");
-            let mut compacted_lagging = doc.clone();
+            let mut compacted_lagging = doc.duplicate_same_replica();
             let point = compacted_lagging.compact(&lagging).expect("compacts");
             assert!(compacted_lagging.text(text).expect("a text") == trace.end_content);
             let kept = doc.history_len() - point.iter().map(|(_, n)| n as usize).sum::<usize>();

@@ -378,7 +378,8 @@ fn concurrent_runs_never_interleave(case: ConcurrentTyping) -> bool {
         .map(|&i| usize::from(i) % replicas.len())
         .collect();
     order.extend(0..replicas.len());
-    let mut merged = replicas[0].clone();
+    // Only merges and is read, never edits.
+    let mut merged = replicas[0].duplicate_same_replica();
     for i in order {
         merged.merge(&replicas[i]).expect("merges");
     }
@@ -694,7 +695,8 @@ fn every_past_version_reads_back(scenario: Scenario) -> bool {
         };
         seen.push((texts[at].version(), texts[at].to_string()));
     }
-    let mut all = texts[0].clone();
+    // Only merges and is read, never edits.
+    let mut all = texts[0].duplicate_same_replica();
     for other in &texts[1..] {
         all.merge(other).expect("merges");
     }

@@ -143,7 +143,8 @@ mod tests {
         b.set(MapId::ROOT, "k", 2).unwrap();
         let text = b.set_new_text(MapId::ROOT, "t").unwrap();
         b.text_insert(text, 0, "hé").unwrap();
-        let (mut ab, mut ba) = (a.clone(), b.clone());
+        // Each replica after receiving the other's change: copies that only merge, never edit.
+        let (mut ab, mut ba) = (a.duplicate_same_replica(), b.duplicate_same_replica());
         ab.merge(&b).unwrap();
         ba.merge(&a).unwrap();
         let (form, violations) = canonical(&ab);
