@@ -133,13 +133,12 @@ impl DocEntry {
     }
 
     /// Tells the callbacks when the document turns saved; `state` is this entry's, locked.
+    /// (A refusal stays until the next subscription: being saved now, an empty document for
+    /// one, says nothing about the edits to come, and `wait_saved` looks at saved first.)
     pub(crate) fn check_saved(&self, state: &mut DocState) {
         let saved = state.is_saved();
-        if saved {
-            state.refusal = None;
-            if !state.was_saved {
-                self.events.record(DocEvent::Saved);
-            }
+        if saved && !state.was_saved {
+            self.events.record(DocEvent::Saved);
         }
         state.was_saved = saved;
     }

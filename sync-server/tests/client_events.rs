@@ -186,6 +186,13 @@ async fn wait_saved_reports_refusals_and_last_error_is_typed() {
     // A document outside the grant: the subscription is refused.
     let private = reader.open("private").unwrap();
     let (events, _guard) = record(&private);
+    // Let the refusal arrive first, while the document is still empty (and so "saved"): it
+    // must still stand once there is something to save.
+    let deadline = std::time::Instant::now() + WAIT;
+    while private.last_error().is_none() {
+        assert!(std::time::Instant::now() < deadline, "no refusal");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     private.edit(|d| d.set(MapId::ROOT, "mine", 1)).unwrap();
     match private.wait_saved(WAIT).await {
         Err(WaitSavedError::Refused(DocSyncError::Server {
