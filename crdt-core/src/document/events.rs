@@ -268,6 +268,18 @@ mod tests {
         }
     }
 
+    /// Collects the patches `doc`'s subscribers get.
+    fn recorder(doc: &mut Document) -> Arc<Mutex<Vec<Patch>>> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        doc.subscribe(Box::new(move |_, patches| {
+            sink.lock()
+                .expect("not poisoned")
+                .extend_from_slice(patches)
+        }));
+        seen
+    }
+
     #[test]
     fn the_patches_revealing_a_chain_share_their_path_prefixes() {
         const DEPTH: usize = 400;
@@ -283,13 +295,7 @@ mod tests {
             })
             .expect("within the limit");
         let mut reader = Document::new(ReplicaId::from_u128(2));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&seen);
-        reader.subscribe(Box::new(move |_, patches| {
-            sink.lock()
-                .expect("not poisoned")
-                .extend_from_slice(patches)
-        }));
+        let seen = recorder(&mut reader);
         reader
             .apply_update(&author.update_since(&VersionVector::new()))
             .expect("applies");
@@ -316,13 +322,7 @@ mod tests {
     fn a_transaction_nesting_a_chain_shares_its_patches_path_prefixes() {
         const DEPTH: usize = 400;
         let mut doc = Document::new(ReplicaId::from_u128(1));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&seen);
-        doc.subscribe(Box::new(move |_, patches| {
-            sink.lock()
-                .expect("not poisoned")
-                .extend_from_slice(patches)
-        }));
+        let seen = recorder(&mut doc);
         doc.transact(|tx| {
             let mut map = MapId::ROOT;
             for _ in 0..DEPTH {
