@@ -352,6 +352,16 @@ impl<'a> Transaction<'a> {
     /// doc.transact(|tx| tx.set(MapId::ROOT, "title", "Notes")).unwrap();
     /// assert_eq!(doc.get(MapId::ROOT, "title").unwrap(), Some(&Value::from("Notes")));
     /// ```
+    ///
+    /// A container has one place, so a handle is not a value (create containers with the
+    /// `*_new` operations):
+    ///
+    /// ```compile_fail,E0277
+    /// use crdt_core::{Document, MapId, ReplicaId};
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let list = doc.set_new_list(MapId::ROOT, "a").unwrap();
+    /// doc.transact(|tx| tx.set(MapId::ROOT, "b", list)).unwrap();
+    /// ```
     pub fn set(&mut self, map: MapId, key: &str, value: impl Into<Value>) -> Result<(), DocError> {
         let value = Self::scalar(value)?;
         self.write_key(map, key, Some(Ok(value))).map(|_| ())

@@ -198,7 +198,7 @@ impl fmt::Display for Value {
 }
 
 macro_rules! typed_id {
-    ($(#[$doc:meta])* $name:ident, $kind:ident) => {
+    ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub struct $name(pub ContainerId);
@@ -209,39 +209,28 @@ macro_rules! typed_id {
                 self.0
             }
         }
-
-        impl From<$name> for Value {
-            fn from(handle: $name) -> Value {
-                Value::Container(ContainerKind::$kind, handle.0)
-            }
-        }
     };
 }
 
 typed_id!(
     /// A handle to a map container (the root is [`MapId::ROOT`]).
-    MapId,
-    Map
+    MapId
 );
 typed_id!(
     /// A handle to a list container.
-    ListId,
-    List
+    ListId
 );
 typed_id!(
     /// A handle to a text container.
-    TextId,
-    Text
+    TextId
 );
 typed_id!(
     /// A handle to a counter container.
-    CounterId,
-    Counter
+    CounterId
 );
 typed_id!(
     /// A handle to a register container.
-    RegisterId,
-    Register
+    RegisterId
 );
 
 impl MapId {
