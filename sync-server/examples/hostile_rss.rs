@@ -69,16 +69,45 @@ impl RssSampler {
     }
 }
 
-fn report(name: &str, before_mib: f64, sampler: &mut RssSampler, metrics: &str, extra: &str) {
+/// Runs one attack: a server with the default configuration, `connections` tasks each running
+/// `attack(addr, index, end)` until `end` (returning how much it sent), then prints the peak
+/// resident memory, the refusals the server counted and `describe(server, total sent)`.
+async fn run_attack<F, Fut>(
+    name: &str,
+    connections: usize,
+    attack: F,
+    describe: impl FnOnce(
+        &sync_server::server::Server<sync_server::storage::SqliteStorage>,
+        u64,
+    ) -> String,
+) where
+    F: Fn(std::net::SocketAddr, usize, Instant) -> Fut,
+    Fut: std::future::Future<Output = u64> + Send + 'static,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), |_| {}).await;
+    let start_mib = rss_kib() as f64 / 1024.0;
+    let mut sampler = RssSampler::start();
+    let end = Instant::now() + ATTACK;
+    let tasks: Vec<_> = (0..connections)
+        .map(|index| tokio::spawn(attack(server.local_addr(), index, end)))
+        .collect();
+    let mut sent = 0;
+    for task in tasks {
+        sent += task.await.unwrap();
+    }
+    let extra = describe(&server, sent);
+    let metrics = server.metrics().render();
     let refusals: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("sync_rejected_total{") && !l.ends_with(" 0"))
         .collect();
     println!(
-        "[{name}] RSS at start {before_mib:.0} MiB, peak {:.0} MiB during {} s; {extra}; refusals: {refusals:?}",
+        "[{name}] RSS at start {start_mib:.0} MiB, peak {:.0} MiB during {} s; {extra}; refusals: {refusals:?}",
         sampler.peak_mib(),
         ATTACK.as_secs()
     );
+    server.shutdown().await;
 }
 
 /// Reads and drops everything the server sends, so the attacker is never a slow consumer.
@@ -88,185 +117,121 @@ fn drain(socket: Raw) -> futures_util::stream::SplitSink<Raw, Message> {
     sink
 }
 
+/// Sends `frame`; false once the server closed the connection.
+async fn offer(sink: &mut futures_util::stream::SplitSink<Raw, Message>, frame: &Frame) -> bool {
+    sink.send(Message::Binary(frame.encode().into()))
+        .await
+        .is_ok()
+}
+
+/// Sleeps until the `n`th message of a stream started at `started` is due at `per_second`.
+async fn pace(started: Instant, n: u64, per_second: u64) {
+    tokio::time::sleep_until((started + Duration::from_millis(n * 1000 / per_second)).into()).await;
+}
+
 /// Item 4: six connections keep four 64 MiB fragmented frames each in flight, sent at just
 /// under the per-connection byte rate; a refused connection reconnects.
 async fn measure_fragment_reassembly() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_server(dir.path(), |_| {}).await;
-    let addr = server.local_addr();
-    let start_mib = rss_kib() as f64 / 1024.0;
-    let mut sampler = RssSampler::start();
-    let end = Instant::now() + ATTACK;
     let piece = sync_protocol::DEFAULT_MAX_FRAME - 64;
     let count = ((64 << 20) / piece) as u32;
-    let mut tasks = Vec::new();
-    for _ in 0..6 {
-        tasks.push(tokio::spawn(async move {
-            let mut sent = 0u64;
-            while Instant::now() < end {
-                let mut sink = drain(raw_session(addr, None).await);
-                let started = Instant::now();
-                let mut n = 0u32;
-                'frames: for index in 0..count {
-                    for id in 0..4 {
-                        if Instant::now() >= end {
-                            break 'frames;
-                        }
-                        let bytes = Frame::Fragment {
-                            id,
-                            index,
-                            count,
-                            bytes: vec![index as u8; piece],
-                        }
-                        .encode();
-                        if sink.send(Message::Binary(bytes.into())).await.is_err() {
-                            break 'frames; // refused and closed: reconnect
-                        }
-                        sent += piece as u64;
-                        n += 1;
-                        // 30 pieces per second: 7.5 MiB/s, under the 8 MiB/s byte rate.
-                        let due = started + Duration::from_millis(u64::from(n) * 1000 / 30);
-                        tokio::time::sleep_until(due.into()).await;
+    let attack = move |addr, _, end| async move {
+        let mut sent = 0u64;
+        while Instant::now() < end {
+            let mut sink = drain(raw_session(addr, None).await);
+            let started = Instant::now();
+            let mut n = 0;
+            'frames: for index in 0..count {
+                for id in 0..4 {
+                    let bytes = vec![index as u8; piece];
+                    let fragment = Frame::Fragment {
+                        id,
+                        index,
+                        count,
+                        bytes,
+                    };
+                    if Instant::now() >= end || !offer(&mut sink, &fragment).await {
+                        break 'frames; // over, or refused and closed: reconnect
                     }
+                    sent += piece as u64;
+                    n += 1;
+                    // 30 pieces per second: 7.5 MiB/s, under the 8 MiB/s byte rate.
+                    pace(started, n, 30).await;
                 }
             }
-            sent
-        }));
-    }
-    let mut sent = 0;
-    for task in tasks {
-        sent += task.await.unwrap();
-    }
-    let metrics = server.metrics().render();
-    report(
-        "fragments",
-        start_mib,
-        &mut sampler,
-        &metrics,
-        &format!("{} MiB sent in fragments", sent >> 20),
-    );
-    server.shutdown().await;
+        }
+        sent
+    };
+    run_attack("fragments", 6, attack, |_, sent| {
+        format!("{} MiB sent in fragments", sent >> 20)
+    })
+    .await;
 }
 
 /// Item 5: four connections on one document send 240 KiB presence states, a fresh replica id
 /// each time, at just under the byte rate.
 async fn measure_presence() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_server(dir.path(), |_| {}).await;
-    let addr = server.local_addr();
-    let start_mib = rss_kib() as f64 / 1024.0;
-    let mut sampler = RssSampler::start();
-    let end = Instant::now() + ATTACK;
-    let mut tasks = Vec::new();
-    for conn in 0..4u128 {
-        tasks.push(tokio::spawn(async move {
-            let mut raw = raw_session(addr, None).await;
-            send(
-                &mut raw,
-                &Frame::Subscribe {
-                    doc: "room".into(),
-                    version: VersionVector::new(),
-                },
-            )
-            .await;
-            let mut sink = drain(raw);
-            let started = Instant::now();
-            let mut n = 0u64;
-            while Instant::now() < end {
-                n += 1;
-                let frame = Frame::Presence {
-                    doc: "room".into(),
-                    replica: ReplicaId::from_u128((conn << 64) | u128::from(n)),
-                    clock: 1,
-                    ttl_ms: 300_000,
-                    state: vec![n as u8; 240 * 1024],
-                };
-                if sink
-                    .send(Message::Binary(frame.encode().into()))
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                // 32 frames per second: 7.5 MiB/s.
-                let due = started + Duration::from_millis(n * 1000 / 32);
-                tokio::time::sleep_until(due.into()).await;
+    let attack = |addr, conn: usize, end| async move {
+        let mut raw = raw_session(addr, None).await;
+        let room = || "room".to_string();
+        let subscribe = Frame::Subscribe {
+            doc: room(),
+            version: VersionVector::new(),
+        };
+        send(&mut raw, &subscribe).await;
+        let mut sink = drain(raw);
+        let started = Instant::now();
+        let mut n = 0u64;
+        while Instant::now() < end {
+            n += 1;
+            let presence = Frame::Presence {
+                doc: room(),
+                replica: ReplicaId::from_u128(((conn as u128) << 64) | u128::from(n)),
+                clock: 1,
+                ttl_ms: 300_000,
+                state: vec![n as u8; 240 * 1024],
+            };
+            if !offer(&mut sink, &presence).await {
+                break;
             }
-            n
-        }));
-    }
-    let mut sent = 0;
-    for task in tasks {
-        sent += task.await.unwrap();
-    }
-    let metrics = server.metrics().render();
-    report(
-        "presence",
-        start_mib,
-        &mut sampler,
-        &metrics,
-        &format!("{sent} presence frames of 240 KiB sent"),
-    );
-    server.shutdown().await;
+            // 32 frames per second: 7.5 MiB/s.
+            pace(started, n, 32).await;
+        }
+        n
+    };
+    run_attack("presence", 4, attack, |_, sent| {
+        format!("{sent} presence frames of 240 KiB sent")
+    })
+    .await;
 }
 
 /// Item 6: ten connections subscribe to and unsubscribe from 200 fresh document ids per second
 /// each.
 async fn measure_document_churn() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_server(dir.path(), |_| {}).await;
-    let addr = server.local_addr();
-    let start_mib = rss_kib() as f64 / 1024.0;
-    let mut sampler = RssSampler::start();
-    let end = Instant::now() + ATTACK;
-    let mut tasks = Vec::new();
-    for conn in 0..10 {
-        tasks.push(tokio::spawn(async move {
-            let mut sink = drain(raw_session(addr, None).await);
-            let started = Instant::now();
-            let mut n = 0u64;
-            while Instant::now() < end {
-                n += 1;
-                let doc = format!("churn-{conn}-{n}");
-                let subscribe = Frame::Subscribe {
-                    doc: doc.clone(),
-                    version: VersionVector::new(),
-                };
-                let unsubscribe = Frame::Unsubscribe { doc };
-                if sink
-                    .send(Message::Binary(subscribe.encode().into()))
-                    .await
-                    .is_err()
-                    || sink
-                        .send(Message::Binary(unsubscribe.encode().into()))
-                        .await
-                        .is_err()
-                {
-                    break;
-                }
-                let due = started + Duration::from_millis(n * 1000 / 200);
-                tokio::time::sleep_until(due.into()).await;
+    let attack = |addr, conn: usize, end| async move {
+        let mut sink = drain(raw_session(addr, None).await);
+        let started = Instant::now();
+        let mut n = 0u64;
+        while Instant::now() < end {
+            n += 1;
+            let doc = format!("churn-{conn}-{n}");
+            let subscribe = Frame::Subscribe {
+                doc: doc.clone(),
+                version: VersionVector::new(),
+            };
+            if !offer(&mut sink, &subscribe).await
+                || !offer(&mut sink, &Frame::Unsubscribe { doc }).await
+            {
+                break;
             }
-            n
-        }));
-    }
-    let mut sent = 0;
-    for task in tasks {
-        sent += task.await.unwrap();
-    }
-    let loaded = server
-        .metrics()
-        .documents_loaded
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let metrics = server.metrics().render();
-    report(
-        "churn",
-        start_mib,
-        &mut sampler,
-        &metrics,
-        &format!("{sent} fresh ids subscribed; {loaded} documents loaded at the end"),
-    );
-    server.shutdown().await;
+            pace(started, n, 200).await;
+        }
+        n
+    };
+    run_attack("churn", 10, attack, |server, sent| {
+        let loaded = server.metrics().documents_loaded.load(Relaxed);
+        format!("{sent} fresh ids subscribed; {loaded} documents loaded at the end")
+    })
+    .await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
