@@ -257,15 +257,34 @@ mod tests {
     use super::*;
     use crate::{Document, MapId, ReplicaId, VersionVector};
 
-    /// Every distinct link of `path`, by address.
-    fn links(path: &Path, seen: &mut HashSet<*const PathLink>) {
-        let mut at = path;
-        while let Some(link) = &at.last {
-            if !seen.insert(Arc::as_ptr(link)) {
-                return; // the rest is shared with a path already walked
+    const DEPTH: usize = 400;
+
+    /// How many distinct links (by address) the paths of `patches` hold together.
+    fn distinct_links(patches: &[Patch]) -> usize {
+        let mut seen: HashSet<*const PathLink> = HashSet::new();
+        for patch in patches {
+            let mut at = patch.path.as_ref().expect("reachable");
+            while let Some(link) = &at.last {
+                if !seen.insert(Arc::as_ptr(link)) {
+                    break; // the rest is shared with a path already walked
+                }
+                at = &link.parent;
             }
-            at = &link.parent;
         }
+        seen.len()
+    }
+
+    /// Nests `DEPTH` maps under "k" keys, each with a scalar "v", in one transaction.
+    fn nest_maps(doc: &mut Document) {
+        doc.transact(|tx| {
+            let mut map = MapId::ROOT;
+            for _ in 0..DEPTH {
+                map = tx.set_new_map(map, "k")?;
+                tx.set(map, "v", 1)?;
+            }
+            Ok(())
+        })
+        .expect("within the limit");
     }
 
     /// Collects the patches `doc`'s subscribers get.
@@ -282,18 +301,8 @@ mod tests {
 
     #[test]
     fn the_patches_revealing_a_chain_share_their_path_prefixes() {
-        const DEPTH: usize = 400;
         let mut author = Document::new(ReplicaId::from_u128(1));
-        author
-            .transact(|tx| {
-                let mut map = MapId::ROOT;
-                for _ in 0..DEPTH {
-                    map = tx.set_new_map(map, "k")?;
-                    tx.set(map, "v", 1)?;
-                }
-                Ok(())
-            })
-            .expect("within the limit");
+        nest_maps(&mut author);
         let mut reader = Document::new(ReplicaId::from_u128(2));
         let seen = recorder(&mut reader);
         reader
@@ -302,17 +311,14 @@ mod tests {
         let patches = seen.lock().expect("not poisoned");
         // Each map shows up as the key revealing it and its own "v": 2 per level.
         assert_eq!(patches.len(), 2 * DEPTH);
-        let mut all = HashSet::new();
-        let mut longest = 0;
-        for patch in patches.iter() {
-            let path = patch.path.as_ref().expect("reachable");
-            longest = longest.max(path.len());
-            links(path, &mut all);
-        }
-        assert_eq!(longest, DEPTH);
+        let longest = patches
+            .iter()
+            .filter_map(|p| p.path.as_ref())
+            .map(Path::len);
+        assert_eq!(longest.max(), Some(DEPTH));
         // Unshared paths would hold DEPTH * (DEPTH + 1) / 2 links.
         assert_eq!(
-            all.len(),
+            distinct_links(&patches),
             DEPTH,
             "one link per level, shared by every patch"
         );
@@ -320,26 +326,13 @@ mod tests {
 
     #[test]
     fn a_transaction_nesting_a_chain_shares_its_patches_path_prefixes() {
-        const DEPTH: usize = 400;
         let mut doc = Document::new(ReplicaId::from_u128(1));
         let seen = recorder(&mut doc);
-        doc.transact(|tx| {
-            let mut map = MapId::ROOT;
-            for _ in 0..DEPTH {
-                map = tx.set_new_map(map, "k")?;
-                tx.set(map, "v", 1)?;
-            }
-            Ok(())
-        })
-        .expect("within the limit");
+        nest_maps(&mut doc);
         let patches = seen.lock().expect("not poisoned");
         assert_eq!(patches.len(), 2 * DEPTH);
-        let mut all = HashSet::new();
-        for patch in patches.iter() {
-            links(patch.path.as_ref().expect("reachable"), &mut all);
-        }
         assert_eq!(
-            all.len(),
+            distinct_links(&patches),
             DEPTH,
             "one link per level, shared by every patch"
         );
