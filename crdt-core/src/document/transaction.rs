@@ -130,6 +130,7 @@ pub struct Transaction<'a> {
     recorded: Vec<Recorded>,
     /// The paths of the containers patched so far, kept until an edit moves a container (so a
     /// transaction nesting many containers walks each path once, not from the root each time).
+    /// Empty and left alone when the document has no subscribers (none can join mid-transaction).
     paths: PathResolver,
 }
 
@@ -473,8 +474,9 @@ impl<'a> Transaction<'a> {
         values: Vec<Value>,
     ) -> Result<(), DocError> {
         let span = self.events(values.len());
+        let tracking_paths = !self.doc.listeners.is_empty();
         if let Some(Container::List(seq)) = self.doc.containers.get_mut(&list.0) {
-            if holds_container(&seq.doc[index.min(seq.doc.len())..]) {
+            if tracking_paths && holds_container(&seq.doc[index.min(seq.doc.len())..]) {
                 self.paths.clear(); // container elements after `index` move
             }
             seq.log.push_insert(span.clone(), index, &values);
@@ -574,8 +576,9 @@ impl<'a> Transaction<'a> {
         }
         let span = self.events(range.len());
         let mut removed = Vec::new();
+        let tracking_paths = !self.doc.listeners.is_empty();
         if let Some(Container::List(seq)) = self.doc.containers.get_mut(&list.0) {
-            if holds_container(&seq.doc[range.start..]) {
+            if tracking_paths && holds_container(&seq.doc[range.start..]) {
                 self.paths.clear(); // container elements go or move
             }
             seq.log.push_delete(span.clone(), range.start, true);
