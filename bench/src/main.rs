@@ -4,6 +4,8 @@
 //! ```text
 //! cargo run --release -p bench -- --trace FILE [--trace FILE ...] [--json OUT] [--runs N]
 //!                                 [--library NAME ...] [--time-travel]
+//! cargo run --release -p bench -- --pattern alternating [--changes N | --max N]
+//!                                 [--budget SECONDS] [--target text|document]
 //! ```
 //!
 //! See `README.md` for what each number includes for each library. The crate is a workspace
@@ -11,6 +13,7 @@
 
 mod alloc;
 mod harness;
+mod pattern;
 mod peers;
 mod plan;
 mod report;
@@ -36,6 +39,8 @@ const DEFAULT_RUNS: usize = 5;
 const USAGE: &str = "\
 usage: bench --trace FILE [--trace FILE ...] [--json OUT] [--runs N] [--library NAME ...]
              [--time-travel]
+       bench --pattern alternating [--changes N | --max N] [--budget SECONDS]
+             [--target text|document]
 
   --trace FILE    an editing trace (.json or .json.gz, format of shared/traces/README.md);
                   repeat for several
@@ -43,7 +48,13 @@ usage: bench --trace FILE [--trace FILE ...] [--json OUT] [--runs N] [--library 
   --runs N        runs per measurement, reported as medians (default 5; fewer for runs over 2 s)
   --library NAME  measure only this library; repeat for several (default: all)
   --time-travel   instead, measure reading the text at 10 earlier versions of each
-                  trace's document (see src/travel.rs)";
+                  trace's document (see src/travel.rs)
+  --pattern alternating
+                  instead, time crdt-core receiving two writers' single-char changes one
+                  update at a time, alternating (see src/pattern.rs); a sweep over
+                  N = 1k, 2k, 4k, ... up to --max (default 64k) unless --changes N is given
+  --budget SECONDS  a sweep stops after a step slower than this (default 60)
+  --target T      text or document (default: both)";
 
 /// Versions read per trace with `--time-travel`.
 const TIME_TRAVEL_SAMPLES: usize = 10;
@@ -56,6 +67,8 @@ struct Args {
     runs: usize,
     libraries: Vec<String>,
     time_travel: bool,
+    /// `--pattern alternating` and its options.
+    pattern: Option<pattern::PatternArgs>,
 }
 
 /// A command line that cannot be run.
@@ -67,6 +80,8 @@ enum ArgsError {
     MissingValue(String),
     /// `--runs` was not a positive integer.
     BadRuns(String),
+    /// A pattern option had a value out of range or unknown.
+    BadPattern(String),
     /// An argument that is not a known flag.
     Unknown(String),
     /// No `--trace` given.
@@ -88,6 +103,7 @@ impl fmt::Display for ArgsError {
             ArgsError::BadRuns(value) => {
                 write!(f, "--runs must be a positive integer, not {value:?}")
             }
+            ArgsError::BadPattern(what) => write!(f, "{what}\n\n{USAGE}"),
             ArgsError::Unknown(arg) => write!(f, "unknown argument {arg:?}\n\n{USAGE}"),
             ArgsError::NoTrace => write!(f, "give at least one --trace FILE\n\n{USAGE}"),
             ArgsError::UnknownLibrary { name, known } => {
@@ -131,6 +147,22 @@ fn parse_args(
         runs: DEFAULT_RUNS,
         libraries: Vec::new(),
         time_travel: false,
+        pattern: None,
+    };
+    let mut pattern_name: Option<String> = None;
+    let mut pattern_args = pattern::PatternArgs {
+        changes: None,
+        max: 64_000,
+        budget: std::time::Duration::from_secs(60),
+        targets: vec![pattern::Target::Text, pattern::Target::Document],
+    };
+    let number = |flag: &str, v: String| -> Result<usize, ArgsError> {
+        match v.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ArgsError::BadPattern(format!(
+                "{flag} must be a positive integer, not {v:?}"
+            ))),
+        }
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -159,9 +191,39 @@ fn parse_args(
                 parsed.libraries.push(name);
             }
             "--time-travel" => parsed.time_travel = true,
+            "--pattern" => pattern_name = Some(value()?),
+            "--changes" => pattern_args.changes = Some(number("--changes", value()?)?),
+            "--max" => pattern_args.max = number("--max", value()?)?,
+            "--budget" => {
+                pattern_args.budget =
+                    std::time::Duration::from_secs(number("--budget", value()?)? as u64)
+            }
+            "--target" => {
+                pattern_args.targets = match value()?.as_str() {
+                    "text" => vec![pattern::Target::Text],
+                    "document" => vec![pattern::Target::Document],
+                    other => {
+                        return Err(ArgsError::BadPattern(format!(
+                            "--target must be text or document, not {other:?}"
+                        )));
+                    }
+                }
+            }
             "-h" | "--help" => return Err(ArgsError::Help),
             _ => return Err(ArgsError::Unknown(arg)),
         }
+    }
+    match pattern_name.as_deref() {
+        Some("alternating") => {
+            parsed.pattern = Some(pattern_args);
+            return Ok(parsed);
+        }
+        Some(other) => {
+            return Err(ArgsError::BadPattern(format!(
+                "unknown pattern {other:?}; known: alternating"
+            )));
+        }
+        None => {}
     }
     if parsed.traces.is_empty() {
         return Err(ArgsError::NoTrace);
@@ -193,6 +255,9 @@ fn run() -> Result<bool, MainError> {
         .into_iter()
         .filter(|s| args.libraries.is_empty() || args.libraries.iter().any(|l| l == s.name()))
         .collect();
+    if let Some(pattern) = &args.pattern {
+        return Ok(pattern::run(pattern));
+    }
 
     // Load every trace first, so a bad path fails at once rather than after minutes of work.
     let traces = args
