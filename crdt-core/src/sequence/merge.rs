@@ -14,6 +14,7 @@ use std::ops::Range;
 
 use crate::causal_graph::{CausalGraph, ConflictZone, Frontier, Lv, Side};
 use crate::sequence::content::Content;
+use crate::sequence::lanes::{Effect, Lanes, MergeCache};
 use crate::sequence::oplog::{OpKind, OpLog, OpRun};
 use crate::sequence::tracker::{OutOfRange, Tracker, VersionDiff};
 
@@ -104,6 +105,10 @@ fn apply_directly<C: Content>(
 /// Brings the events `from..graph.len()` into `doc`, which is at version `version` (every
 /// event before `from`). Returns the edits made, in order (to take back with [`roll_back`] if
 /// a larger batch fails, and to report). On error the document is unchanged.
+///
+/// The replay state of a merge that needed one is kept in `log` ([`MergeCache`]); the next
+/// merge resumes from it when it can, so a replica receiving concurrent changes one at a time
+/// replays each change once instead of everything since the last common point.
 pub(crate) fn merge_new_events<C: Content>(
     graph: &CausalGraph,
     log: &OpLog<C>,
@@ -111,20 +116,77 @@ pub(crate) fn merge_new_events<C: Content>(
     version: &Frontier,
     from: Lv,
 ) -> Result<Vec<Edit<C>>, OutOfRange> {
+    let new = from..graph.len();
+    let cached = log.take_merge_cache();
+    if new.is_empty() {
+        log.store_merge_cache(cached);
+        return Ok(Vec::new());
+    }
+    // New events that follow the document's version exactly fast-forward, and the document
+    // moves without the trackers: the cache is dropped.
+    let resumed = cached
+        .filter(|_| graph.parents_of(from) != *version)
+        .and_then(|cache| cache.resume(graph, log, version, from, C::doc_len(doc)));
     let mut edits = Edits {
         doc,
         undo: Vec::new(),
         logged: true,
         near: (0, 0),
     };
-    let new = from..graph.len();
-    let new = std::slice::from_ref(&new);
-    match merge_logged(graph, log, &mut edits, version, new, graph.frontier()) {
-        Ok(()) => Ok(edits.undo),
+    let outcome = match resumed {
+        Some((mut lanes, common)) => {
+            replay_new(graph, log, &mut edits, &mut lanes, new).map(|()| Some((lanes, common)))
+        }
+        None => merge_logged(
+            graph,
+            log,
+            &mut edits,
+            version,
+            std::slice::from_ref(&new),
+            graph.frontier(),
+        ),
+    };
+    match outcome {
+        Ok(kept) => {
+            if let Some((lanes, common)) = kept {
+                let doc_len = C::doc_len(edits.doc);
+                log.store_merge_cache(MergeCache::keep(lanes, common, graph, doc_len));
+            }
+            Ok(edits.undo)
+        }
         Err(error) => {
             roll_back(edits.doc, edits.undo);
             Err(error)
         }
+    }
+}
+
+/// Replays the events `new`, all new to the document, in `lanes`, which hold every event
+/// before them: each chain's edits go to the document.
+fn replay_new<C: Content>(
+    graph: &CausalGraph,
+    log: &OpLog<C>,
+    edits: &mut Edits<'_, C>,
+    lanes: &mut Lanes,
+    new: Range<Lv>,
+) -> Result<(), OutOfRange> {
+    for chain in graph.runs_in(new) {
+        lanes.replay_chain(graph, log, &chain, |effect| {
+            apply_effect(edits, log, effect)
+        })?;
+    }
+    Ok(())
+}
+
+/// Makes a replayed change to the effect document in the document itself.
+fn apply_effect<C: Content>(
+    edits: &mut Edits<'_, C>,
+    log: &OpLog<C>,
+    effect: Effect<'_>,
+) -> Result<(), OutOfRange> {
+    match effect {
+        Effect::Insert { at, op } => edits.insert(at, log, op),
+        Effect::Delete { at, len } => edits.remove(at, len),
     }
 }
 
@@ -150,7 +212,8 @@ pub(crate) fn checkout<C: Content>(
 }
 
 /// Brings the events `new` (ascending spans, none of them in `version`) into the document at
-/// `version`, ending at version `target` (which includes `version` and `new`).
+/// `version`, ending at version `target` (which includes `version` and `new`). Returns the
+/// replay state and the version it started from if the conflict zone had to be replayed.
 fn merge_logged<C: Content>(
     graph: &CausalGraph,
     log: &OpLog<C>,
@@ -158,7 +221,7 @@ fn merge_logged<C: Content>(
     version: &Frontier,
     new: &[Range<Lv>],
     target: &Frontier,
-) -> Result<(), OutOfRange> {
+) -> Result<Option<(Lanes, Frontier)>, OutOfRange> {
     let mut version = version.clone();
     let mut spans = new.iter().filter(|span| !span.is_empty());
     let mut current = spans.next().cloned();
@@ -183,60 +246,36 @@ fn merge_logged<C: Content>(
         }
     }
     if current.is_none() {
-        return Ok(());
+        return Ok(None);
     }
 
     // Replay the conflict zone; only the new events edit the text.
     let zone = graph.conflict_zone(&version, target);
-    let mut tracker = Tracker::new();
-    replay(graph, log, &mut tracker, zone, |side, effect| {
+    let common = zone.common.clone();
+    let lanes = replay(graph, log, zone, |side, effect| {
         if side != Side::Theirs {
             return Ok(());
         }
-        match effect {
-            Effect::Insert { at, op } => edits.insert(at, log, op),
-            Effect::Delete { at, len } => edits.remove(at, len),
-        }
+        apply_effect(edits, log, effect)
     })?;
-    Ok(())
+    Ok(Some((lanes, common)))
 }
 
-/// What replaying an operation does to the effect (current) text.
-enum Effect<'a> {
-    Insert { at: usize, op: &'a OpRun },
-    Delete { at: usize, len: usize },
-}
-
-/// Replays the events of `zone` in `tracker`, calling `effect` with each change to the effect
-/// text and the side of the event that made it. Returns the prepare version at the end.
+/// Replays the events of `zone` in fresh [`Lanes`], calling `effect` with each change to the
+/// effect text and the side of the event that made it.
 fn replay<C: Content>(
     graph: &CausalGraph,
     log: &OpLog<C>,
-    tracker: &mut Tracker,
     zone: ConflictZone,
     mut effect: impl FnMut(Side, Effect<'_>) -> Result<(), OutOfRange>,
-) -> Result<Frontier, OutOfRange> {
-    let mut prepare = zone.common.clone();
+) -> Result<Lanes, OutOfRange> {
+    let mut lanes = Lanes::new(zone.common.clone());
     for (span, side) in zone.spans {
         for chain in graph.runs_in(span) {
-            move_prepare_version(graph, log, tracker, &mut prepare, &chain.parents);
-            for op in log.runs_in(chain.span.clone()) {
-                match op.kind {
-                    OpKind::Insert => {
-                        let at = tracker.insert(graph, &op)?;
-                        effect(side, Effect::Insert { at, op: &op })?;
-                    }
-                    OpKind::Delete => {
-                        for (at, len) in tracker.delete(&op)? {
-                            effect(side, Effect::Delete { at, len })?;
-                        }
-                    }
-                }
-            }
-            prepare = Frontier::single(chain.span.end - 1);
+            lanes.replay_chain(graph, log, &chain, |e| effect(side, e))?;
         }
     }
-    Ok(prepare)
+    Ok(lanes)
 }
 
 /// Where the position `index` of the document at version `from` is in the current one: the
@@ -250,11 +289,7 @@ pub(crate) fn transform_position<C: Content>(
     index: usize,
     after_char: bool,
 ) -> Result<usize, OutOfRange> {
-    let zone = graph.conflict_zone(from, graph.frontier());
-    let mut tracker = Tracker::new();
-    let mut prepare = replay(graph, log, &mut tracker, zone, |_, _| Ok(()))?;
-    move_prepare_version(graph, log, &mut tracker, &mut prepare, from);
-    tracker.resolve(index, after_char)
+    tracker_from(graph, log, from)?.resolve(index, after_char)
 }
 
 /// A tracker whose prepare version is `from` and whose effect version is the current one.
@@ -265,10 +300,8 @@ pub(crate) fn tracker_from<C: Content>(
     from: &Frontier,
 ) -> Result<Tracker, OutOfRange> {
     let zone = graph.conflict_zone(from, graph.frontier());
-    let mut tracker = Tracker::new();
-    let mut prepare = replay(graph, log, &mut tracker, zone, |_, _| Ok(()))?;
-    move_prepare_version(graph, log, &mut tracker, &mut prepare, from);
-    Ok(tracker)
+    let lanes = replay(graph, log, zone, |_, _| Ok(()))?;
+    Ok(lanes.into_tracker(graph, log, from))
 }
 
 /// How the current document differs from the document at version `from` (of length

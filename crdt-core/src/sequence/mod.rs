@@ -20,6 +20,7 @@
 pub(crate) mod content;
 mod cursor;
 mod encoding;
+pub(crate) mod lanes;
 pub(crate) mod merge;
 pub(crate) mod oplog;
 mod snapshot;
@@ -117,6 +118,7 @@ impl<C: Content> Sequence<C> {
         let agent = self.local_agent();
         let parents = self.graph.frontier().clone();
         let span = self.graph.add_local(agent, count, &parents);
+        self.log.clear_merge_cache();
         self.log.push_insert(span, at, units);
         C::doc_insert(&mut self.doc, at, units);
         Ok(())
@@ -133,6 +135,7 @@ impl<C: Content> Sequence<C> {
         let agent = self.local_agent();
         let parents = self.graph.frontier().clone();
         let span = self.graph.add_local(agent, range.len(), &parents);
+        self.log.clear_merge_cache();
         self.log.push_delete(span, range.start, true);
         C::doc_remove(&mut self.doc, range.start, range.len());
         Ok(())

@@ -7,10 +7,12 @@
 //! event order, so an insert run's content is a contiguous range of it.
 
 use std::ops::Range;
+use std::sync::Mutex;
 
 use crate::causal_graph::Lv;
 use crate::rle::{HasLength, HasRleKey, MergeableSpan, RleVec, SplitableSpan};
 use crate::sequence::content::{Arena, Content};
+use crate::sequence::lanes::MergeCache;
 
 /// Whether an operation inserts or deletes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +125,12 @@ pub(crate) struct OpLog<C: Content> {
     pub(crate) ops: RleVec<OpRun>,
     /// Inserted content of every insert, in event order.
     pub(crate) content: Arena<C>,
+    /// The replay state of the last merge into this sequence, for the next one
+    /// ([`MergeCache`]). It lives here because the log is what every merge of the sequence
+    /// (of a [`Text`](crate::Text), a [`List`](crate::List) or a document container) is given,
+    /// by shared reference; hence the lock, which is only taken to take the cache out and put
+    /// it back. Not part of the log's value: clones start without it.
+    merge_cache: Mutex<Option<Box<MergeCache>>>,
 }
 
 impl<C: Content> Clone for OpLog<C> {
@@ -130,6 +138,7 @@ impl<C: Content> Clone for OpLog<C> {
         OpLog {
             ops: self.ops.clone(),
             content: self.content.clone(),
+            merge_cache: Mutex::new(None),
         }
     }
 }
@@ -139,6 +148,7 @@ impl<C: Content> Default for OpLog<C> {
         OpLog {
             ops: RleVec::default(),
             content: Arena::default(),
+            merge_cache: Mutex::new(None),
         }
     }
 }
@@ -173,8 +183,33 @@ impl<C: Content> OpLog<C> {
         });
     }
 
+    /// Takes the kept replay state out (see [`MergeCache`]); `None` if there is none.
+    pub(crate) fn take_merge_cache(&self) -> Option<MergeCache> {
+        // A panic while the lock was held cannot leave the cache half-changed (it is only
+        // moved in and out), so a poisoned lock is used as it is.
+        let mut slot = self.merge_cache.lock().unwrap_or_else(|p| p.into_inner());
+        slot.take().map(|cache| *cache)
+    }
+
+    /// Keeps `cache` for the next merge (or drops the kept one, with `None`).
+    pub(crate) fn store_merge_cache(&self, cache: Option<MergeCache>) {
+        let mut slot = self.merge_cache.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = cache.map(Box::new);
+    }
+
+    /// Drops the kept replay state: the document is about to change without it (a local
+    /// edit), so it would only hold memory until the next merge finds it stale.
+    pub(crate) fn clear_merge_cache(&mut self) {
+        *self
+            .merge_cache
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// Forgets the operations of events from `lv` on (undoing a failed update).
     pub(crate) fn truncate(&mut self, lv: Lv) {
+        // The kept replay state may hold the forgotten events.
+        self.clear_merge_cache();
         if let Some(index) = self.ops.0.iter().rposition(|run| run.span.start < lv) {
             let run = &mut self.ops.0[index];
             if run.span.end > lv {

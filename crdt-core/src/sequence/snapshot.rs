@@ -35,10 +35,8 @@ pub(crate) fn adopt<C: Content>(
     }
 
     let total_units = C::count(&content);
-    let mut log = OpLog::<C> {
-        content: Arena::from_units(content, total_units),
-        ..OpLog::default()
-    };
+    let mut log = OpLog::<C>::default();
+    log.content = Arena::from_units(content, total_units);
     log.ops.0.reserve_exact(ops.len());
     let (mut next_unit, mut inserted, mut deleted) = (0usize, 0usize, 0usize);
     while let Some(op) = ops.next_op()? {

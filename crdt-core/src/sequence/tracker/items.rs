@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{INSERTED, ItemRun, NONE};
+use super::{INSERTED, ItemRun, NONE, NOT_INSERTED};
 use crate::causal_graph::Lv;
 
 const LEAF_CAPACITY: usize = 32;
@@ -24,6 +24,9 @@ pub(super) struct Counts {
     pub(super) raw: usize,
     pub(super) prepare: usize,
     pub(super) effect: usize,
+    /// Items inserted in the prepare version, deleted there or not: finds an insert's right
+    /// origin without walking over every concurrent item after it.
+    pub(super) present: usize,
 }
 
 impl Counts {
@@ -32,6 +35,11 @@ impl Counts {
             raw: run.len,
             prepare: if run.prepare == INSERTED { run.len } else { 0 },
             effect: if run.deleted { 0 } else { run.len },
+            present: if run.prepare == NOT_INSERTED {
+                0
+            } else {
+                run.len
+            },
         }
     }
 
@@ -39,15 +47,18 @@ impl Counts {
         self.raw += other.raw;
         self.prepare += other.prepare;
         self.effect += other.effect;
+        self.present += other.present;
     }
 }
 
+#[derive(Clone)]
 struct Leaf {
     runs: Vec<ItemRun>,
     parent: usize,
     next: Option<usize>,
 }
 
+#[derive(Clone)]
 struct Node {
     /// Leaf ids if `over_leaves`, otherwise node ids.
     children: Vec<usize>,
@@ -66,6 +77,7 @@ pub(super) struct Cursor {
 }
 
 /// The B-tree. See the module documentation.
+#[derive(Clone)]
 pub(super) struct Items {
     leaves: Vec<Leaf>,
     nodes: Vec<Node>,
@@ -131,6 +143,87 @@ impl Items {
                 run: leaf.runs.len(),
                 offset: 0,
             },
+        }
+    }
+
+    /// The first item at or after `cursor` that is in the prepare version (deleted there or
+    /// not), or the end: a scan of the cursor's leaf, then a walk up to the first later
+    /// subtree holding such an item and down into it, O(log n) however many items not in the
+    /// prepare version lie between.
+    pub(super) fn next_present(&self, cursor: Cursor) -> Cursor {
+        let present = |run: &ItemRun| run.prepare != NOT_INSERTED;
+        if self.is_end(cursor) {
+            return cursor;
+        }
+        if present(self.run(cursor)) {
+            return cursor;
+        }
+        let runs = &self.leaves[cursor.leaf].runs;
+        if let Some(i) = runs[cursor.run + 1..].iter().position(present) {
+            return Cursor {
+                leaf: cursor.leaf,
+                run: cursor.run + 1 + i,
+                offset: 0,
+            };
+        }
+        // Up to the first ancestor with a later child holding a present item.
+        let mut child = cursor.leaf;
+        let mut parent = self.leaves[cursor.leaf].parent;
+        let found = loop {
+            if parent == NO_PARENT {
+                break None;
+            }
+            let node = &self.nodes[parent];
+            let slot = node.children.iter().position(|&c| c == child);
+            let later = slot.and_then(|slot| {
+                (slot + 1..node.children.len()).find(|&i| node.counts[i].present > 0)
+            });
+            if let Some(i) = later {
+                break Some((node.children[i], node.over_leaves));
+            }
+            child = parent;
+            parent = node.parent;
+        };
+        let Some((mut id, mut is_leaf)) = found else {
+            return self.end();
+        };
+        // Down to the first present item of that subtree.
+        while !is_leaf {
+            let node = &self.nodes[id];
+            let Some(i) = node.counts.iter().position(|c| c.present > 0) else {
+                return self.end();
+            };
+            is_leaf = node.over_leaves;
+            id = node.children[i];
+        }
+        match self.leaves[id].runs.iter().position(present) {
+            Some(run) => Cursor {
+                leaf: id,
+                run,
+                offset: 0,
+            },
+            None => self.end(),
+        }
+    }
+
+    /// The cursor past the last item.
+    fn end(&self) -> Cursor {
+        let mut leaf = 0;
+        if let Some(mut node) = self.root {
+            loop {
+                let n = &self.nodes[node];
+                let last = n.children[n.children.len() - 1];
+                if n.over_leaves {
+                    leaf = last;
+                    break;
+                }
+                node = last;
+            }
+        }
+        Cursor {
+            leaf,
+            run: self.leaves[leaf].runs.len(),
+            offset: 0,
         }
     }
 
@@ -202,6 +295,48 @@ impl Items {
             }
         }
         None
+    }
+
+    /// The cursor with `pos` items (of any state) before it: the place an item inserted at
+    /// raw position `pos` goes. Past the end, the end of the last leaf.
+    pub(super) fn cursor_at_raw(&self, pos: usize) -> Cursor {
+        let mut remaining = pos;
+        let mut leaf = 0;
+        if let Some(mut node) = self.root {
+            loop {
+                let n = &self.nodes[node];
+                let last = n.counts.len() - 1;
+                let mut chosen = last;
+                for (i, counts) in n.counts.iter().enumerate() {
+                    if remaining < counts.raw || i == last {
+                        chosen = i;
+                        break;
+                    }
+                    remaining -= counts.raw;
+                }
+                if n.over_leaves {
+                    leaf = n.children[chosen];
+                    break;
+                }
+                node = n.children[chosen];
+            }
+        }
+        let runs = &self.leaves[leaf].runs;
+        for (i, run) in runs.iter().enumerate() {
+            if remaining < run.len {
+                return Cursor {
+                    leaf,
+                    run: i,
+                    offset: remaining,
+                };
+            }
+            remaining -= run.len;
+        }
+        Cursor {
+            leaf,
+            run: runs.len(),
+            offset: 0,
+        }
     }
 
     fn first_leaf(&self) -> usize {
@@ -515,5 +650,55 @@ mod tests {
         assert_eq!(before, 497 * 2);
         assert_eq!(effect, items.effect_position(cursor));
         assert_eq!(items.raw_position(cursor), 5);
+    }
+
+    #[test]
+    fn next_present_skips_items_not_in_the_prepare_version() {
+        let mut items = Items::new(run(1_000_000, 10));
+        let n = 400;
+        for k in 0..n {
+            let cursor = items.cursor_at_raw((k * 7) % (items.total_raw() + 1));
+            let mut item = run(k, 1);
+            // Every item but each 97th is not in the prepare version.
+            if k % 97 != 0 {
+                item.prepare = NOT_INSERTED;
+            }
+            items.insert(cursor, item);
+        }
+        let mut cursor = items.first();
+        while !items.is_end(cursor) {
+            let found = items.next_present(cursor);
+            // The same answer as walking run by run.
+            let mut walk = cursor;
+            while !items.is_end(walk) && items.run(walk).prepare == NOT_INSERTED {
+                walk = items.next_run(walk);
+            }
+            assert_eq!(items.is_end(found), items.is_end(walk));
+            if !items.is_end(found) {
+                assert_eq!(
+                    items.run(found).lv + found.offset,
+                    items.run(walk).lv + walk.offset
+                );
+            }
+            cursor = items.next_run(cursor);
+        }
+    }
+
+    #[test]
+    fn cursor_at_raw_finds_every_position() {
+        let mut items = Items::new(run(1_000_000, 10));
+        for k in 0..300 {
+            let (cursor, _, _) = items.after_prepare_pos(k % 7).expect("in range");
+            items.insert(cursor, run(k * 3, 3));
+        }
+        let total = items.total_raw();
+        for pos in 0..total {
+            let cursor = items.cursor_at_raw(pos);
+            assert_eq!(items.raw_position(cursor), pos);
+            assert!(!items.is_end(cursor));
+        }
+        let end = items.cursor_at_raw(total);
+        assert_eq!(items.raw_position(end), total);
+        assert!(items.is_end(end));
     }
 }

@@ -98,6 +98,14 @@ impl DeleteTarget {
     }
 }
 
+/// Where [`Tracker::insert_placed`] put new items: their raw position (items of any state
+/// before them) and the run as another tracker, whose prepare version lacks them, stores it.
+#[derive(Clone, Debug)]
+pub(crate) struct Placed {
+    raw: usize,
+    run: ItemRun,
+}
+
 /// One stretch of [`Tracker::compare`]'s answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum VersionDiff {
@@ -114,6 +122,10 @@ pub(crate) enum VersionDiff {
 pub(crate) struct OutOfRange;
 
 /// The replay state. See the module documentation.
+///
+/// Cloning gives an independent copy, which [`crate::sequence::lanes`] uses to keep the same
+/// items at several prepare versions at once.
+#[derive(Clone)]
 pub(crate) struct Tracker {
     items: Items,
     /// Which items each delete event deleted, sorted by event.
@@ -145,21 +157,23 @@ impl Tracker {
     }
 
     /// Replays the insert run `op` (events `op.span`) at its prepare position; returns where
-    /// its text goes in the effect state.
-    pub(crate) fn insert(&mut self, graph: &CausalGraph, op: &OpRun) -> Result<usize, OutOfRange> {
+    /// its text goes in the effect state, and where the new items went, so that trackers
+    /// holding the same items at other prepare versions can take them too
+    /// ([`Tracker::mirror_insert`]).
+    pub(crate) fn insert_placed(
+        &mut self,
+        graph: &CausalGraph,
+        op: &OpRun,
+    ) -> Result<(usize, Placed), OutOfRange> {
         let (cursor, effect_at_cursor, origin_left) =
             self.items.after_prepare_pos(op.pos).ok_or(OutOfRange)?;
         // The right origin: the first item from the cursor on that exists in the prepare version.
-        let mut origin_right = NONE;
-        let mut probe = cursor;
-        while !self.items.is_end(probe) {
-            let run = self.items.run(probe);
-            if run.prepare != NOT_INSERTED {
-                origin_right = run.lv + probe.offset;
-                break;
-            }
-            probe = self.items.next_run(probe);
-        }
+        let probe = self.items.next_present(cursor);
+        let origin_right = if self.items.is_end(probe) {
+            NONE
+        } else {
+            self.items.run(probe).lv + probe.offset
+        };
 
         // FugueMax / YjsMod: order among the concurrent items (not yet inserted in the prepare
         // version) that lie between the cursor and the right origin.
@@ -218,18 +232,56 @@ impl Tracker {
             }
         }
 
-        self.items.insert(
-            destination,
-            ItemRun {
-                lv: op.span.start,
-                len: op.span.len(),
-                origin_left,
-                origin_right,
-                prepare: INSERTED,
-                deleted: false,
+        let run = ItemRun {
+            lv: op.span.start,
+            len: op.span.len(),
+            origin_left,
+            origin_right,
+            prepare: INSERTED,
+            deleted: false,
+        };
+        let placed = Placed {
+            raw: self.items.raw_position(destination),
+            run: ItemRun {
+                prepare: NOT_INSERTED,
+                ..run.clone()
             },
-        );
-        Ok(destination_effect)
+        };
+        self.items.insert(destination, run);
+        Ok((destination_effect, placed))
+    }
+
+    /// Takes items another tracker with the same items placed ([`Tracker::insert_placed`]),
+    /// as not yet in this tracker's prepare version (its version lacks the inserting events).
+    pub(crate) fn mirror_insert(&mut self, placed: &Placed) {
+        let cursor = self.items.cursor_at_raw(placed.raw);
+        self.items.insert(cursor, placed.run.clone());
+    }
+
+    /// How many delete records there are: the records from here on are those of later
+    /// [`Tracker::delete`] calls, which [`Tracker::mirror_deletes`] copies.
+    pub(crate) fn delete_records(&self) -> usize {
+        self.deletes.len()
+    }
+
+    /// Takes the deletes another tracker with the same items replayed from its record
+    /// `from` on: the items leave the effect version, and this tracker's prepare version
+    /// (which lacks the deleting events) is unchanged.
+    pub(crate) fn mirror_deletes(&mut self, other: &Tracker, from: usize) {
+        for record in &other.deletes[from..] {
+            let items = record.targets_of(record.event..record.event + record.len);
+            let mut at = items.start;
+            while at < items.end {
+                match self
+                    .items
+                    .change_one_run(at..items.end, |run| run.deleted = true)
+                {
+                    Some(next) => at = next,
+                    None => break,
+                }
+            }
+            self.deletes.push(record.clone());
+        }
     }
 
     /// Replays the delete run `op`: marks the items it deletes in the prepare version, and
