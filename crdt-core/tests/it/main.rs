@@ -15,6 +15,7 @@ mod history;
 mod identity;
 mod inspect;
 mod laws;
+mod one_by_one;
 mod op_based;
 mod shallow;
 mod sync;
