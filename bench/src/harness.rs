@@ -329,6 +329,25 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::median;
+    use crate::plan::Plan;
+    use crate::trace::Trace;
+
+    /// The hand-made trace with several roots (three authors start on the empty document, one
+    /// of them starts again later) replays, loads and merges to its end content on every
+    /// library.
+    #[test]
+    fn a_trace_with_several_roots_is_measured_on_every_library() -> Result<(), String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/multi-root.json");
+        let trace = Trace::load(&path).map_err(|e| e.to_string())?;
+        assert_eq!(trace.roots, 4);
+        let plan = Plan::new(&trace);
+        assert_eq!(plan.forks, 1);
+        for subject in crate::peers::all() {
+            let row = subject.measure(&trace, Some(&plan), 1);
+            assert!(row.ok, "{}: {:?}", subject.name(), row.problems);
+        }
+        Ok(())
+    }
 
     #[test]
     fn medians_of_odd_and_even_counts() {

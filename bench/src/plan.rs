@@ -163,6 +163,10 @@ mod tests {
                 })
                 .collect(),
             num_agents,
+            roots: txns
+                .iter()
+                .filter(|(_, parents)| parents.is_empty())
+                .count(),
             ops: 0,
             non_bmp: false,
         }

@@ -235,11 +235,16 @@ pub fn trace_report(trace: &Trace, plan: Option<&Plan>, rows: &[Row]) -> String 
         ),
         Kind::Concurrent => writeln!(
             out,
-            "== {} (concurrent: {} agent{}, {} txns, {} ops, {} chars at the end) ==",
+            "== {} (concurrent: {} agent{}, {} txns{}, {} ops, {} chars at the end) ==",
             trace.name,
             trace.num_agents,
             if trace.num_agents == 1 { "" } else { "s" },
             group_thousands(trace.txns.len()),
+            if trace.roots > 1 {
+                format!(" ({} of them roots)", trace.roots)
+            } else {
+                String::new()
+            },
             group_thousands(trace.ops),
             group_thousands(chars)
         ),

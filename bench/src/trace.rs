@@ -75,6 +75,9 @@ pub struct Trace {
     pub txns: Vec<Txn>,
     /// Number of agents (1 for sequential traces).
     pub num_agents: usize,
+    /// Number of transactions without parents (1 for sequential traces): more than one means
+    /// several histories start from the empty document and merge later.
+    pub roots: usize,
     /// Number of patches over all transactions: the `ops` of the reports.
     pub ops: usize,
     /// Whether any inserted text has a character outside the Basic Multilingual Plane, i.e.
@@ -206,14 +209,16 @@ impl Trace {
                         "txn {index} has parent {parent}, which does not come before it"
                     )));
                 }
-                if index > 0 && txn.parents.is_empty() {
-                    // A second root would start a second, unrelated document history.
-                    return Err(invalid(format!(
-                        "txn {index} has no parents (only the first may be a root)"
-                    )));
-                }
             }
         }
+        // Several roots (transactions made on the empty document, e.g. several authors starting
+        // at once, as in the Eg-walker paper's datasets) are fine: each is applied on a replica
+        // holding nothing, which the replay plan provides (a fresh replica when its agent's
+        // already holds something).
+        let roots = match kind {
+            Kind::Sequential => 1,
+            Kind::Concurrent => raw.txns.iter().filter(|t| t.parents.is_empty()).count(),
+        };
         let ops = raw.txns.iter().map(|t| t.patches.len()).sum();
         let non_bmp = raw
             .txns
@@ -226,6 +231,7 @@ impl Trace {
             end_content: raw.end_content,
             txns: raw.txns,
             num_agents,
+            roots,
             ops,
             non_bmp,
         })
@@ -292,6 +298,18 @@ mod tests {
             r#"{"kind":"concurrent","endContent":"","numAgents":1,"txns":[{"parents":[],"agent":1,"patches":[]}]}"#,
         );
         assert!(matches!(agent, Err(TraceError::Invalid { .. })));
+    }
+
+    #[test]
+    fn several_roots_are_accepted_and_counted() -> Result<(), TraceError> {
+        let t = parse(
+            r#"{"kind":"concurrent","endContent":"","numAgents":2,"txns":[
+                {"parents":[],"agent":0,"patches":[[0,0,"a"]]},
+                {"parents":[],"agent":1,"patches":[[0,0,"b"]]},
+                {"parents":[0,1],"agent":0,"patches":[[0,2,""]]}]}"#,
+        )?;
+        assert_eq!(t.roots, 2);
+        Ok(())
     }
 
     #[test]

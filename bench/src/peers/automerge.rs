@@ -11,7 +11,10 @@
 //! - The text object is created (`put_object(ROOT, "text", ObjType::Text)`) in the first
 //!   transaction of the first writer, as an editor creating the document would; every other
 //!   replica receives it with that transaction's change before its own first edit (all
-//!   transactions descend from the first).
+//!   transactions descend from the first). A trace with several roots (transactions made on
+//!   the empty document) has no first transaction every other descends from, so there every
+//!   replica starts from one shared change (a fixed actor, no timestamp, hence the same bytes
+//!   and object id everywhere) that creates the text object, applied in `new_doc`.
 //! - Per-transaction update: the committed change's bytes
 //!   (`get_change_by_hash(..).raw_bytes()`); received with `load_incremental`. When a replica
 //!   receives several updates at once they are concatenated (a valid sequence of chunks) and
@@ -50,6 +53,22 @@ fn actor(agent: usize) -> ActorId {
     let mut id = [0u8; 16];
     id[8..].copy_from_slice(&(agent as u64 + 1).to_be_bytes());
     ActorId::from(id)
+}
+
+/// The change creating the text object that every replica of a trace with several roots
+/// starts from (see the module documentation): made by an actor no agent uses, without a
+/// timestamp, so it is byte for byte the same each time.
+fn shared_creation() -> Result<Vec<u8>, PeerError> {
+    let mut id = [0u8; 16];
+    id[0] = 0xC7;
+    let mut doc = ::automerge::Automerge::new_with_encoding(ENCODING).with_actor(ActorId::from(id));
+    let mut tx = doc.transaction();
+    tx.put_object(ROOT, TEXT, ObjType::Text)
+        .map_err(edit_error)?;
+    let (hash, _) = tx.commit();
+    hash.and_then(|hash| doc.get_change_by_hash(&hash))
+        .map(|change| change.raw_bytes().to_vec())
+        .ok_or_else(|| PeerError::Encode("the text object's creation made no change".into()))
 }
 
 fn edit_error(e: ::automerge::AutomergeError) -> PeerError {
@@ -120,11 +139,18 @@ impl Peer for Automerge {
         env!("BENCH_PIN_AUTOMERGE")
     }
 
-    fn new_doc(&self, _spec: &DocSpec, agent: usize) -> Result<AmDoc, PeerError> {
-        Ok(AmDoc {
+    fn new_doc(&self, spec: &DocSpec, agent: usize) -> Result<AmDoc, PeerError> {
+        let mut doc = AmDoc {
             doc: ::automerge::Automerge::new_with_encoding(ENCODING).with_actor(actor(agent)),
             text: None,
-        })
+        };
+        if spec.several_roots {
+            doc.doc
+                .load_incremental(&shared_creation()?)
+                .map_err(decode_error)?;
+            doc.find_text()?;
+        }
+        Ok(doc)
     }
 
     fn apply_txn(&self, doc: &mut AmDoc, txn: &Txn) -> Result<(), PeerError> {

@@ -122,6 +122,7 @@ mod tests {
             end_content: String::new(),
             txns: vec![insert(0, &[], "a"), insert(0, &[], "b")],
             num_agents: 1,
+            roots: 2,
             ops: 2,
             non_bmp: false,
         };

@@ -43,6 +43,10 @@ pub struct DocSpec {
     /// UTF-16 positions differ from code point positions somewhere. Libraries indexing by
     /// UTF-16 must then convert; otherwise they may pass positions through.
     pub non_bmp: bool,
+    /// Whether several transactions start from the empty document (several roots). Libraries
+    /// whose text lives in an object some transaction must create (automerge) then start every
+    /// replica from one shared creation of it, since no single transaction precedes all others.
+    pub several_roots: bool,
 }
 
 impl DocSpec {
@@ -50,6 +54,7 @@ impl DocSpec {
     pub fn of(trace: &Trace) -> DocSpec {
         DocSpec {
             non_bmp: trace.non_bmp,
+            several_roots: trace.roots > 1,
         }
     }
 }

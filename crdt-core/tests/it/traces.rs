@@ -27,10 +27,22 @@ pub fn traces_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces")
 }
 
+/// Reads a trace, gzipped if its name ends in `.gz`, plain JSON otherwise.
 pub fn load(path: &Path) -> Trace {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let reader = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
-    serde_json::from_reader(reader).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    let reader = std::io::BufReader::new(file);
+    let parsed = if path.extension().is_some_and(|ext| ext == "gz") {
+        serde_json::from_reader(flate2::read::GzDecoder::new(reader))
+    } else {
+        serde_json::from_reader(reader)
+    };
+    parsed.unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The hand-made trace with several roots (transactions on the empty document) that the
+/// bench also measures.
+fn multi_root_trace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/traces/multi-root.json")
 }
 
 fn trace_files(subdir: &str) -> Vec<PathBuf> {
@@ -102,10 +114,13 @@ fn every_sequential_trace_yields_its_end_content() {
 /// Replays a concurrent trace with one replica per agent. Each transaction's update (made by
 /// its agent's replica) goes into a log; before a transaction, its agent's replica applies the
 /// logged updates of the ancestors it has not seen, so it is exactly at the parents' version.
-/// At the end a fresh replica applies every update in order.
+/// A replica holding something the transaction did not see (its agent made two concurrent
+/// transactions, e.g. a second root on the empty document) is replaced by a fresh one under a
+/// new identity. At the end a fresh replica applies every update in order.
 fn replay_concurrent(trace: &Trace) -> Text {
     let agents = trace.num_agents.max(1);
     let replica_of = |agent: usize| ReplicaId::from_u128(agent as u128 + 1);
+    let mut next_fork = agents as u128 + 1;
     let mut replicas: Vec<Text> = (0..agents).map(|a| Text::new(replica_of(a))).collect();
     let n = trace.txns.len();
     // ancestors[t]: the transactions before t that t builds on (transitively), by index.
@@ -124,6 +139,11 @@ fn replay_concurrent(trace: &Trace) -> Text {
             target.merge(&versions[parent]);
         }
         let replica = &mut replicas[txn.agent];
+        if !target.includes(&replica.version()) {
+            next_fork += 1;
+            *replica = Text::new(ReplicaId::from_u128(next_fork));
+            applied[txn.agent].fill(false);
+        }
         for (u, &needed) in mine.iter().enumerate() {
             if needed && !applied[txn.agent][u] {
                 replica.apply_update(&updates[u]).expect("ancestors apply");
@@ -148,8 +168,11 @@ fn replay_concurrent(trace: &Trace) -> Text {
 }
 
 fn check_concurrent(relative: &str) {
-    let path = traces_dir().join(relative);
-    let trace = load(&path);
+    check_concurrent_at(&traces_dir().join(relative));
+}
+
+fn check_concurrent_at(path: &Path) {
+    let trace = load(path);
     let merged = replay_concurrent(&trace);
     assert!(
         merged.to_string() == trace.end_content,
@@ -162,6 +185,15 @@ fn check_concurrent(relative: &str) {
         "{}: load",
         path.display()
     );
+}
+
+#[test]
+fn a_concurrent_trace_with_several_roots_yields_its_end_content() {
+    let path = multi_root_trace();
+    let trace = load(&path);
+    assert!(trace.txns.iter().filter(|t| t.parents.is_empty()).count() > 1);
+    check_concurrent_at(&path);
+    assert!(replay_concurrent_documents(&trace) == trace.end_content);
 }
 
 #[test]
@@ -257,6 +289,7 @@ pub(crate) fn concurrent_document(
 ) -> (Document, TextId) {
     let agents = trace.num_agents.max(1);
     let replica_of = |agent: usize| ReplicaId::from_u128(agent as u128 + 1);
+    let mut next_fork = agents as u128 + 1;
     // Everyone starts from one shared creation of the text, so they all edit the same one.
     let mut origin = Document::new(ReplicaId::from_u128(u128::MAX - 1));
     let text: TextId = origin.set_new_text(MapId::ROOT, "text").expect("a map");
@@ -270,6 +303,12 @@ pub(crate) fn concurrent_document(
             target.merge(&versions[parent]);
         }
         let replica = &mut replicas[txn.agent];
+        if !target.includes(&replica.version()) {
+            // The agent's replica holds something this transaction did not see (a second root,
+            // or two concurrent transactions of one agent): a fresh one from the creation.
+            next_fork += 1;
+            *replica = origin.fork(ReplicaId::from_u128(next_fork));
+        }
         let missing = hub.update_between(&replica.version(), &target);
         replica.apply_update(&missing).expect("ancestors apply");
         assert_eq!(replica.version(), target, "exactly at the parents' version");
@@ -284,10 +323,8 @@ pub(crate) fn concurrent_document(
             .expect("patches in range");
         hub.merge(replica).expect("hub merges");
         let mut version = target;
-        version.advance(
-            replica_of(txn.agent),
-            replica.version().get(replica_of(txn.agent)),
-        );
+        let editor = replica.replica();
+        version.advance(editor, replica.version().get(editor));
         after(i, replica, &version, text);
         versions.push(version);
     }
