@@ -9,6 +9,9 @@
 //! delivery replay everything since the fork (issue 14). Only the deliveries are timed; the
 //! result is checked against the same updates applied as two batches (all of A, then all of B).
 //!
+//! The last column times the receiver's whole history since the base (the same interleaved
+//! events) applied as one update to another fork of the base, as a relay would send it.
+//!
 //! `--changes N` times one size; without it the program sweeps N = 1k, 2k, 4k, ..., up to
 //! `--max N` (default 64k), printing the time and the growth factor per doubling, and stops
 //! early once a step takes longer than `--budget SECONDS` (default 60).
@@ -51,6 +54,9 @@ pub(crate) struct PatternArgs {
 struct Measured {
     changes: usize,
     took: Duration,
+    /// Applying the receiver's whole history since the base as one update to another fork of
+    /// the base: the same interleaved events, replayed in one merge.
+    relayed: Duration,
 }
 
 /// Why a run's result could not be trusted.
@@ -115,9 +121,18 @@ fn alternating_text(per_writer: usize) -> Result<Measured, PatternError> {
     if receiver.to_string() != batch.to_string() || receiver.version() != batch.version() {
         return Err(fail("one-by-one delivery differs from batch delivery"));
     }
+    let everything = receiver.update_since(&base.version());
+    let mut relay = base.fork(ReplicaId::from_u128(6));
+    let start = Instant::now();
+    relay.apply_update(&everything).map_err(fail)?;
+    let relayed = start.elapsed();
+    if relay.to_string() != batch.to_string() {
+        return Err(fail("the relayed history differs from batch delivery"));
+    }
     Ok(Measured {
         changes: per_writer * 2,
         took,
+        relayed,
     })
 }
 
@@ -158,9 +173,18 @@ fn alternating_document(per_writer: usize) -> Result<Measured, PatternError> {
     {
         return Err(fail("one-by-one delivery differs from batch delivery"));
     }
+    let everything = receiver.update_since(&base.version());
+    let mut relay = base.fork(ReplicaId::from_u128(6));
+    let start = Instant::now();
+    relay.apply_update(&everything).map_err(fail)?;
+    let relayed = start.elapsed();
+    if relay.text(text).map_err(fail)? != batch.text(text).map_err(fail)? {
+        return Err(fail("the relayed history differs from batch delivery"));
+    }
     Ok(Measured {
         changes: per_writer * 2,
         took,
+        relayed,
     })
 }
 
@@ -181,8 +205,8 @@ pub(crate) fn run(args: &PatternArgs) -> bool {
             target.name()
         );
         println!(
-            "{:>10} {:>12} {:>14} {:>10}",
-            "changes", "time ms", "µs per change", "growth"
+            "{:>10} {:>12} {:>14} {:>10} {:>18}",
+            "changes", "time ms", "µs per change", "growth", "relayed as one ms"
         );
         let sizes = match args.changes {
             Some(n) => vec![n],
@@ -198,11 +222,12 @@ pub(crate) fn run(args: &PatternArgs) -> bool {
                         .filter(|p| p.changes * 2 == m.changes)
                         .map(|p| m.took.as_secs_f64() / p.took.as_secs_f64());
                     println!(
-                        "{:>10} {:>12.1} {:>14.2} {:>10}",
+                        "{:>10} {:>12.1} {:>14.2} {:>10} {:>18.1}",
                         m.changes,
                         m.took.as_secs_f64() * 1e3,
                         m.took.as_secs_f64() * 1e6 / m.changes as f64,
-                        growth.map_or("-".to_string(), |g| format!("{g:.2}x"))
+                        growth.map_or("-".to_string(), |g| format!("{g:.2}x")),
+                        m.relayed.as_secs_f64() * 1e3
                     );
                     let slow = m.took > args.budget;
                     previous = Some(m);
