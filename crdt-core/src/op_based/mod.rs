@@ -34,7 +34,7 @@ pub use aw_set::{OpAwSet, SetAction, SetOp};
 pub use counter::{CounterOp, OpCounter};
 pub use register::{OpRegister, RegisterOp};
 
-use crate::codec::EncodeError;
+use crate::codec::{EnvelopeError, read_envelope, write_envelope};
 use crate::delivery::{CausalChange, CausalDelivery, DeliveryError, check_change};
 use crate::{Dot, ReplicaId, VersionVector};
 
@@ -148,19 +148,30 @@ impl std::error::Error for OpDecodeError {
 /// operation's invariants, so bytes from a peer give a valid operation or an [`OpDecodeError`],
 /// never a panic.
 ///
+/// The same shape as [`codec::Encode`](crate::codec::Encode) (`KIND`, an infallible `encode`, a
+/// checked `decode`, the same header handling), for a separate envelope: operations have their
+/// own version ([`OP_FORMAT_VERSION`]) and kind numbering ([`OpKind`]), and their decoding also
+/// checks causality (an [`OpDecodeError`] can say `Invalid` or `NotCanonical`).
+///
 /// ```
 /// use crdt_core::ReplicaId;
 /// use crdt_core::op_based::{EncodeOp, OpCounter, OpDecodeError, CounterOp};
 ///
 /// let mut counter = OpCounter::new(ReplicaId::from_u128(1));
 /// let op = counter.increment(3);
-/// let bytes = op.encode().expect("encodes");
+/// let bytes = op.encode();
 /// assert_eq!(CounterOp::decode(&bytes), Ok(op));
 /// assert!(matches!(
 ///     CounterOp::decode(&[9, 1, 0]),
 ///     Err(OpDecodeError::UnsupportedVersion { found: 9, .. })
 /// ));
 /// ```
+///
+/// # Panics
+///
+/// `encode` panics only if the element type's `Serialize` fails, exactly as described for
+/// [`codec::Encode`](crate::codec::Encode#panics); the operations themselves are integers, dots
+/// and vectors, which always encode.
 pub trait EncodeOp: CausalChange + Serialize + DeserializeOwned {
     /// The kind byte of this operation type.
     const KIND: OpKind;
@@ -170,33 +181,27 @@ pub trait EncodeOp: CausalChange + Serialize + DeserializeOwned {
     fn check(&self) -> Result<(), OpDecodeError>;
 
     /// The header followed by the postcard form of `self`.
-    fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        let bytes = vec![OP_FORMAT_VERSION, Self::KIND as u8];
-        postcard::to_extend(self, bytes).map_err(EncodeError)
+    fn encode(&self) -> Vec<u8> {
+        write_envelope(OP_FORMAT_VERSION, Self::KIND as u8, self)
     }
 
     /// Decodes bytes written by [`encode`](Self::encode), checking everything.
     fn decode(bytes: &[u8]) -> Result<Self, OpDecodeError> {
-        let [version, kind, body @ ..] = bytes else {
-            return Err(OpDecodeError::MissingHeader);
-        };
-        if *version != OP_FORMAT_VERSION {
-            return Err(OpDecodeError::UnsupportedVersion {
-                found: *version,
-                supported: OP_FORMAT_VERSION,
-            });
-        }
-        if *kind != Self::KIND as u8 {
-            return Err(OpDecodeError::WrongKind {
-                expected: Self::KIND,
-                found: *kind,
-            });
-        }
-        let (op, rest): (Self, _) =
-            postcard::take_from_bytes(body).map_err(OpDecodeError::Malformed)?;
-        if !rest.is_empty() {
-            return Err(OpDecodeError::TrailingBytes { count: rest.len() });
-        }
+        let op: Self = read_envelope(bytes, OP_FORMAT_VERSION, Self::KIND as u8).map_err(
+            |error| match error {
+                EnvelopeError::MissingHeader => OpDecodeError::MissingHeader,
+                EnvelopeError::UnsupportedVersion { found } => OpDecodeError::UnsupportedVersion {
+                    found,
+                    supported: OP_FORMAT_VERSION,
+                },
+                EnvelopeError::WrongKind { found } => OpDecodeError::WrongKind {
+                    expected: Self::KIND,
+                    found,
+                },
+                EnvelopeError::Malformed(error) => OpDecodeError::Malformed(error),
+                EnvelopeError::TrailingBytes { count } => OpDecodeError::TrailingBytes { count },
+            },
+        )?;
         op.check()?;
         Ok(op)
     }

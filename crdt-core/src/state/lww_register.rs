@@ -26,11 +26,11 @@ use crate::{LamportTimestamp, ReplicaId};
 /// at_a.set(a, "draft");
 /// at_b.set(b, "final"); // concurrent, same counter: replica b's id is greater, so it wins
 /// at_a.merge(&at_b);
-/// assert_eq!(at_a.get(), Some(&"final"));
+/// assert_eq!(at_a.value(), Some(&"final"));
 ///
 /// at_a.set(a, "edited"); // a later write by a wins: it has seen b's
 /// at_b.merge(&at_a);
-/// assert_eq!(at_b.get(), Some(&"edited"));
+/// assert_eq!(at_b.value(), Some(&"edited"));
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct LwwRegister<T> {
@@ -78,8 +78,8 @@ impl<T: Clone + Ord> LwwRegister<T> {
 }
 
 impl<T> LwwRegister<T> {
-    /// The current value; `None` if never written.
-    pub fn get(&self) -> Option<&T> {
+    /// The current value; `None` if never set.
+    pub fn value(&self) -> Option<&T> {
         self.value.as_ref()
     }
 

@@ -35,11 +35,11 @@ use crate::ReplicaId;
 /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
 /// // Shopping lists by shop.
 /// let mut at_a: OrMap<&str, AwSet<&str>> = OrMap::default();
-/// at_a.update(a, "market", |list| list.add(a, "bread"));
+/// at_a.update(a, "market", |list| list.insert(a, "bread"));
 /// let mut at_b = at_a.clone();
 ///
 /// at_a.remove(&"market");
-/// at_b.update(b, "market", |list| list.add(b, "eggs")); // concurrent with the remove
+/// at_b.update(b, "market", |list| list.insert(b, "eggs")); // concurrent with the remove
 /// at_a.merge(&at_b);
 /// // The update wins; the bread the remover had seen is gone, b's eggs stay.
 /// let list = at_a.get(&"market").expect("present");
@@ -72,7 +72,7 @@ impl<K: Ord + Clone, V: StateCrdt> OrMap<K, V> {
     where
         F: FnOnce(&mut V) -> V,
     {
-        let key_delta = self.keys.add(replica, key.clone());
+        let key_delta = self.keys.insert(replica, key.clone());
         let value = self.values.entry(key.clone()).or_default();
         let value_delta = mutate(value);
         // The key is present in the delta, so (canonical form) it carries a value, even bottom.

@@ -19,7 +19,7 @@ use super::StateCrdt;
 /// let mut left = TwoPSet::default();
 /// left.insert("ticket-1");
 /// let mut right = left.clone();
-/// right.remove("ticket-1");
+/// right.remove(&"ticket-1");
 /// left.insert("ticket-1"); // concurrent re-add: the removal still wins
 /// left.merge(&right);
 /// assert!(!left.contains(&"ticket-1"));
@@ -53,10 +53,10 @@ impl<T: Ord + Clone> TwoPSet<T> {
     }
 
     /// Removes `element` for good; returns the delta.
-    pub fn remove(&mut self, element: T) -> Self {
+    pub fn remove(&mut self, element: &T) -> Self {
         self.elements.insert(element.clone(), true);
         TwoPSet {
-            elements: BTreeMap::from([(element, true)]),
+            elements: BTreeMap::from([(element.clone(), true)]),
         }
     }
 

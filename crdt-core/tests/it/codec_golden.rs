@@ -23,7 +23,7 @@ fn state<T: Encode + PartialEq + std::fmt::Debug>(
     name: &'static str,
     value: T,
 ) -> (&'static str, String) {
-    let bytes = value.encode().expect("encodes");
+    let bytes = value.encode();
     assert_eq!(T::decode(&bytes).as_ref(), Ok(&value), "{name} round trip");
     (name, hex(&bytes))
 }
@@ -32,7 +32,7 @@ fn op<T: EncodeOp + PartialEq + std::fmt::Debug>(
     name: &'static str,
     value: T,
 ) -> (&'static str, String) {
-    let bytes = value.encode().expect("encodes");
+    let bytes = value.encode();
     assert_eq!(T::decode(&bytes).as_ref(), Ok(&value), "{name} round trip");
     (name, hex(&bytes))
 }
@@ -70,9 +70,9 @@ fn samples() -> Vec<(&'static str, String)> {
     out.push(state("lww_register", lww));
 
     let mut mv = MvRegister::default();
-    mv.write(a, 10u32);
+    mv.set(a, 10u32);
     let mut other = MvRegister::default();
-    other.write(b, 20u32);
+    other.set(b, 20u32);
     crdt_core::StateCrdt::merge(&mut mv, &other);
     out.push(state("mv_register", mv));
 
@@ -84,22 +84,22 @@ fn samples() -> Vec<(&'static str, String)> {
     let mut two = TwoPSet::default();
     two.insert(1u16);
     two.insert(2u16);
-    two.remove(1u16);
-    two.remove(3u16);
+    two.remove(&1u16);
+    two.remove(&3u16);
     out.push(state("two_p_set", two));
 
     let mut aw = AwSet::default();
-    aw.add(a, "milk".to_string());
-    aw.add(b, "eggs".to_string());
-    aw.add(a, "bread".to_string());
+    aw.insert(a, "milk".to_string());
+    aw.insert(b, "eggs".to_string());
+    aw.insert(a, "bread".to_string());
     aw.remove(&"milk".to_string());
     out.push(state("aw_set", aw));
 
     let mut rw = RwSet::default();
-    rw.add(a, 'x');
-    rw.add(b, 'y');
-    rw.remove(a, 'x');
-    rw.remove(b, 'z');
+    rw.insert(a, 'x');
+    rw.insert(b, 'y');
+    rw.remove(a, &'x');
+    rw.remove(b, &'z');
     out.push(state("rw_set", rw));
 
     let mut ew = EwFlag::default();
@@ -121,8 +121,8 @@ fn samples() -> Vec<(&'static str, String)> {
     out.push(state("or_map", map));
 
     let mut nested: OrMap<u8, AwSet<u8>> = OrMap::default();
-    nested.update(a, 1, |s| s.add(a, 10));
-    nested.update(b, 2, |s| s.add(b, 20));
+    nested.update(a, 1, |s| s.insert(a, 10));
+    nested.update(b, 2, |s| s.insert(b, 20));
     nested.remove(&1);
     out.push(state("or_map_nested", nested));
 
@@ -147,14 +147,14 @@ fn samples() -> Vec<(&'static str, String)> {
     out.push(op::<CounterOp>("counter_op", at_b.decrement(2)));
     out.push(op::<CounterOp>(
         "counter_op_up",
-        counter.increment(i64::MAX),
+        counter.increment(i64::MAX as u64),
     ));
 
     let mut register = OpRegister::new(a);
-    register.write("blue".to_string());
+    register.set("blue".to_string());
     out.push(op::<RegisterOp<String>>(
         "register_op",
-        register.write("teal".to_string()),
+        register.set("teal".to_string()),
     ));
     out.push(op::<RegisterOp<String>>(
         "register_op_clear",
@@ -162,14 +162,14 @@ fn samples() -> Vec<(&'static str, String)> {
     ));
 
     let mut set = OpAwSet::new(a);
-    set.add("milk".to_string());
+    set.insert("milk".to_string());
     out.push(op::<SetOp<String>>(
         "set_op_add",
-        set.add("milk".to_string()),
+        set.insert("milk".to_string()),
     ));
     out.push(op::<SetOp<String>>(
         "set_op_remove",
-        set.remove("milk".to_string()),
+        set.remove(&"milk".to_string()),
     ));
     out
 }
