@@ -308,6 +308,24 @@ mod tests {
         );
     }
 
+    /// An element whose `Serialize` fails: the only way `encode` can fail, and it panics.
+    #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug, serde::Deserialize)]
+    struct Unserializable;
+
+    impl Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("refuses"))
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "a Serialize implementation failed while encoding")]
+    fn a_failing_element_serialize_panics() {
+        let mut set = GSet::default();
+        set.insert(Unserializable);
+        let _ = set.encode();
+    }
+
     #[test]
     fn a_counter_with_one_replica_takes_few_bytes() {
         let mut counter = GCounter::default();

@@ -136,12 +136,34 @@ impl<T: Ord + Clone> OpAwSet<T> {
     }
 
     /// Inserts `element`; returns the operation to send.
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpAwSet;
+    ///
+    /// let mut set = OpAwSet::new(ReplicaId::from_u128(1));
+    /// let mut elsewhere = OpAwSet::new(ReplicaId::from_u128(2));
+    /// elsewhere.apply(set.insert("milk"))?;
+    /// assert!(elsewhere.contains(&"milk"));
+    /// # Ok::<(), crdt_core::delivery::DeliveryError>(())
+    /// ```
     pub fn insert(&mut self, element: T) -> SetOp<T> {
         self.make(SetAction::Insert, element)
     }
 
     /// Removes `element` as far as this replica has seen it; returns the operation to send (it
     /// carries a copy of the element).
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpAwSet;
+    ///
+    /// let mut set = OpAwSet::new(ReplicaId::from_u128(1));
+    /// set.insert("milk");
+    /// let op = set.remove(&"milk");
+    /// assert_eq!(op.element, "milk");
+    /// assert!(set.is_empty());
+    /// ```
     pub fn remove(&mut self, element: &T) -> SetOp<T> {
         self.make(SetAction::Remove, element.clone())
     }

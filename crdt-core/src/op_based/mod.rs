@@ -14,6 +14,12 @@
 //! | [`OpRegister`] | [`MvRegister`](crate::MvRegister) | concurrent values, plus a winner |
 //! | [`OpAwSet`] | [`AwSet`](crate::AwSet) | a set; add wins over a concurrent remove |
 //!
+//! They share the shape of their twins (see [`crate::state`]): the same verbs (`insert` and
+//! `remove(&T)`, `set` and `clear`, `increment`/`decrement` with unsigned amounts and a signed
+//! `add`), the same accessors (`value()`, `values()`, `contains`, `iter`, `len`); the replica is
+//! given once, to `new(replica)`, and every mutator returns the operation to send, which other
+//! replicas [`apply`](OpCounter::apply).
+//!
 //! Operations have serde forms and a versioned binary envelope of their own ([`EncodeOp`]):
 //! `[OP_FORMAT_VERSION][kind]` followed by the postcard body, decoded defensively.
 //!

@@ -115,6 +115,16 @@ impl<T: Clone> OpRegister<T> {
     }
 
     /// Sets the register to `value`, replacing every value seen; returns the operation to send.
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpRegister;
+    ///
+    /// let mut register = OpRegister::new(ReplicaId::from_u128(1));
+    /// let op = register.set("blue");
+    /// assert_eq!(op.value, Some("blue"));
+    /// assert_eq!(register.winner(), Some(&"blue"));
+    /// ```
     pub fn set(&mut self, value: T) -> RegisterOp<T> {
         self.assign(Some(value))
     }

@@ -55,6 +55,16 @@ impl<T> Default for AwSet<T> {
 impl<T: Ord + Clone> AwSet<T> {
     /// Inserts `element` on behalf of `replica` (a fresh tag that a concurrent remove has not
     /// seen, so it wins); returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{AwSet, ReplicaId, StateCrdt};
+    ///
+    /// let mut set = AwSet::default();
+    /// let delta = set.insert(ReplicaId::from_u128(1), "milk");
+    /// let mut elsewhere = AwSet::default();
+    /// elsewhere.merge(&delta);
+    /// assert!(elsewhere.contains(&"milk"));
+    /// ```
     pub fn insert(&mut self, replica: ReplicaId, element: T) -> Self {
         AwSet {
             inner: self.inner.write_key(replica, element, ()),
@@ -63,6 +73,17 @@ impl<T: Ord + Clone> AwSet<T> {
 
     /// Removes `element` as far as this replica has seen it; returns the delta. No replica is
     /// needed: an observed-remove makes no event of its own, it drops the tags it has seen.
+    ///
+    /// ```
+    /// use crdt_core::{AwSet, ReplicaId, StateCrdt};
+    ///
+    /// let mut set = AwSet::default();
+    /// set.insert(ReplicaId::from_u128(1), "milk");
+    /// let mut elsewhere = set.clone();
+    /// let delta = set.remove(&"milk");
+    /// elsewhere.merge(&delta);
+    /// assert!(!elsewhere.contains(&"milk"));
+    /// ```
     pub fn remove(&mut self, element: &T) -> Self {
         AwSet {
             inner: self.inner.clear_key(element),

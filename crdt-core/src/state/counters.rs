@@ -81,6 +81,17 @@ pub struct PNCounter {
 
 impl PNCounter {
     /// Adds `amount` on behalf of `replica`; returns the delta.
+    ///
+    /// Increments and decrements take unsigned amounts, so a negative increment is a type error;
+    /// [`add`](Self::add) takes a signed one. [`OpCounter`](crate::OpCounter) has the same three.
+    ///
+    /// ```
+    /// use crdt_core::{PNCounter, ReplicaId};
+    ///
+    /// let mut counter = PNCounter::default();
+    /// counter.increment(ReplicaId::from_u128(1), 5);
+    /// assert_eq!(counter.value(), 5);
+    /// ```
     pub fn increment(&mut self, replica: ReplicaId, amount: u64) -> PNCounter {
         PNCounter {
             increments: self.increments.increment(replica, amount),
@@ -89,6 +100,14 @@ impl PNCounter {
     }
 
     /// Subtracts `amount` on behalf of `replica`; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{PNCounter, ReplicaId};
+    ///
+    /// let mut counter = PNCounter::default();
+    /// counter.decrement(ReplicaId::from_u128(1), 5);
+    /// assert_eq!(counter.value(), -5);
+    /// ```
     pub fn decrement(&mut self, replica: ReplicaId, amount: u64) -> PNCounter {
         PNCounter {
             increments: GCounter::default(),
@@ -96,7 +115,17 @@ impl PNCounter {
         }
     }
 
-    /// Adds a signed `amount` on behalf of `replica`; returns the delta.
+    /// Adds a signed `amount` (negative to subtract) on behalf of `replica`; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{PNCounter, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut counter = PNCounter::default();
+    /// counter.add(a, 10);
+    /// counter.add(a, -3);
+    /// assert_eq!(counter.value(), 7);
+    /// ```
     pub fn add(&mut self, replica: ReplicaId, amount: i64) -> PNCounter {
         if amount >= 0 {
             self.increment(replica, amount.unsigned_abs())

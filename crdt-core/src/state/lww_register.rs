@@ -79,6 +79,15 @@ impl<T: Clone + Ord> LwwRegister<T> {
 
 impl<T> LwwRegister<T> {
     /// The current value; `None` if never set.
+    ///
+    /// ```
+    /// use crdt_core::{LwwRegister, ReplicaId};
+    ///
+    /// let mut register = LwwRegister::default();
+    /// assert_eq!(register.value(), None);
+    /// register.set(ReplicaId::from_u128(1), 42);
+    /// assert_eq!(register.value(), Some(&42));
+    /// ```
     pub fn value(&self) -> Option<&T> {
         self.value.as_ref()
     }

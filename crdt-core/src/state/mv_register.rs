@@ -52,6 +52,16 @@ impl<T> Default for MvRegister<T> {
 impl<T: Clone + PartialEq> MvRegister<T> {
     /// Sets the register to `value` on behalf of `replica`, replacing every value seen; returns
     /// the delta.
+    ///
+    /// ```
+    /// use crdt_core::{MvRegister, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut register = MvRegister::default();
+    /// register.set(a, "draft");
+    /// register.set(a, "final");
+    /// assert_eq!(register.values().collect::<Vec<_>>(), [&"final"]);
+    /// ```
     pub fn set(&mut self, replica: ReplicaId, value: T) -> Self {
         MvRegister {
             inner: self.inner.write(replica, value),

@@ -56,6 +56,14 @@ impl<T> Default for RwSet<T> {
 
 impl<T: Ord + Clone> RwSet<T> {
     /// Inserts `element` on behalf of `replica`; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{ReplicaId, RwSet};
+    ///
+    /// let mut set = RwSet::default();
+    /// set.insert(ReplicaId::from_u128(1), 7);
+    /// assert!(set.contains(&7));
+    /// ```
     pub fn insert(&mut self, replica: ReplicaId, element: T) -> Self {
         RwSet {
             inner: self.inner.write_key(replica, element, true),
@@ -65,6 +73,19 @@ impl<T: Ord + Clone> RwSet<T> {
     /// Removes `element` on behalf of `replica`, winning over concurrent inserts; returns the
     /// delta. The replica is needed because a winning remove is an event of its own (the record
     /// a stale concurrent insert loses against).
+    ///
+    /// ```
+    /// use crdt_core::{ReplicaId, RwSet, StateCrdt};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut set = RwSet::default();
+    /// set.insert(a, 7);
+    /// let delta = set.remove(a, &7);
+    /// let mut elsewhere = RwSet::default();
+    /// elsewhere.insert(ReplicaId::from_u128(2), 7); // concurrent with the remove
+    /// elsewhere.merge(&delta);
+    /// assert!(!elsewhere.contains(&7));
+    /// ```
     pub fn remove(&mut self, replica: ReplicaId, element: &T) -> Self {
         RwSet {
             inner: self.inner.write_key(replica, element.clone(), false),

@@ -53,6 +53,16 @@ impl<T: Ord + Clone> TwoPSet<T> {
     }
 
     /// Removes `element` for good; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::TwoPSet;
+    ///
+    /// let mut set = TwoPSet::default();
+    /// set.insert("ticket-1");
+    /// set.remove(&"ticket-1");
+    /// set.insert("ticket-1"); // no effect: removed for good
+    /// assert!(!set.contains(&"ticket-1"));
+    /// ```
     pub fn remove(&mut self, element: &T) -> Self {
         self.elements.insert(element.clone(), true);
         TwoPSet {
