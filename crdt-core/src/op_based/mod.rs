@@ -126,6 +126,9 @@ impl fmt::Display for OpDecodeError {
                 "expected a {expected:?} operation (kind {}), found kind {found}",
                 *expected as u8
             ),
+            OpDecodeError::Malformed(postcard::Error::SerdeDeCustom) => {
+                f.write_str("the bytes describe an operation that breaks the type's invariants")
+            }
             OpDecodeError::Malformed(error) => write!(f, "malformed operation: {error}"),
             OpDecodeError::TrailingBytes { count } => {
                 write!(f, "{count} unexpected bytes after the operation")
