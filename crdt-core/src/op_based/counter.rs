@@ -166,6 +166,16 @@ impl OpCounter {
     }
 
     /// The sum of every amount applied, clamped to the range of `i64`.
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpCounter;
+    ///
+    /// let mut counter = OpCounter::new(ReplicaId::from_u128(1));
+    /// counter.increment(u64::MAX);
+    /// counter.increment(1); // the exact total is kept; the value is clamped
+    /// assert_eq!(counter.value(), i64::MAX);
+    /// ```
     pub fn value(&self) -> i64 {
         i64::try_from(self.total).unwrap_or(if self.total < 0 { i64::MIN } else { i64::MAX })
     }

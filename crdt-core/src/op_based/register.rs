@@ -130,6 +130,17 @@ impl<T: Clone> OpRegister<T> {
     }
 
     /// Removes every value seen; returns the operation to send. Concurrent writes survive.
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpRegister;
+    ///
+    /// let mut register = OpRegister::new(ReplicaId::from_u128(1));
+    /// register.set("blue");
+    /// let op = register.clear();
+    /// assert_eq!(op.value, None);
+    /// assert!(register.is_empty());
+    /// ```
     pub fn clear(&mut self) -> RegisterOp<T> {
         self.assign(None)
     }

@@ -91,6 +91,17 @@ impl<T: Ord + Clone> AwSet<T> {
     }
 
     /// Removes every element seen; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{AwSet, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut set = AwSet::default();
+    /// set.insert(a, 1);
+    /// set.insert(a, 2);
+    /// set.clear();
+    /// assert!(set.is_empty());
+    /// ```
     pub fn clear(&mut self) -> Self {
         AwSet {
             inner: self.inner.clear(),

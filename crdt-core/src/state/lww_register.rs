@@ -49,6 +49,16 @@ impl<T> Default for LwwRegister<T> {
 
 impl<T: Clone + Ord> LwwRegister<T> {
     /// Writes `value` on behalf of `replica`, stamped after everything seen; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{LwwRegister, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut register = LwwRegister::default();
+    /// register.set(a, "draft");
+    /// let delta = register.set(a, "final");
+    /// assert_eq!((delta.value(), register.value()), (Some(&"final"), Some(&"final")));
+    /// ```
     pub fn set(&mut self, replica: ReplicaId, value: T) -> Self {
         let timestamp = LamportTimestamp::new(self.timestamp.counter.saturating_add(1), replica);
         self.timestamp = timestamp;
@@ -61,6 +71,17 @@ impl<T: Clone + Ord> LwwRegister<T> {
 
     /// Writes `value` with a caller-chosen `timestamp`; returns the delta. The write takes effect
     /// only if it wins against the current value.
+    ///
+    /// ```
+    /// use crdt_core::{LamportTimestamp, LwwRegister, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut register = LwwRegister::default();
+    /// register.set_at(LamportTimestamp::new(20, a), "newer");
+    /// register.set_at(LamportTimestamp::new(10, a), "older"); // loses: earlier timestamp
+    /// assert_eq!(register.value(), Some(&"newer"));
+    /// assert_eq!(register.timestamp(), LamportTimestamp::new(20, a));
+    /// ```
     pub fn set_at(&mut self, timestamp: LamportTimestamp, value: T) -> Self {
         let delta = LwwRegister {
             timestamp,

@@ -69,6 +69,15 @@ impl<T: Clone + PartialEq> MvRegister<T> {
     }
 
     /// Removes every value seen; returns the delta. Concurrent writes survive.
+    ///
+    /// ```
+    /// use crdt_core::{MvRegister, ReplicaId};
+    ///
+    /// let mut register = MvRegister::default();
+    /// register.set(ReplicaId::from_u128(1), "blue");
+    /// register.clear();
+    /// assert!(register.is_empty());
+    /// ```
     pub fn clear(&mut self) -> Self {
         MvRegister {
             inner: self.inner.clear(),

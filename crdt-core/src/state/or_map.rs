@@ -68,6 +68,17 @@ impl<K: Ord + Clone, V: StateCrdt> OrMap<K, V> {
     ///
     /// `mutate` receives the current value (the bottom if there was none) and must return the
     /// delta of its own mutation, as every mutator here does.
+    ///
+    /// ```
+    /// use crdt_core::{GCounter, OrMap, ReplicaId, StateCrdt};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut map: OrMap<&str, GCounter> = OrMap::default();
+    /// let delta = map.update(a, "visits", |count| count.increment(a, 1));
+    /// let mut elsewhere = OrMap::default();
+    /// elsewhere.merge(&delta);
+    /// assert_eq!(elsewhere.get(&"visits").map(GCounter::value), Some(1));
+    /// ```
     pub fn update<F>(&mut self, replica: ReplicaId, key: K, mutate: F) -> Self
     where
         F: FnOnce(&mut V) -> V,
@@ -84,6 +95,16 @@ impl<K: Ord + Clone, V: StateCrdt> OrMap<K, V> {
 
     /// Removes `key` as far as this replica has seen it, resetting its value (see the type's
     /// documentation); returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{AwSet, OrMap, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut map: OrMap<&str, AwSet<u8>> = OrMap::default();
+    /// map.update(a, "k", |set| set.insert(a, 1));
+    /// map.remove(&"k");
+    /// assert!(!map.contains_key(&"k") && map.is_empty());
+    /// ```
     pub fn remove(&mut self, key: &K) -> Self {
         let key_delta = self.keys.remove(key);
         let mut values = BTreeMap::new();

@@ -45,6 +45,14 @@ impl<T> Default for TwoPSet<T> {
 
 impl<T: Ord + Clone> TwoPSet<T> {
     /// Adds `element` (no effect if it was removed); returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::TwoPSet;
+    ///
+    /// let mut set = TwoPSet::default();
+    /// set.insert(1);
+    /// assert!(set.contains(&1) && set.len() == 1);
+    /// ```
     pub fn insert(&mut self, element: T) -> Self {
         self.elements.entry(element.clone()).or_insert(false);
         TwoPSet {
