@@ -127,33 +127,22 @@ impl std::error::Error for DecodeError {
     }
 }
 
-/// Why a value could not be encoded. Only a custom `Serialize` implementation of an element
-/// type can cause this; the types of this crate always encode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncodeError(pub postcard::Error);
-
-impl fmt::Display for EncodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "could not encode: {}", self.0)
-    }
-}
-
-impl std::error::Error for EncodeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
 /// A value with a versioned binary form.
+///
+/// `encode` returns the bytes directly, as every `encode` of the crate does
+/// ([`Document::encode`](crate::Document::encode), [`Text::encode`](crate::Text::encode),
+/// [`Message::encode`](crate::Message::encode), [`EncodeOp::encode`](crate::op_based::EncodeOp::encode)):
+/// writing into a `Vec` cannot fail for the types of this crate (see [Panics](#panics)).
+/// Only decoding, which meets bytes from peers, returns a `Result`.
 ///
 /// ```
 /// use crdt_core::codec::{DecodeError, Encode};
 /// use crdt_core::{AwSet, ReplicaId};
 ///
 /// let mut set = AwSet::default();
-/// set.add(ReplicaId::from_u128(1), "x".to_string());
-/// let bytes = set.encode().expect("encodes");
-/// assert_eq!(AwSet::<String>::decode(&bytes).expect("decodes"), set);
+/// set.insert(ReplicaId::from_u128(1), "x".to_string());
+/// let bytes = set.encode();
+/// assert_eq!(AwSet::<String>::decode(&bytes), Ok(set));
 ///
 /// // Untrusted bytes give an error, never a panic.
 /// assert!(matches!(
@@ -161,39 +150,94 @@ impl std::error::Error for EncodeError {
 ///     Err(DecodeError::UnsupportedVersion { found: 9, .. })
 /// ));
 /// ```
+///
+/// # Panics
+///
+/// `encode` panics only if the `Serialize` implementation of an element type fails, as
+/// [`ToString::to_string`] panics on a failing `Display`. Postcard writing into a `Vec` has
+/// exactly two failures: a custom error returned by a `Serialize` implementation, and a sequence
+/// or map whose length is not given up front. The types of this crate (replica ids, dots,
+/// version vectors, causal contexts, the state types, deltas and messages) serialize through
+/// derives over integers, arrays, `Vec` and `BTreeMap`, which always give their length and never
+/// return an error; so do the std and serde types usually stored in them (integers, `String`,
+/// tuples, collections). An element type with a failing `Serialize` (one that returns errors, or
+/// uses `#[serde(flatten)]`, which writes a map of unknown length) cannot be stored in this
+/// format, and could not be decoded from it either.
 pub trait Encode: Serialize + DeserializeOwned {
     /// The kind byte of this type.
     const KIND: Kind;
 
     /// The header followed by the postcard form of `self`.
-    fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        let bytes = vec![FORMAT_VERSION, Self::KIND as u8];
-        postcard::to_extend(self, bytes).map_err(EncodeError)
+    fn encode(&self) -> Vec<u8> {
+        write_envelope(FORMAT_VERSION, Self::KIND as u8, self)
     }
 
     /// Decodes bytes written by [`encode`](Self::encode), checking everything.
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let [version, kind, body @ ..] = bytes else {
-            return Err(DecodeError::MissingHeader);
-        };
-        if *version != FORMAT_VERSION {
-            return Err(DecodeError::UnsupportedVersion {
-                found: *version,
+        read_envelope(bytes, FORMAT_VERSION, Self::KIND as u8).map_err(|error| match error {
+            EnvelopeError::MissingHeader => DecodeError::MissingHeader,
+            EnvelopeError::UnsupportedVersion { found } => DecodeError::UnsupportedVersion {
+                found,
                 supported: FORMAT_VERSION,
-            });
-        }
-        if *kind != Self::KIND as u8 {
-            return Err(DecodeError::WrongKind {
+            },
+            EnvelopeError::WrongKind { found } => DecodeError::WrongKind {
                 expected: Self::KIND,
-                found: *kind,
-            });
-        }
-        let (value, rest) = postcard::take_from_bytes(body).map_err(DecodeError::Malformed)?;
-        if !rest.is_empty() {
-            return Err(DecodeError::TrailingBytes { count: rest.len() });
-        }
-        Ok(value)
+                found,
+            },
+            EnvelopeError::Malformed(error) => DecodeError::Malformed(error),
+            EnvelopeError::TrailingBytes { count } => DecodeError::TrailingBytes { count },
+        })
     }
+}
+
+/// Writes the envelope shared by [`Encode`] and [`EncodeOp`](crate::op_based::EncodeOp):
+/// `[version][kind]` followed by the postcard form of `value`.
+///
+/// Panics only if `value`'s `Serialize` fails (see [`Encode`]'s Panics section): postcard's
+/// `Extend` flavour never runs out of room.
+pub(crate) fn write_envelope<T: Serialize + ?Sized>(version: u8, kind: u8, value: &T) -> Vec<u8> {
+    match postcard::to_extend(value, vec![version, kind]) {
+        Ok(bytes) => bytes,
+        Err(error) => panic!(
+            "a Serialize implementation failed while encoding ({error}); element types must \
+             serialize without errors and give the length of every sequence and map"
+        ),
+    }
+}
+
+/// What is wrong with an envelope, before each family names its kind and version in its own
+/// error type.
+pub(crate) enum EnvelopeError {
+    MissingHeader,
+    UnsupportedVersion { found: u8 },
+    WrongKind { found: u8 },
+    Malformed(postcard::Error),
+    TrailingBytes { count: usize },
+}
+
+/// Reads an envelope written by [`write_envelope`] with this `version` and `kind`: checks the
+/// header, decodes the body (checking the type's invariants), refuses trailing bytes.
+pub(crate) fn read_envelope<T: DeserializeOwned>(
+    bytes: &[u8],
+    version: u8,
+    kind: u8,
+) -> Result<T, EnvelopeError> {
+    let [found_version, found_kind, body @ ..] = bytes else {
+        return Err(EnvelopeError::MissingHeader);
+    };
+    if *found_version != version {
+        return Err(EnvelopeError::UnsupportedVersion {
+            found: *found_version,
+        });
+    }
+    if *found_kind != kind {
+        return Err(EnvelopeError::WrongKind { found: *found_kind });
+    }
+    let (value, rest) = postcard::take_from_bytes(body).map_err(EnvelopeError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(EnvelopeError::TrailingBytes { count: rest.len() });
+    }
+    Ok(value)
 }
 
 impl Encode for VersionVector {
@@ -264,11 +308,29 @@ mod tests {
         );
     }
 
+    /// An element whose `Serialize` fails: the only way `encode` can fail, and it panics.
+    #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug, serde::Deserialize)]
+    struct Unserializable;
+
+    impl Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("refuses"))
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "a Serialize implementation failed while encoding")]
+    fn a_failing_element_serialize_panics() {
+        let mut set = GSet::default();
+        set.insert(Unserializable);
+        let _ = set.encode();
+    }
+
     #[test]
     fn a_counter_with_one_replica_takes_few_bytes() {
         let mut counter = GCounter::default();
         counter.increment(ReplicaId::from_u128(u128::MAX), 1000);
         // header 2 + entry count 1 + replica 16 + varint 2
-        assert_eq!(counter.encode().expect("encodes").len(), 21);
+        assert_eq!(counter.encode().len(), 21);
     }
 }

@@ -19,9 +19,9 @@
 //! let mut at_bob = AwSet::default();
 //!
 //! // Each mutation returns a small delta to send to the other replicas.
-//! let delta = at_alice.add(alice, "buy milk");
+//! let delta = at_alice.insert(alice, "buy milk");
 //! at_bob.merge(&delta);
-//! at_bob.add(bob, "call mum");
+//! at_bob.insert(bob, "call mum");
 //! at_alice.merge(&at_bob);
 //!
 //! assert_eq!(at_alice, at_bob);

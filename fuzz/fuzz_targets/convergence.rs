@@ -115,7 +115,7 @@ enum Packet {
 
 /// Encodes `value`, checks the bytes decode to an equal value, and returns them.
 fn encoded<T: Encode + PartialEq + std::fmt::Debug>(value: &T) -> Vec<u8> {
-    let bytes = value.encode().expect("state types encode");
+    let bytes = value.encode();
     assert_eq!(
         T::decode(&bytes).as_ref(),
         Ok(value),
@@ -140,16 +140,16 @@ impl States {
             StateEdit::GCounter(n) => (0, encoded(&self.g_counter.increment(replica, n.into()))),
             StateEdit::PnAdd(n) => (1, encoded(&self.pn_counter.add(replica, n.into()))),
             StateEdit::Lww(v) => (2, encoded(&self.lww.set(replica, v))),
-            StateEdit::MvWrite(v) => (3, encoded(&self.mv.write(replica, v))),
+            StateEdit::MvWrite(v) => (3, encoded(&self.mv.set(replica, v))),
             StateEdit::MvClear => (3, encoded(&self.mv.clear())),
             StateEdit::GSetInsert(v) => (4, encoded(&self.g_set.insert(v))),
             StateEdit::TwoPInsert(v) => (5, encoded(&self.two_p.insert(v))),
-            StateEdit::TwoPRemove(v) => (5, encoded(&self.two_p.remove(v))),
-            StateEdit::AwAdd(v) => (6, encoded(&self.aw.add(replica, v))),
+            StateEdit::TwoPRemove(v) => (5, encoded(&self.two_p.remove(&v))),
+            StateEdit::AwAdd(v) => (6, encoded(&self.aw.insert(replica, v))),
             StateEdit::AwRemove(v) => (6, encoded(&self.aw.remove(&v))),
             StateEdit::AwClear => (6, encoded(&self.aw.clear())),
-            StateEdit::RwAdd(v) => (7, encoded(&self.rw.add(replica, v))),
-            StateEdit::RwRemove(v) => (7, encoded(&self.rw.remove(replica, v))),
+            StateEdit::RwAdd(v) => (7, encoded(&self.rw.insert(replica, v))),
+            StateEdit::RwRemove(v) => (7, encoded(&self.rw.remove(replica, &v))),
             StateEdit::EwEnable => (8, encoded(&self.ew.enable(replica))),
             StateEdit::EwDisable => (8, encoded(&self.ew.disable())),
             StateEdit::DwEnable => (9, encoded(&self.dw.enable(replica))),
@@ -159,7 +159,7 @@ impl States {
                 encoded(
                     &self
                         .map
-                        .update(replica, key % 4, |set| set.add(replica, element)),
+                        .update(replica, key % 4, |set| set.insert(replica, element)),
                 ),
             ),
             StateEdit::MapRemoveElement { key, element } => (

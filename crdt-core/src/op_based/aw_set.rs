@@ -9,26 +9,29 @@ use super::{EncodeOp, OpDecodeError, OpKind, check_observed, check_op, next_op};
 use crate::delivery::{CausalChange, CausalDelivery, DeliveryError, DeliveryLimits};
 use crate::{Dot, ReplicaId, VersionVector};
 
-/// Whether a [`SetOp`] adds or removes its element.
+/// Whether a [`SetOp`] inserts or removes its element.
 ///
 /// ```
 /// use crdt_core::op_based::SetAction;
 ///
-/// assert_ne!(SetAction::Add, SetAction::Remove);
+/// assert_ne!(SetAction::Insert, SetAction::Remove);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SetAction {
-    /// Tag the element with the operation's dot (a fresh tag).
-    Add,
+    /// Tag the element with the operation's dot (a fresh tag). Named `Add` in the serde form
+    /// (its name before the set verbs were aligned on `insert`), so serialized operations read
+    /// the same as before.
+    #[serde(rename = "Add")]
+    Insert,
     /// Drop the element's observed tags.
     Remove,
 }
 
-/// One change of an [`OpAwSet`]: add or remove `element`, dropping the tags of it the author
+/// One change of an [`OpAwSet`]: insert or remove `element`, dropping the tags of it the author
 /// had observed.
 ///
-/// An add also drops the tags it observed, so an element added again and again keeps one tag,
-/// not one per add (as [`AwSet`](crate::AwSet) does); the value is the same either way.
+/// An insert also drops the tags it observed, so an element inserted again and again keeps one
+/// tag, not one per insert (as [`AwSet`](crate::AwSet) does); the value is the same either way.
 ///
 /// ```
 /// use crdt_core::op_based::{OpAwSet, SetAction};
@@ -36,20 +39,20 @@ pub enum SetAction {
 ///
 /// let r = ReplicaId::from_u128(1);
 /// let mut set = OpAwSet::new(r);
-/// set.add("milk");
-/// let op = set.remove("milk");
+/// set.insert("milk");
+/// let op = set.remove(&"milk");
 /// assert_eq!(op.action, SetAction::Remove);
 /// assert_eq!(op.observed, [Dot::new(r, 1)]);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SetOp<T> {
-    /// The event this operation is; an add tags its element with it.
+    /// The event this operation is; an insert tags its element with it.
     pub id: Dot,
     /// The heads its author had seen, in order.
     pub deps: Vec<Dot>,
-    /// Add or remove.
+    /// Insert or remove.
     pub action: SetAction,
-    /// The element added or removed.
+    /// The element inserted or removed.
     pub element: T,
     /// The element's tags its author had observed, in order: those the operation drops.
     pub observed: Vec<Dot>,
@@ -92,10 +95,10 @@ impl<T: Serialize + serde::de::DeserializeOwned> EncodeOp for SetOp<T> {
 ///
 /// let mut at_a = OpAwSet::new(ReplicaId::from_u128(1));
 /// let mut at_b = OpAwSet::new(ReplicaId::from_u128(2));
-/// at_b.apply(at_a.add("milk"))?;
+/// at_b.apply(at_a.insert("milk"))?;
 ///
-/// let remove = at_a.remove("milk");
-/// let add_again = at_b.add("milk"); // concurrent: b still wants milk
+/// let remove = at_a.remove(&"milk");
+/// let add_again = at_b.insert("milk"); // concurrent: b still wants milk
 /// at_a.apply(add_again)?;
 /// at_b.apply(remove)?;
 /// assert!(at_a.contains(&"milk") && at_b.contains(&"milk"));
@@ -132,14 +135,37 @@ impl<T: Ord + Clone> OpAwSet<T> {
         }
     }
 
-    /// Adds `element`; returns the operation to send.
-    pub fn add(&mut self, element: T) -> SetOp<T> {
-        self.make(SetAction::Add, element)
+    /// Inserts `element`; returns the operation to send.
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpAwSet;
+    ///
+    /// let mut set = OpAwSet::new(ReplicaId::from_u128(1));
+    /// let mut elsewhere = OpAwSet::new(ReplicaId::from_u128(2));
+    /// elsewhere.apply(set.insert("milk"))?;
+    /// assert!(elsewhere.contains(&"milk"));
+    /// # Ok::<(), crdt_core::delivery::DeliveryError>(())
+    /// ```
+    pub fn insert(&mut self, element: T) -> SetOp<T> {
+        self.make(SetAction::Insert, element)
     }
 
-    /// Removes `element` as far as this replica has seen it; returns the operation to send.
-    pub fn remove(&mut self, element: T) -> SetOp<T> {
-        self.make(SetAction::Remove, element)
+    /// Removes `element` as far as this replica has seen it; returns the operation to send (it
+    /// carries a copy of the element).
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpAwSet;
+    ///
+    /// let mut set = OpAwSet::new(ReplicaId::from_u128(1));
+    /// set.insert("milk");
+    /// let op = set.remove(&"milk");
+    /// assert_eq!(op.element, "milk");
+    /// assert!(set.is_empty());
+    /// ```
+    pub fn remove(&mut self, element: &T) -> SetOp<T> {
+        self.make(SetAction::Remove, element.clone())
     }
 
     fn make(&mut self, action: SetAction, element: T) -> SetOp<T> {
@@ -172,7 +198,7 @@ impl<T: Ord + Clone> OpAwSet<T> {
             }
         }
         self.applied.observe(op.id);
-        let mut added = op.action == SetAction::Add;
+        let mut added = op.action == SetAction::Insert;
         if added && !self.gone_early.is_empty() {
             added = !self.gone_early.remove(&(op.element.clone(), op.id));
         }
@@ -220,10 +246,10 @@ impl<T: Clone> OpAwSet<T> {
     /// use crdt_core::op_based::OpAwSet;
     ///
     /// let mut at_a = OpAwSet::new(ReplicaId::from_u128(1));
-    /// at_a.add("milk");
+    /// at_a.insert("milk");
     /// let mut at_b = at_a.fork(ReplicaId::from_u128(2));
-    /// let eggs = at_a.add("eggs");
-    /// let remove = at_b.remove("milk");
+    /// let eggs = at_a.insert("eggs");
+    /// let remove = at_b.remove(&"milk");
     /// at_a.apply(remove)?;
     /// at_b.apply(eggs)?;
     /// assert!(at_a.contains(&"eggs") && !at_a.contains(&"milk"));
@@ -259,9 +285,9 @@ impl<T: Clone> OpAwSet<T> {
     /// use crdt_core::op_based::OpAwSet;
     ///
     /// let mut set = OpAwSet::new(ReplicaId::from_u128(1));
-    /// set.add("milk");
+    /// set.insert("milk");
     /// let checkpoint = set.duplicate_same_replica();
-    /// set.add("eggs");
+    /// set.insert("eggs");
     /// // Roll back: the original is dropped, only the checkpoint makes operations from now on.
     /// let set = checkpoint;
     /// assert!(set.contains(&"milk") && !set.contains(&"eggs"));

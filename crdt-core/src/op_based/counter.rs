@@ -8,6 +8,9 @@ use crate::{Dot, ReplicaId, VersionVector};
 
 /// One change of an [`OpCounter`]: add `amount` (negative to subtract).
 ///
+/// One operation moves the counter by at most `i64::MAX` up or `2^63` down (see
+/// [`OpCounter::increment`]).
+///
 /// ```
 /// use crdt_core::delivery::CausalChange;
 /// use crdt_core::op_based::OpCounter;
@@ -94,17 +97,59 @@ impl OpCounter {
     }
 
     /// Adds `amount`; returns the operation to send to the other replicas.
-    pub fn increment(&mut self, amount: i64) -> CounterOp {
+    ///
+    /// As in [`PNCounter`](crate::PNCounter), increments and decrements take unsigned amounts
+    /// and [`add`](Self::add) a signed one. One operation carries an `i64`, so an amount above
+    /// `i64::MAX` saturates to it (counters saturate everywhere in this crate).
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpCounter;
+    ///
+    /// let mut counter = OpCounter::new(ReplicaId::from_u128(1));
+    /// assert_eq!(counter.increment(5).amount, 5);
+    /// assert_eq!(counter.increment(u64::MAX).amount, i64::MAX);
+    /// assert_eq!(counter.value(), i64::MAX);
+    /// ```
+    pub fn increment(&mut self, amount: u64) -> CounterOp {
+        self.add(i64::try_from(amount).unwrap_or(i64::MAX))
+    }
+
+    /// Subtracts `amount`; returns the operation to send. An amount above `2^63` saturates to
+    /// it (the most an `i64` can subtract).
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpCounter;
+    ///
+    /// let mut counter = OpCounter::new(ReplicaId::from_u128(1));
+    /// assert_eq!(counter.decrement(7).amount, -7);
+    /// assert_eq!(counter.decrement(u64::MAX).amount, i64::MIN);
+    /// assert_eq!(counter.value(), i64::MIN);
+    /// ```
+    pub fn decrement(&mut self, amount: u64) -> CounterOp {
+        // 0 - amount, saturating at i64::MIN = -2^63.
+        let amount = i64::try_from(-i128::from(amount)).unwrap_or(i64::MIN);
+        self.add(amount)
+    }
+
+    /// Adds a signed `amount` (negative to subtract); returns the operation to send.
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpCounter;
+    ///
+    /// let mut counter = OpCounter::new(ReplicaId::from_u128(1));
+    /// counter.add(10);
+    /// let op = counter.add(-3);
+    /// assert_eq!((op.amount, counter.value()), (-3, 7));
+    /// ```
+    pub fn add(&mut self, amount: i64) -> CounterOp {
         let (id, deps) = next_op(&self.delivery, self.replica);
         let op = CounterOp { id, deps, amount };
         // A fresh operation is deliverable at once; only an exhausted counter of dots refuses it.
         let _ = self.apply(op.clone());
         op
-    }
-
-    /// Subtracts `amount`; returns the operation to send.
-    pub fn decrement(&mut self, amount: i64) -> CounterOp {
-        self.increment(amount.saturating_neg())
     }
 
     /// Applies an operation from another replica, once, after those it depends on; returns the
@@ -121,6 +166,16 @@ impl OpCounter {
     }
 
     /// The sum of every amount applied, clamped to the range of `i64`.
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpCounter;
+    ///
+    /// let mut counter = OpCounter::new(ReplicaId::from_u128(1));
+    /// counter.increment(u64::MAX);
+    /// counter.increment(1); // the exact total is kept; the value is clamped
+    /// assert_eq!(counter.value(), i64::MAX);
+    /// ```
     pub fn value(&self) -> i64 {
         i64::try_from(self.total).unwrap_or(if self.total < 0 { i64::MIN } else { i64::MAX })
     }

@@ -14,6 +14,12 @@
 //! | [`OpRegister`] | [`MvRegister`](crate::MvRegister) | concurrent values, plus a winner |
 //! | [`OpAwSet`] | [`AwSet`](crate::AwSet) | a set; add wins over a concurrent remove |
 //!
+//! They share the shape of their twins (see [`crate::state`]): the same verbs (`insert` and
+//! `remove(&T)`, `set` and `clear`, `increment`/`decrement` with unsigned amounts and a signed
+//! `add`), the same accessors (`value()`, `values()`, `contains`, `iter`, `len`); the replica is
+//! given once, to `new(replica)`, and every mutator returns the operation to send, which other
+//! replicas [`apply`](OpCounter::apply).
+//!
 //! Operations have serde forms and a versioned binary envelope of their own ([`EncodeOp`]):
 //! `[OP_FORMAT_VERSION][kind]` followed by the postcard body, decoded defensively.
 //!
@@ -34,7 +40,7 @@ pub use aw_set::{OpAwSet, SetAction, SetOp};
 pub use counter::{CounterOp, OpCounter};
 pub use register::{OpRegister, RegisterOp};
 
-use crate::codec::EncodeError;
+use crate::codec::{EnvelopeError, read_envelope, write_envelope};
 use crate::delivery::{CausalChange, CausalDelivery, DeliveryError, check_change};
 use crate::{Dot, ReplicaId, VersionVector};
 
@@ -120,6 +126,9 @@ impl fmt::Display for OpDecodeError {
                 "expected a {expected:?} operation (kind {}), found kind {found}",
                 *expected as u8
             ),
+            OpDecodeError::Malformed(postcard::Error::SerdeDeCustom) => {
+                f.write_str("the bytes describe an operation that breaks the type's invariants")
+            }
             OpDecodeError::Malformed(error) => write!(f, "malformed operation: {error}"),
             OpDecodeError::TrailingBytes { count } => {
                 write!(f, "{count} unexpected bytes after the operation")
@@ -148,19 +157,30 @@ impl std::error::Error for OpDecodeError {
 /// operation's invariants, so bytes from a peer give a valid operation or an [`OpDecodeError`],
 /// never a panic.
 ///
+/// The same shape as [`codec::Encode`](crate::codec::Encode) (`KIND`, an infallible `encode`, a
+/// checked `decode`, the same header handling), for a separate envelope: operations have their
+/// own version ([`OP_FORMAT_VERSION`]) and kind numbering ([`OpKind`]), and their decoding also
+/// checks causality (an [`OpDecodeError`] can say `Invalid` or `NotCanonical`).
+///
 /// ```
 /// use crdt_core::ReplicaId;
 /// use crdt_core::op_based::{EncodeOp, OpCounter, OpDecodeError, CounterOp};
 ///
 /// let mut counter = OpCounter::new(ReplicaId::from_u128(1));
 /// let op = counter.increment(3);
-/// let bytes = op.encode().expect("encodes");
+/// let bytes = op.encode();
 /// assert_eq!(CounterOp::decode(&bytes), Ok(op));
 /// assert!(matches!(
 ///     CounterOp::decode(&[9, 1, 0]),
 ///     Err(OpDecodeError::UnsupportedVersion { found: 9, .. })
 /// ));
 /// ```
+///
+/// # Panics
+///
+/// `encode` panics only if the element type's `Serialize` fails, exactly as described for
+/// [`codec::Encode`](crate::codec::Encode#panics); the operations themselves are integers, dots
+/// and vectors, which always encode.
 pub trait EncodeOp: CausalChange + Serialize + DeserializeOwned {
     /// The kind byte of this operation type.
     const KIND: OpKind;
@@ -170,33 +190,27 @@ pub trait EncodeOp: CausalChange + Serialize + DeserializeOwned {
     fn check(&self) -> Result<(), OpDecodeError>;
 
     /// The header followed by the postcard form of `self`.
-    fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        let bytes = vec![OP_FORMAT_VERSION, Self::KIND as u8];
-        postcard::to_extend(self, bytes).map_err(EncodeError)
+    fn encode(&self) -> Vec<u8> {
+        write_envelope(OP_FORMAT_VERSION, Self::KIND as u8, self)
     }
 
     /// Decodes bytes written by [`encode`](Self::encode), checking everything.
     fn decode(bytes: &[u8]) -> Result<Self, OpDecodeError> {
-        let [version, kind, body @ ..] = bytes else {
-            return Err(OpDecodeError::MissingHeader);
-        };
-        if *version != OP_FORMAT_VERSION {
-            return Err(OpDecodeError::UnsupportedVersion {
-                found: *version,
-                supported: OP_FORMAT_VERSION,
-            });
-        }
-        if *kind != Self::KIND as u8 {
-            return Err(OpDecodeError::WrongKind {
-                expected: Self::KIND,
-                found: *kind,
-            });
-        }
-        let (op, rest): (Self, _) =
-            postcard::take_from_bytes(body).map_err(OpDecodeError::Malformed)?;
-        if !rest.is_empty() {
-            return Err(OpDecodeError::TrailingBytes { count: rest.len() });
-        }
+        let op: Self = read_envelope(bytes, OP_FORMAT_VERSION, Self::KIND as u8).map_err(
+            |error| match error {
+                EnvelopeError::MissingHeader => OpDecodeError::MissingHeader,
+                EnvelopeError::UnsupportedVersion { found } => OpDecodeError::UnsupportedVersion {
+                    found,
+                    supported: OP_FORMAT_VERSION,
+                },
+                EnvelopeError::WrongKind { found } => OpDecodeError::WrongKind {
+                    expected: Self::KIND,
+                    found,
+                },
+                EnvelopeError::Malformed(error) => OpDecodeError::Malformed(error),
+                EnvelopeError::TrailingBytes { count } => OpDecodeError::TrailingBytes { count },
+            },
+        )?;
         op.check()?;
         Ok(op)
     }

@@ -17,8 +17,8 @@ use crate::{Dot, ReplicaId, VersionVector};
 ///
 /// let r = ReplicaId::from_u128(1);
 /// let mut register = OpRegister::new(r);
-/// register.write("draft");
-/// let op = register.write("final");
+/// register.set("draft");
+/// let op = register.set("final");
 /// assert_eq!(op.overwrites, [Dot::new(r, 1)]);
 /// assert_eq!(op.value, Some("final"));
 /// ```
@@ -71,14 +71,14 @@ impl<T: Serialize + serde::de::DeserializeOwned> EncodeOp for RegisterOp<T> {
 ///
 /// let mut at_a = OpRegister::new(ReplicaId::from_u128(1));
 /// let mut at_b = OpRegister::new(ReplicaId::from_u128(2));
-/// let blue = at_a.write("blue");
-/// let green = at_b.write("green");
+/// let blue = at_a.set("blue");
+/// let green = at_b.set("green");
 /// at_a.apply(green)?;
 /// at_b.apply(blue)?;
 /// assert_eq!(at_a.values().collect::<Vec<_>>(), [&"blue", &"green"]);
 /// assert_eq!(at_a.winner(), at_b.winner());
 ///
-/// let teal = at_a.write("teal"); // has seen both: resolves the conflict
+/// let teal = at_a.set("teal"); // has seen both: resolves the conflict
 /// at_b.apply(teal)?;
 /// assert_eq!(at_b.values().collect::<Vec<_>>(), [&"teal"]);
 /// # Ok::<(), crdt_core::delivery::DeliveryError>(())
@@ -114,12 +114,33 @@ impl<T: Clone> OpRegister<T> {
         }
     }
 
-    /// Writes `value`, replacing every value seen; returns the operation to send.
-    pub fn write(&mut self, value: T) -> RegisterOp<T> {
+    /// Sets the register to `value`, replacing every value seen; returns the operation to send.
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpRegister;
+    ///
+    /// let mut register = OpRegister::new(ReplicaId::from_u128(1));
+    /// let op = register.set("blue");
+    /// assert_eq!(op.value, Some("blue"));
+    /// assert_eq!(register.winner(), Some(&"blue"));
+    /// ```
+    pub fn set(&mut self, value: T) -> RegisterOp<T> {
         self.assign(Some(value))
     }
 
     /// Removes every value seen; returns the operation to send. Concurrent writes survive.
+    ///
+    /// ```
+    /// use crdt_core::ReplicaId;
+    /// use crdt_core::op_based::OpRegister;
+    ///
+    /// let mut register = OpRegister::new(ReplicaId::from_u128(1));
+    /// register.set("blue");
+    /// let op = register.clear();
+    /// assert_eq!(op.value, None);
+    /// assert!(register.is_empty());
+    /// ```
     pub fn clear(&mut self) -> RegisterOp<T> {
         self.assign(None)
     }
@@ -176,10 +197,10 @@ impl<T: Clone> OpRegister<T> {
     /// use crdt_core::op_based::OpRegister;
     ///
     /// let mut at_a = OpRegister::new(ReplicaId::from_u128(1));
-    /// at_a.write("blue");
+    /// at_a.set("blue");
     /// let mut at_b = at_a.fork(ReplicaId::from_u128(2));
-    /// let green = at_a.write("green");
-    /// let red = at_b.write("red");
+    /// let green = at_a.set("green");
+    /// let red = at_b.set("red");
     /// at_a.apply(red)?;
     /// at_b.apply(green)?;
     /// assert_eq!(at_a.values().collect::<Vec<_>>(), [&"green", &"red"]);
@@ -215,9 +236,9 @@ impl<T: Clone> OpRegister<T> {
     /// use crdt_core::op_based::OpRegister;
     ///
     /// let mut register = OpRegister::new(ReplicaId::from_u128(1));
-    /// register.write("saved");
+    /// register.set("saved");
     /// let checkpoint = register.duplicate_same_replica();
-    /// register.write("draft");
+    /// register.set("draft");
     /// // Roll back: the original is dropped, only the checkpoint makes operations from now on.
     /// let register = checkpoint;
     /// assert_eq!(register.values().collect::<Vec<_>>(), [&"saved"]);

@@ -19,11 +19,11 @@ use crate::ReplicaId;
 ///
 /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
 /// let mut at_a = AwSet::default();
-/// at_a.add(a, "milk");
+/// at_a.insert(a, "milk");
 /// let mut at_b = at_a.clone();
 ///
 /// at_a.remove(&"milk");
-/// at_b.add(b, "milk"); // concurrent: b still wants milk
+/// at_b.insert(b, "milk"); // concurrent: b still wants milk
 /// at_a.merge(&at_b);
 /// assert!(at_a.contains(&"milk"));
 ///
@@ -53,14 +53,37 @@ impl<T> Default for AwSet<T> {
 }
 
 impl<T: Ord + Clone> AwSet<T> {
-    /// Adds `element` on behalf of `replica`; returns the delta.
-    pub fn add(&mut self, replica: ReplicaId, element: T) -> Self {
+    /// Inserts `element` on behalf of `replica` (a fresh tag that a concurrent remove has not
+    /// seen, so it wins); returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{AwSet, ReplicaId, StateCrdt};
+    ///
+    /// let mut set = AwSet::default();
+    /// let delta = set.insert(ReplicaId::from_u128(1), "milk");
+    /// let mut elsewhere = AwSet::default();
+    /// elsewhere.merge(&delta);
+    /// assert!(elsewhere.contains(&"milk"));
+    /// ```
+    pub fn insert(&mut self, replica: ReplicaId, element: T) -> Self {
         AwSet {
             inner: self.inner.write_key(replica, element, ()),
         }
     }
 
-    /// Removes `element` as far as this replica has seen it; returns the delta.
+    /// Removes `element` as far as this replica has seen it; returns the delta. No replica is
+    /// needed: an observed-remove makes no event of its own, it drops the tags it has seen.
+    ///
+    /// ```
+    /// use crdt_core::{AwSet, ReplicaId, StateCrdt};
+    ///
+    /// let mut set = AwSet::default();
+    /// set.insert(ReplicaId::from_u128(1), "milk");
+    /// let mut elsewhere = set.clone();
+    /// let delta = set.remove(&"milk");
+    /// elsewhere.merge(&delta);
+    /// assert!(!elsewhere.contains(&"milk"));
+    /// ```
     pub fn remove(&mut self, element: &T) -> Self {
         AwSet {
             inner: self.inner.clear_key(element),
@@ -68,6 +91,17 @@ impl<T: Ord + Clone> AwSet<T> {
     }
 
     /// Removes every element seen; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{AwSet, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut set = AwSet::default();
+    /// set.insert(a, 1);
+    /// set.insert(a, 2);
+    /// set.clear();
+    /// assert!(set.is_empty());
+    /// ```
     pub fn clear(&mut self) -> Self {
         AwSet {
             inner: self.inner.clear(),

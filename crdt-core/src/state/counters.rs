@@ -30,6 +30,16 @@ pub struct GCounter {
 
 impl GCounter {
     /// Adds `amount` on behalf of `replica`; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{GCounter, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut counter = GCounter::default();
+    /// counter.increment(a, 2);
+    /// let delta = counter.increment(a, 3);
+    /// assert_eq!((delta.value(), counter.value()), (5, 5));
+    /// ```
     pub fn increment(&mut self, replica: ReplicaId, amount: u64) -> GCounter {
         let count = self.counts.get(replica).saturating_add(amount);
         self.counts.advance(replica, count);
@@ -39,11 +49,31 @@ impl GCounter {
     }
 
     /// The total of all replicas' increments (saturating at `u64::MAX`).
+    ///
+    /// ```
+    /// use crdt_core::{GCounter, ReplicaId, StateCrdt};
+    ///
+    /// let mut counter = GCounter::default();
+    /// counter.increment(ReplicaId::from_u128(1), 2);
+    /// let mut other = GCounter::default();
+    /// other.increment(ReplicaId::from_u128(2), 3);
+    /// counter.merge(&other);
+    /// assert_eq!(counter.value(), 5);
+    /// ```
     pub fn value(&self) -> u64 {
         self.counts.total_events()
     }
 
     /// What `replica` has contributed.
+    ///
+    /// ```
+    /// use crdt_core::{GCounter, ReplicaId};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut counter = GCounter::default();
+    /// counter.increment(a, 4);
+    /// assert_eq!((counter.contribution(a), counter.contribution(b)), (4, 0));
+    /// ```
     pub fn contribution(&self, replica: ReplicaId) -> u64 {
         self.counts.get(replica)
     }
@@ -81,6 +111,17 @@ pub struct PNCounter {
 
 impl PNCounter {
     /// Adds `amount` on behalf of `replica`; returns the delta.
+    ///
+    /// Increments and decrements take unsigned amounts, so a negative increment is a type error;
+    /// [`add`](Self::add) takes a signed one. [`OpCounter`](crate::OpCounter) has the same three.
+    ///
+    /// ```
+    /// use crdt_core::{PNCounter, ReplicaId};
+    ///
+    /// let mut counter = PNCounter::default();
+    /// counter.increment(ReplicaId::from_u128(1), 5);
+    /// assert_eq!(counter.value(), 5);
+    /// ```
     pub fn increment(&mut self, replica: ReplicaId, amount: u64) -> PNCounter {
         PNCounter {
             increments: self.increments.increment(replica, amount),
@@ -89,6 +130,14 @@ impl PNCounter {
     }
 
     /// Subtracts `amount` on behalf of `replica`; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{PNCounter, ReplicaId};
+    ///
+    /// let mut counter = PNCounter::default();
+    /// counter.decrement(ReplicaId::from_u128(1), 5);
+    /// assert_eq!(counter.value(), -5);
+    /// ```
     pub fn decrement(&mut self, replica: ReplicaId, amount: u64) -> PNCounter {
         PNCounter {
             increments: GCounter::default(),
@@ -96,7 +145,17 @@ impl PNCounter {
         }
     }
 
-    /// Adds a signed `amount` on behalf of `replica`; returns the delta.
+    /// Adds a signed `amount` (negative to subtract) on behalf of `replica`; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{PNCounter, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut counter = PNCounter::default();
+    /// counter.add(a, 10);
+    /// counter.add(a, -3);
+    /// assert_eq!(counter.value(), 7);
+    /// ```
     pub fn add(&mut self, replica: ReplicaId, amount: i64) -> PNCounter {
         if amount >= 0 {
             self.increment(replica, amount.unsigned_abs())
@@ -106,6 +165,15 @@ impl PNCounter {
     }
 
     /// Increments minus decrements, clamped to the range of `i64`.
+    ///
+    /// ```
+    /// use crdt_core::{PNCounter, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut counter = PNCounter::default();
+    /// counter.increment(a, u64::MAX);
+    /// assert_eq!(counter.value(), i64::MAX);
+    /// ```
     pub fn value(&self) -> i64 {
         let difference = i128::from(self.increments.value()) - i128::from(self.decrements.value());
         i64::try_from(difference).unwrap_or(if difference < 0 { i64::MIN } else { i64::MAX })

@@ -38,6 +38,16 @@ impl EwFlag {
     }
 
     /// Disables the flag as far as this replica has seen it enabled; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{EwFlag, ReplicaId};
+    ///
+    /// let mut flag = EwFlag::default();
+    /// flag.enable(ReplicaId::from_u128(1));
+    /// assert!(flag.value());
+    /// flag.disable();
+    /// assert!(!flag.value());
+    /// ```
     pub fn disable(&mut self) -> Self {
         EwFlag {
             inner: self.inner.clear(),
@@ -96,6 +106,16 @@ impl DwFlag {
 
     /// Disables the flag on behalf of `replica`, winning over concurrent enables; returns the
     /// delta.
+    ///
+    /// ```
+    /// use crdt_core::{DwFlag, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut flag = DwFlag::default();
+    /// flag.enable(a);
+    /// flag.disable(a);
+    /// assert!(!flag.value());
+    /// ```
     pub fn disable(&mut self, replica: ReplicaId) -> Self {
         DwFlag {
             inner: self.inner.write(replica, false),

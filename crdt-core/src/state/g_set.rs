@@ -38,6 +38,16 @@ impl<T> Default for GSet<T> {
 
 impl<T: Ord + Clone> GSet<T> {
     /// Adds `element`; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{GSet, StateCrdt};
+    ///
+    /// let mut set = GSet::default();
+    /// let delta = set.insert("apple");
+    /// let mut elsewhere = GSet::default();
+    /// elsewhere.merge(&delta);
+    /// assert!(elsewhere.contains(&"apple"));
+    /// ```
     pub fn insert(&mut self, element: T) -> Self {
         self.elements.insert(element.clone());
         GSet {

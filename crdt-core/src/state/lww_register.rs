@@ -26,11 +26,11 @@ use crate::{LamportTimestamp, ReplicaId};
 /// at_a.set(a, "draft");
 /// at_b.set(b, "final"); // concurrent, same counter: replica b's id is greater, so it wins
 /// at_a.merge(&at_b);
-/// assert_eq!(at_a.get(), Some(&"final"));
+/// assert_eq!(at_a.value(), Some(&"final"));
 ///
 /// at_a.set(a, "edited"); // a later write by a wins: it has seen b's
 /// at_b.merge(&at_a);
-/// assert_eq!(at_b.get(), Some(&"edited"));
+/// assert_eq!(at_b.value(), Some(&"edited"));
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct LwwRegister<T> {
@@ -49,6 +49,16 @@ impl<T> Default for LwwRegister<T> {
 
 impl<T: Clone + Ord> LwwRegister<T> {
     /// Writes `value` on behalf of `replica`, stamped after everything seen; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{LwwRegister, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut register = LwwRegister::default();
+    /// register.set(a, "draft");
+    /// let delta = register.set(a, "final");
+    /// assert_eq!((delta.value(), register.value()), (Some(&"final"), Some(&"final")));
+    /// ```
     pub fn set(&mut self, replica: ReplicaId, value: T) -> Self {
         let timestamp = LamportTimestamp::new(self.timestamp.counter.saturating_add(1), replica);
         self.timestamp = timestamp;
@@ -61,6 +71,17 @@ impl<T: Clone + Ord> LwwRegister<T> {
 
     /// Writes `value` with a caller-chosen `timestamp`; returns the delta. The write takes effect
     /// only if it wins against the current value.
+    ///
+    /// ```
+    /// use crdt_core::{LamportTimestamp, LwwRegister, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut register = LwwRegister::default();
+    /// register.set_at(LamportTimestamp::new(20, a), "newer");
+    /// register.set_at(LamportTimestamp::new(10, a), "older"); // loses: earlier timestamp
+    /// assert_eq!(register.value(), Some(&"newer"));
+    /// assert_eq!(register.timestamp(), LamportTimestamp::new(20, a));
+    /// ```
     pub fn set_at(&mut self, timestamp: LamportTimestamp, value: T) -> Self {
         let delta = LwwRegister {
             timestamp,
@@ -78,8 +99,17 @@ impl<T: Clone + Ord> LwwRegister<T> {
 }
 
 impl<T> LwwRegister<T> {
-    /// The current value; `None` if never written.
-    pub fn get(&self) -> Option<&T> {
+    /// The current value; `None` if never set.
+    ///
+    /// ```
+    /// use crdt_core::{LwwRegister, ReplicaId};
+    ///
+    /// let mut register = LwwRegister::default();
+    /// assert_eq!(register.value(), None);
+    /// register.set(ReplicaId::from_u128(1), 42);
+    /// assert_eq!(register.value(), Some(&42));
+    /// ```
+    pub fn value(&self) -> Option<&T> {
         self.value.as_ref()
     }
 

@@ -23,6 +23,29 @@
 //!
 //! All states are kept in a canonical form, so two replicas hold equal (`==`) states exactly
 //! when they hold the same information.
+//!
+//! # One shape for every type
+//!
+//! - **Construction**: `Default::default()`, the bottom (a replica that has seen nothing).
+//! - **Verbs**: sets `insert` and `remove`, registers `set` (and `clear` where a value can be
+//!   withdrawn), counters `increment` and `decrement` (unsigned amounts) and `add` (a signed
+//!   one), flags `enable` and `disable`, maps `update` and `remove`. The op-based twins in
+//!   [`crate::op_based`] use the same verbs.
+//! - **The replica comes first**, and only when the mutation makes an event of its own (a fresh
+//!   dot or a count of its own): `insert(replica, x)`, `set(replica, v)`,
+//!   `increment(replica, n)`. An observed-remove (`AwSet::remove`, `EwFlag::disable`,
+//!   `OrMap::remove`, `clear`) only drops what this replica has seen, so it takes none; a remove
+//!   that must win over concurrent inserts (`RwSet::remove`, `DwFlag::disable`) is an event and
+//!   takes one. The compiler tells which.
+//! - **Borrowing**: what is stored is taken by value (`insert(replica, element: T)`,
+//!   `set(replica, value: T)`); what is only looked up or removed is borrowed (`remove(&T)`,
+//!   `contains(&T)`, `get(&K)`), as in `std::collections`.
+//! - **Every mutator returns its delta**, a value of the same type: `mutated == old ⊔ delta`.
+//! - **Reading**: `value()` for a single value (counters, flags, [`LwwRegister`]), `values()`
+//!   for the values a [`MvRegister`] keeps, `contains`/`iter`/`len`/`is_empty` for sets and maps.
+//! - **Merging**: [`StateCrdt::merge`]`(&mut self, &Self)` for whole states and deltas alike.
+//! - **Encoding**: [`Encode`](crate::codec::Encode): `encode() -> Vec<u8>` and
+//!   `decode(&[u8]) -> Result<Self, DecodeError>`.
 
 mod anti_entropy;
 mod aw_set;

@@ -18,14 +18,14 @@ use crate::ReplicaId;
 /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
 /// let mut at_a = MvRegister::default();
 /// let mut at_b = MvRegister::default();
-/// at_a.write(a, "blue");
-/// at_b.write(b, "green");
+/// at_a.set(a, "blue");
+/// at_b.set(b, "green");
 /// at_a.merge(&at_b);
 /// let mut values: Vec<_> = at_a.values().copied().collect();
 /// values.sort();
 /// assert_eq!(values, ["blue", "green"]);
 ///
-/// at_a.write(a, "teal"); // resolves the conflict
+/// at_a.set(a, "teal"); // resolves the conflict
 /// assert_eq!(at_a.values().collect::<Vec<_>>(), [&"teal"]);
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -50,14 +50,34 @@ impl<T> Default for MvRegister<T> {
 }
 
 impl<T: Clone + PartialEq> MvRegister<T> {
-    /// Writes `value` on behalf of `replica`, replacing every value seen; returns the delta.
-    pub fn write(&mut self, replica: ReplicaId, value: T) -> Self {
+    /// Sets the register to `value` on behalf of `replica`, replacing every value seen; returns
+    /// the delta.
+    ///
+    /// ```
+    /// use crdt_core::{MvRegister, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut register = MvRegister::default();
+    /// register.set(a, "draft");
+    /// register.set(a, "final");
+    /// assert_eq!(register.values().collect::<Vec<_>>(), [&"final"]);
+    /// ```
+    pub fn set(&mut self, replica: ReplicaId, value: T) -> Self {
         MvRegister {
             inner: self.inner.write(replica, value),
         }
     }
 
     /// Removes every value seen; returns the delta. Concurrent writes survive.
+    ///
+    /// ```
+    /// use crdt_core::{MvRegister, ReplicaId};
+    ///
+    /// let mut register = MvRegister::default();
+    /// register.set(ReplicaId::from_u128(1), "blue");
+    /// register.clear();
+    /// assert!(register.is_empty());
+    /// ```
     pub fn clear(&mut self) -> Self {
         MvRegister {
             inner: self.inner.clear(),

@@ -35,11 +35,11 @@ use crate::ReplicaId;
 /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
 /// // Shopping lists by shop.
 /// let mut at_a: OrMap<&str, AwSet<&str>> = OrMap::default();
-/// at_a.update(a, "market", |list| list.add(a, "bread"));
+/// at_a.update(a, "market", |list| list.insert(a, "bread"));
 /// let mut at_b = at_a.clone();
 ///
 /// at_a.remove(&"market");
-/// at_b.update(b, "market", |list| list.add(b, "eggs")); // concurrent with the remove
+/// at_b.update(b, "market", |list| list.insert(b, "eggs")); // concurrent with the remove
 /// at_a.merge(&at_b);
 /// // The update wins; the bread the remover had seen is gone, b's eggs stay.
 /// let list = at_a.get(&"market").expect("present");
@@ -68,11 +68,22 @@ impl<K: Ord + Clone, V: StateCrdt> OrMap<K, V> {
     ///
     /// `mutate` receives the current value (the bottom if there was none) and must return the
     /// delta of its own mutation, as every mutator here does.
+    ///
+    /// ```
+    /// use crdt_core::{GCounter, OrMap, ReplicaId, StateCrdt};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut map: OrMap<&str, GCounter> = OrMap::default();
+    /// let delta = map.update(a, "visits", |count| count.increment(a, 1));
+    /// let mut elsewhere = OrMap::default();
+    /// elsewhere.merge(&delta);
+    /// assert_eq!(elsewhere.get(&"visits").map(GCounter::value), Some(1));
+    /// ```
     pub fn update<F>(&mut self, replica: ReplicaId, key: K, mutate: F) -> Self
     where
         F: FnOnce(&mut V) -> V,
     {
-        let key_delta = self.keys.add(replica, key.clone());
+        let key_delta = self.keys.insert(replica, key.clone());
         let value = self.values.entry(key.clone()).or_default();
         let value_delta = mutate(value);
         // The key is present in the delta, so (canonical form) it carries a value, even bottom.
@@ -84,6 +95,16 @@ impl<K: Ord + Clone, V: StateCrdt> OrMap<K, V> {
 
     /// Removes `key` as far as this replica has seen it, resetting its value (see the type's
     /// documentation); returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{AwSet, OrMap, ReplicaId};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut map: OrMap<&str, AwSet<u8>> = OrMap::default();
+    /// map.update(a, "k", |set| set.insert(a, 1));
+    /// map.remove(&"k");
+    /// assert!(!map.contains_key(&"k") && map.is_empty());
+    /// ```
     pub fn remove(&mut self, key: &K) -> Self {
         let key_delta = self.keys.remove(key);
         let mut values = BTreeMap::new();

@@ -21,15 +21,15 @@ use crate::ReplicaId;
 ///
 /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
 /// let mut at_a = RwSet::default();
-/// at_a.add(a, "guest");
+/// at_a.insert(a, "guest");
 /// let mut at_b = at_a.clone();
 ///
-/// at_a.remove(a, "guest");
-/// at_b.add(b, "guest"); // concurrent: the remove wins
+/// at_a.remove(a, &"guest");
+/// at_b.insert(b, "guest"); // concurrent: the remove wins
 /// at_a.merge(&at_b);
 /// assert!(!at_a.contains(&"guest"));
 ///
-/// at_a.add(a, "guest"); // an add that has seen the remove brings it back
+/// at_a.insert(a, "guest"); // an insert that has seen the remove brings it back
 /// assert!(at_a.contains(&"guest"));
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -55,17 +55,40 @@ impl<T> Default for RwSet<T> {
 }
 
 impl<T: Ord + Clone> RwSet<T> {
-    /// Adds `element` on behalf of `replica`; returns the delta.
-    pub fn add(&mut self, replica: ReplicaId, element: T) -> Self {
+    /// Inserts `element` on behalf of `replica`; returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::{ReplicaId, RwSet};
+    ///
+    /// let mut set = RwSet::default();
+    /// set.insert(ReplicaId::from_u128(1), 7);
+    /// assert!(set.contains(&7));
+    /// ```
+    pub fn insert(&mut self, replica: ReplicaId, element: T) -> Self {
         RwSet {
             inner: self.inner.write_key(replica, element, true),
         }
     }
 
-    /// Removes `element` on behalf of `replica`, winning over concurrent adds; returns the delta.
-    pub fn remove(&mut self, replica: ReplicaId, element: T) -> Self {
+    /// Removes `element` on behalf of `replica`, winning over concurrent inserts; returns the
+    /// delta. The replica is needed because a winning remove is an event of its own (the record
+    /// a stale concurrent insert loses against).
+    ///
+    /// ```
+    /// use crdt_core::{ReplicaId, RwSet, StateCrdt};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut set = RwSet::default();
+    /// set.insert(a, 7);
+    /// let delta = set.remove(a, &7);
+    /// let mut elsewhere = RwSet::default();
+    /// elsewhere.insert(ReplicaId::from_u128(2), 7); // concurrent with the remove
+    /// elsewhere.merge(&delta);
+    /// assert!(!elsewhere.contains(&7));
+    /// ```
+    pub fn remove(&mut self, replica: ReplicaId, element: &T) -> Self {
         RwSet {
-            inner: self.inner.write_key(replica, element, false),
+            inner: self.inner.write_key(replica, element.clone(), false),
         }
     }
 

@@ -19,7 +19,7 @@ use super::StateCrdt;
 /// let mut left = TwoPSet::default();
 /// left.insert("ticket-1");
 /// let mut right = left.clone();
-/// right.remove("ticket-1");
+/// right.remove(&"ticket-1");
 /// left.insert("ticket-1"); // concurrent re-add: the removal still wins
 /// left.merge(&right);
 /// assert!(!left.contains(&"ticket-1"));
@@ -45,6 +45,14 @@ impl<T> Default for TwoPSet<T> {
 
 impl<T: Ord + Clone> TwoPSet<T> {
     /// Adds `element` (no effect if it was removed); returns the delta.
+    ///
+    /// ```
+    /// use crdt_core::TwoPSet;
+    ///
+    /// let mut set = TwoPSet::default();
+    /// set.insert(1);
+    /// assert!(set.contains(&1) && set.len() == 1);
+    /// ```
     pub fn insert(&mut self, element: T) -> Self {
         self.elements.entry(element.clone()).or_insert(false);
         TwoPSet {
@@ -53,10 +61,20 @@ impl<T: Ord + Clone> TwoPSet<T> {
     }
 
     /// Removes `element` for good; returns the delta.
-    pub fn remove(&mut self, element: T) -> Self {
+    ///
+    /// ```
+    /// use crdt_core::TwoPSet;
+    ///
+    /// let mut set = TwoPSet::default();
+    /// set.insert("ticket-1");
+    /// set.remove(&"ticket-1");
+    /// set.insert("ticket-1"); // no effect: removed for good
+    /// assert!(!set.contains(&"ticket-1"));
+    /// ```
+    pub fn remove(&mut self, element: &T) -> Self {
         self.elements.insert(element.clone(), true);
         TwoPSet {
-            elements: BTreeMap::from([(element, true)]),
+            elements: BTreeMap::from([(element.clone(), true)]),
         }
     }
 

@@ -197,7 +197,7 @@ fn deliver<T: Subject>(replicas: &mut [DeltaSync<T>], message: &InFlight) -> Opt
     Some(InFlight {
         from: message.to,
         to: message.from,
-        bytes: reply.encode().expect("messages encode"),
+        bytes: reply.encode(),
     })
 }
 
@@ -223,7 +223,7 @@ pub fn delta_sync_converges_despite_faults<T: Subject>(scenario: FaultyNetwork<T
             NetStep::Send { from, to } if linked(from, to) => {
                 let (from, to) = (usize::from(from), usize::from(to));
                 if let Some(message) = replicas[from].message_for(replica(to)) {
-                    let bytes = message.encode().expect("messages encode");
+                    let bytes = message.encode();
                     network.push(InFlight { from, to, bytes });
                 }
             }
@@ -259,7 +259,7 @@ pub fn delta_sync_converges_despite_faults<T: Subject>(scenario: FaultyNetwork<T
             for to in (0..n).filter(|&to| linked(from as u8, to as u8)) {
                 if let Some(message) = replicas[from].message_for(replica(to)) {
                     quiet = false;
-                    let bytes = message.encode().expect("messages encode");
+                    let bytes = message.encode();
                     let reply = deliver(&mut replicas, &InFlight { from, to, bytes });
                     if let Some(reply) = reply {
                         let _ = deliver(&mut replicas, &reply);

@@ -88,7 +88,7 @@ impl Subject for LwwRegister<u8> {
         }
     }
     fn observe(&self) -> Option<u8> {
-        self.get().copied()
+        self.value().copied()
     }
 }
 
@@ -113,7 +113,7 @@ impl Subject for MvRegister<u8> {
     type Observed = Vec<u8>;
     fn apply(&mut self, replica: ReplicaId, op: &RegisterOp) -> Self {
         match *op {
-            RegisterOp::Write(value) => self.write(replica, value),
+            RegisterOp::Write(value) => self.set(replica, value),
             RegisterOp::Clear => self.clear(),
         }
     }
@@ -158,7 +158,7 @@ impl Subject for TwoPSet<u8> {
     fn apply(&mut self, _: ReplicaId, op: &SetOp) -> Self {
         match *op {
             SetOp::Add(Small(e)) => self.insert(e),
-            SetOp::Remove(Small(e)) => self.remove(e),
+            SetOp::Remove(Small(e)) => self.remove(&e),
             SetOp::Clear => {
                 let delta = self.reset_delta();
                 self.merge(&delta);
@@ -176,7 +176,7 @@ impl Subject for AwSet<u8> {
     type Observed = Vec<u8>;
     fn apply(&mut self, replica: ReplicaId, op: &SetOp) -> Self {
         match *op {
-            SetOp::Add(Small(e)) => self.add(replica, e),
+            SetOp::Add(Small(e)) => self.insert(replica, e),
             SetOp::Remove(Small(e)) => self.remove(&e),
             SetOp::Clear => self.clear(),
         }
@@ -191,8 +191,8 @@ impl Subject for RwSet<u8> {
     type Observed = Vec<u8>;
     fn apply(&mut self, replica: ReplicaId, op: &SetOp) -> Self {
         match *op {
-            SetOp::Add(Small(e)) => self.add(replica, e),
-            SetOp::Remove(Small(e)) => self.remove(replica, e),
+            SetOp::Add(Small(e)) => self.insert(replica, e),
+            SetOp::Remove(Small(e)) => self.remove(replica, &e),
             SetOp::Clear => {
                 let delta = self.reset_delta();
                 self.merge(&delta);

@@ -181,18 +181,18 @@ fn forked_op_based_replicas_make_distinct_operations() {
     assert_eq!(a.duplicate_same_replica().replica(), a.replica());
 
     let mut a = OpRegister::new(replica(1));
-    a.write("old");
+    a.set("old");
     let mut b = a.fork(replica(2));
-    let (x, y) = (a.write("a"), b.write("b"));
+    let (x, y) = (a.set("a"), b.set("b"));
     a.apply(y).expect("deliverable");
     b.apply(x).expect("deliverable");
     assert_eq!(a.values().count(), 2, "both concurrent writes are kept");
     assert_eq!(a.winner(), b.winner());
 
     let mut a = OpAwSet::new(replica(1));
-    a.add("milk");
+    a.insert("milk");
     let mut b = a.fork(replica(2));
-    let (eggs, bread) = (a.add("eggs"), b.add("bread"));
+    let (eggs, bread) = (a.insert("eggs"), b.insert("bread"));
     a.apply(bread).expect("deliverable");
     b.apply(eggs).expect("deliverable");
     assert_eq!(

@@ -4,6 +4,7 @@
 //! case is printed in full (shrunk where a shrinker exists).
 
 mod causality;
+mod codec_golden;
 mod compaction;
 mod convergence;
 mod decoding;

@@ -13,7 +13,7 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use crdt_core::codec::{DecodeError, Encode, EncodeError};
+use crdt_core::codec::{DecodeError, Encode};
 use crdt_core::{DeltaMessage, DeltaSync, OrMap, PNCounter, ReplicaId};
 
 /// The replicated state: stock count per item.
@@ -90,8 +90,6 @@ pub struct Report {
 pub enum DemoError {
     /// A socket operation failed.
     Io(std::io::Error),
-    /// A message could not be encoded.
-    Encode(EncodeError),
     /// The configuration is unusable.
     Config(&'static str),
 }
@@ -100,7 +98,6 @@ impl fmt::Display for DemoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DemoError::Io(error) => write!(f, "socket error: {error}"),
-            DemoError::Encode(error) => write!(f, "{error}"),
             DemoError::Config(reason) => write!(f, "bad configuration: {reason}"),
         }
     }
@@ -110,7 +107,6 @@ impl std::error::Error for DemoError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             DemoError::Io(error) => Some(error),
-            DemoError::Encode(error) => Some(error),
             DemoError::Config(_) => None,
         }
     }
@@ -175,7 +171,7 @@ impl Network {
             return Ok(());
         }
         let mut datagram = from.id.to_bytes().to_vec();
-        datagram.extend(message.encode().map_err(DemoError::Encode)?);
+        datagram.extend(message.encode());
         from.socket.send_to(&datagram, self.addresses[to])?;
         report.datagrams_sent += 1;
         report.bytes_sent += datagram.len() as u64;
