@@ -52,7 +52,7 @@ pub use delivery::{CausalChange, CausalDelivery, DeliveryError, DeliveryLimits};
 pub use document::JsonStrings;
 pub use document::{
     ChangeInfo, ChangeOptions, ContainerId, ContainerKind, CounterId, DocError, Document,
-    DocumentView, HistoryError, ListId, Listener, MapId, Origin, Patch, PatchAction, Path,
+    DocumentView, HistoryError, ListId, Listener, MapId, NamedId, Origin, Patch, PatchAction, Path,
     PathSegment, RegisterId, SubscriptionId, TextId, Transaction, UndoManager, UpdateInfo,
     UpdateKind, Value,
 };

@@ -62,6 +62,8 @@ enum DocEdit {
     Increment { target: u8, by: i8 },
     RegisterSet { target: u8, value: i8 },
     RegisterClear { target: u8 },
+    /// Opens the named container of a kind at a key (`text_at`, ...).
+    MapNamed { target: u8, key: u8, kind: u8 },
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -508,11 +510,32 @@ fn apply_edit(tx: &mut Transaction<'_>, edit: &DocEdit) -> Result<(), DocError> 
             if let Some(map) = pick(doc, ContainerKind::Map, target) {
                 let (map, k) = (MapId(map), key(k));
                 match kind_of(kind) {
-                    ContainerKind::Map => tx.set_new_map(map, k).map(|_| ())?,
-                    ContainerKind::List => tx.set_new_list(map, k).map(|_| ())?,
-                    ContainerKind::Text => tx.set_new_text(map, k).map(|_| ())?,
-                    ContainerKind::Counter => tx.set_new_counter(map, k).map(|_| ())?,
-                    ContainerKind::Register => tx.set_new_register(map, k).map(|_| ())?,
+                    ContainerKind::Map => tx.replace_with_new_map(map, k).map(|_| ())?,
+                    ContainerKind::List => tx.replace_with_new_list(map, k).map(|_| ())?,
+                    ContainerKind::Text => tx.replace_with_new_text(map, k).map(|_| ())?,
+                    ContainerKind::Counter => tx.replace_with_new_counter(map, k).map(|_| ())?,
+                    ContainerKind::Register => tx.replace_with_new_register(map, k).map(|_| ())?,
+                }
+            }
+        }
+        DocEdit::MapNamed {
+            target,
+            key: k,
+            kind,
+        } => {
+            if let Some(map) = pick(doc, ContainerKind::Map, target) {
+                let (map, k) = (MapId(map), key(k));
+                let opened = match kind_of(kind) {
+                    ContainerKind::Map => tx.map_at(map, k).map(|_| ()),
+                    ContainerKind::List => tx.list_at(map, k).map(|_| ()),
+                    ContainerKind::Text => tx.text_at(map, k).map(|_| ()),
+                    ContainerKind::Counter => tx.counter_at(map, k).map(|_| ()),
+                    ContainerKind::Register => tx.register_at(map, k).map(|_| ()),
+                };
+                match opened {
+                    // The key shows something else: refused, nothing written.
+                    Err(DocError::KeyHolds { .. }) => {}
+                    other => other?,
                 }
             }
         }

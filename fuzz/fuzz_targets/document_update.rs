@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     busy.subscribe(Box::new(|_, patches| {
         std::hint::black_box(patches);
     }));
-    let list = busy.set_new_list(MapId::ROOT, "l").expect("root is a map");
+    let list = busy.replace_with_new_list(MapId::ROOT, "l").expect("root is a map");
     busy.list_insert(list, 0, 1).expect("in range");
     let before = (busy.to_json(), busy.version());
     if busy.apply_update(data).is_err() {

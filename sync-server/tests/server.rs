@@ -65,7 +65,7 @@ async fn ten_clients_converge_on_one_document() {
     let docs: Vec<_> = clients.iter().map(|c| c.open("shared").unwrap()).collect();
     // The first client creates a text everyone then types into concurrently.
     let text = docs[0]
-        .edit(|d| d.set_new_text(MapId::ROOT, "text"))
+        .edit(|d| d.replace_with_new_text(MapId::ROOT, "text"))
         .unwrap();
     for doc in &docs {
         assert!(doc.wait_until(WAIT, |d| d.text(text).is_ok()).await);
@@ -183,7 +183,7 @@ async fn large_documents_travel_in_fragments() {
         .collect();
     let text = doc_a
         .edit(|d| {
-            let text = d.set_new_text(MapId::ROOT, "body")?;
+            let text = d.replace_with_new_text(MapId::ROOT, "body")?;
             d.text_insert(text, 0, &big)?;
             Ok::<_, crdt_core::DocError>(text)
         })
@@ -921,7 +921,7 @@ fn nest_maps(doc: &mut Document, depth: usize) -> Result<(), crdt_core::DocError
     doc.transact(|tx| {
         let mut map = MapId::ROOT;
         for _ in 0..depth {
-            map = tx.set_new_map(map, "k")?;
+            map = tx.replace_with_new_map(map, "k")?;
         }
         Ok(())
     })

@@ -16,7 +16,7 @@ use super::events::{Patch, PatchAction, Path, PathSegment};
 use super::paths::PathResolver;
 use super::state::{Container, Entries, Entry, ScalarOp, write};
 use super::transaction::{Undo, roll_back};
-use super::value::{ContainerId, ContainerKind, Value};
+use super::value::{ContainerId, ContainerKind, NamedId, Value};
 use super::{ChangeMeta, Document, Placement};
 use crate::causal_graph::{Frontier, Lv};
 use crate::sequence::LoadError;
@@ -304,8 +304,9 @@ impl Document {
         }
     }
 
-    /// Checks that a written value is a scalar, or a new container named by its own event `lv`
-    /// (which it then creates in `parent`).
+    /// Checks that a written value is a scalar, a new container named by its own event `lv`,
+    /// or the named container of its map key (see [`NamedId`]); creates the container in
+    /// `parent` unless it is a named one that exists already.
     fn accept_value(
         &mut self,
         value: &Value,
@@ -315,7 +316,25 @@ impl Document {
         undo: &mut Vec<Undo>,
     ) -> Result<(), LoadError> {
         if let Value::Container(kind, id) = value {
-            if *id != ContainerId::Created(self.graph.lv_to_dot(lv))
+            if let ContainerId::Named(named) = id {
+                let Some(key) = key else {
+                    return Err(invalid(
+                        "a named container can only be written to a map key",
+                    ));
+                };
+                if *named != NamedId::derive(parent, key, *kind) {
+                    return Err(invalid(
+                        "a named container is written outside the key it is named by",
+                    ));
+                }
+                match self.containers.get(id) {
+                    Some(existing) if existing.kind() == *kind => return Ok(()),
+                    Some(_) => {
+                        return Err(invalid("a named container changed its kind"));
+                    }
+                    None => {}
+                }
+            } else if *id != ContainerId::Created(self.graph.lv_to_dot(lv))
                 || self.containers.contains_key(id)
             {
                 return Err(invalid(
@@ -616,6 +635,12 @@ impl Document {
                         _ => None,
                     };
                     let action = match (before.last(), after) {
+                        // Concurrent writes of one named container: still the same value.
+                        (Some(b), Some(a))
+                            if b.value == a.value && a.value.as_container().is_some() =>
+                        {
+                            continue;
+                        }
                         (b, Some(a)) if b.map(|b| b.lv) != Some(a.lv) => PatchAction::MapSet {
                             key: key.clone(),
                             value: a.value.clone(),

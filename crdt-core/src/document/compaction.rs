@@ -110,7 +110,7 @@ impl Document {
     /// use crdt_core::{Document, LoadError, MapId, ReplicaId};
     ///
     /// let mut a = Document::new(ReplicaId::from_u128(1));
-    /// let text = a.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = a.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// a.text_insert(text, 0, "hello world").unwrap();
     /// a.text_delete(text, 5..11).unwrap();
     /// let mut b = a.fork(ReplicaId::from_u128(2));

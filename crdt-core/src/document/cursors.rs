@@ -18,7 +18,7 @@ impl Document {
     /// use crdt_core::{Bias, Document, MapId, ReplicaId};
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "hello world").unwrap();
     /// let caret = doc.cursor(text.id(), 6, Bias::After).unwrap(); // before "world"
     ///
@@ -65,7 +65,7 @@ impl Document {
     /// use crdt_core::{Bias, Document, MapId, ReplicaId};
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     /// doc.list_insert(list, 0, "a").unwrap();
     /// doc.list_insert(list, 1, "b").unwrap();
     /// let at_b = doc.cursor(list.id(), 1, Bias::After).unwrap();

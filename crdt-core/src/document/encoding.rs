@@ -62,11 +62,11 @@
 //! causal graph instead: on the two-user concurrent traces that was three quarters of the
 //! snapshot, one run per transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::change::{Change, ChangeOp, OpBody};
 use super::state::Container;
-use super::value::{ContainerId, ContainerKind, Value};
+use super::value::{ContainerId, ContainerKind, NamedId, Value};
 use super::{Document, HistoryError, Placement};
 use crate::bytes::{Reader, Writer, read_block, write_block};
 use crate::causal_graph::{Frontier, GraphRun, Lv};
@@ -75,8 +75,12 @@ use crate::sequence::update::ApplyError;
 use crate::{Dot, ReplicaId, VersionVector};
 
 const MAGIC: [u8; 4] = [0xC7, b'D', b'O', b'C'];
-/// The version written; the only one read.
+/// The version written when nothing needs a later one.
 pub(crate) const FORMAT_VERSION: u8 = 1;
+/// The version written when named containers appear: the container table's entries are
+/// tagged (created or named), and map writes may hold a named container (value tag 9).
+/// Both versions are read.
+pub(crate) const FORMAT_NAMED: u8 = 2;
 const KIND_UPDATE: u8 = 1;
 const KIND_SNAPSHOT: u8 = 2;
 /// Shallow snapshots with the base's whole causal graph (read, no longer written).
@@ -109,15 +113,49 @@ fn malformed(why: &'static str) -> LoadError {
 }
 
 /// Interns replicas and containers as small indices.
-#[derive(Default)]
-struct Tables {
+struct Tables<'a> {
+    /// Where the document's named containers are (to declare them by place).
+    doc: &'a Document,
     replicas: Vec<ReplicaId>,
     replica_index: HashMap<ReplicaId, usize>,
-    containers: Vec<Dot>,
-    container_index: HashMap<Dot, usize>,
+    containers: Vec<TableEntry>,
+    container_index: HashMap<ContainerId, usize>,
+    /// Whether anything written needs format version 2 (named containers).
+    named: bool,
 }
 
-impl Tables {
+/// A container in the table (the root is index 0 and not written).
+enum TableEntry {
+    /// Created by the event with this dot.
+    Created(Dot),
+    /// The named container of `kind` at `key` of the container at `parent` (an index below
+    /// this entry's own).
+    Named {
+        parent: usize,
+        kind: ContainerKind,
+        key: String,
+    },
+    /// A named container whose place the writer does not know (never happens in a
+    /// consistent document; kept so that the writer cannot fail): its digest.
+    NamedDigest(NamedId),
+}
+
+const TABLE_CREATED: u8 = 0;
+const TABLE_NAMED: u8 = 1;
+const TABLE_NAMED_DIGEST: u8 = 2;
+
+impl<'a> Tables<'a> {
+    fn new(doc: &'a Document) -> Tables<'a> {
+        Tables {
+            doc,
+            replicas: Vec::new(),
+            replica_index: HashMap::new(),
+            containers: Vec::new(),
+            container_index: HashMap::new(),
+            named: false,
+        }
+    }
+
     fn replica(&mut self, replica: ReplicaId) -> usize {
         let next = self.replicas.len();
         *self.replica_index.entry(replica).or_insert_with(|| {
@@ -126,18 +164,60 @@ impl Tables {
         })
     }
 
+    fn push(&mut self, id: ContainerId, entry: TableEntry) -> usize {
+        self.containers.push(entry);
+        let index = self.containers.len();
+        self.container_index.insert(id, index);
+        index
+    }
+
+    /// The index of container `id`, declaring it (and a named container's unknown parents,
+    /// parents first) if needed.
     fn container(&mut self, id: ContainerId) -> usize {
-        match id {
-            ContainerId::Root => 0,
-            ContainerId::Created(dot) => {
-                self.replica(dot.replica);
-                let next = self.containers.len() + 1;
-                *self.container_index.entry(dot).or_insert_with(|| {
-                    self.containers.push(dot);
-                    next
-                })
-            }
+        if id == ContainerId::Root {
+            return 0;
         }
+        if let Some(&index) = self.container_index.get(&id) {
+            return index;
+        }
+        // The named containers on the way up to the first known (or created) container: a
+        // loop, since named chains may be as deep as the document.
+        let mut chain = Vec::new();
+        let mut at = id;
+        let mut parent_index = loop {
+            if at == ContainerId::Root {
+                break 0;
+            }
+            if let Some(&index) = self.container_index.get(&at) {
+                break index;
+            }
+            match at {
+                ContainerId::Root => break 0,
+                ContainerId::Created(dot) => {
+                    self.replica(dot.replica);
+                    break self.push(at, TableEntry::Created(dot));
+                }
+                ContainerId::Named(named) => {
+                    self.named = true;
+                    match self.doc.named_place(at) {
+                        Some((parent, key, kind)) => {
+                            chain.push((at, key, kind));
+                            at = parent;
+                        }
+                        None => break self.push(at, TableEntry::NamedDigest(named)),
+                    }
+                }
+            }
+        };
+        while let Some((id, key, kind)) = chain.pop() {
+            let entry = TableEntry::Named {
+                parent: parent_index,
+                kind,
+                key,
+            };
+            parent_index = self.push(id, entry);
+        }
+        parent_index
     }
 
     fn dot(&mut self, out: &mut Writer, dot: Dot) {
@@ -243,7 +323,9 @@ fn write_value(out: &mut Writer, value: Option<&Value>) {
             out.raw(&[6]);
             out.block(b);
         }
-        // The container's id is its creating event's: implied, not written.
+        // A named container's id comes from the key written, a new container's from its
+        // creating event: implied, not written.
+        Some(Value::Container(kind, ContainerId::Named(_))) => out.raw(&[9, kind_code(*kind)]),
         Some(Value::Container(kind, _)) => out.raw(&[7, kind_code(*kind)]),
     }
 }
@@ -260,8 +342,7 @@ fn write_state_value(out: &mut Writer, tables: &mut Tables, value: &Value) {
     }
 }
 
-/// Reads a value; a new container takes the id `own` (the event writing it), an existing one
-/// is looked up in `containers`.
+/// Reads a value of a snapshot's state: containers are looked up in `containers`.
 fn read_value_in(
     reader: &mut Reader<'_>,
     own: Dot,
@@ -276,11 +357,16 @@ fn read_value_in(
             .ok_or(malformed("container index out of range"))?;
         return Ok(Some(Value::Container(kind, id)));
     }
-    read_value(reader, own)
+    read_value(reader, own, None)
 }
 
-/// Reads a value; a new container takes the id `own` (the event writing it).
-fn read_value(reader: &mut Reader<'_>, own: Dot) -> Result<Option<Value>, LoadError> {
+/// Reads a value; a new container takes the id `own` (the event writing it), a named one the
+/// id of its place `key` (map and key; `None` where values are not written to map keys).
+fn read_value(
+    reader: &mut Reader<'_>,
+    own: Dot,
+    key: Option<(ContainerId, &str)>,
+) -> Result<Option<Value>, LoadError> {
     Ok(Some(match reader.u8()? {
         VALUE_NONE => return Ok(None),
         0 => Value::Null,
@@ -298,23 +384,33 @@ fn read_value(reader: &mut Reader<'_>, own: Dot) -> Result<Option<Value>, LoadEr
         ),
         6 => Value::Bytes(reader.block()?.to_vec()),
         7 => Value::Container(kind_from(reader.u8()?)?, ContainerId::Created(own)),
+        9 => {
+            let kind = kind_from(reader.u8()?)?;
+            let (map, key) = key.ok_or(malformed("a named container outside a map key"))?;
+            Value::Container(kind, ContainerId::Named(NamedId::derive(map, key, kind)))
+        }
         _ => return Err(malformed("unknown value tag")),
     }))
 }
 
-/// The binary form of `changes` (an update), or with `state` a snapshot.
-pub(crate) fn encode(changes: &[Change], state: Option<&[(ContainerId, StateContent)]>) -> Vec<u8> {
-    encode_with(changes, state, None)
+/// The binary form of `changes` of `doc` (an update), or with `state` a snapshot.
+pub(crate) fn encode(
+    doc: &Document,
+    changes: &[Change],
+    state: Option<&[(ContainerId, StateContent)]>,
+) -> Vec<u8> {
+    encode_with(doc, changes, state, None)
 }
 
 /// [`encode`], or with `shallow` (and `state`) a shallow snapshot.
 fn encode_with(
+    doc: &Document,
     changes: &[Change],
     state: Option<&[(ContainerId, StateContent)]>,
     shallow: Option<ShallowOut<'_>>,
 ) -> Vec<u8> {
     let snapshot = state.is_some();
-    let mut tables = Tables::default();
+    let mut tables = Tables::new(doc);
     let mut body = Writer::default();
     let mut text = String::new();
     if let Some(shallow) = &shallow {
@@ -394,6 +490,9 @@ fn encode_with(
                 OpBody::SeqDelete { pos, .. } => body.usize(*pos),
                 OpBody::MapSet { key, value, pred } => {
                     body.block(key.as_bytes());
+                    if let Some(Value::Container(_, ContainerId::Named(_))) = value {
+                        tables.named = true;
+                    }
                     write_value(&mut body, value.as_ref());
                     body.usize(pred.len());
                     for &dot in pred {
@@ -479,15 +578,38 @@ fn encode_with(
         head.raw(&replica.to_bytes());
     }
     head.usize(tables.containers.len());
-    for dot in &tables.containers {
-        head.usize(tables.replica_index.get(&dot.replica).copied().unwrap_or(0));
-        head.varint(dot.counter);
+    for entry in &tables.containers {
+        // Version 1 tables hold created containers only, untagged.
+        match entry {
+            TableEntry::Created(dot) => {
+                if tables.named {
+                    head.raw(&[TABLE_CREATED]);
+                }
+                head.usize(tables.replica_index.get(&dot.replica).copied().unwrap_or(0));
+                head.varint(dot.counter);
+            }
+            TableEntry::Named { parent, kind, key } => {
+                head.raw(&[TABLE_NAMED]);
+                head.usize(*parent);
+                head.raw(&[kind_code(*kind)]);
+                head.block(key.as_bytes());
+            }
+            TableEntry::NamedDigest(named) => {
+                head.raw(&[TABLE_NAMED_DIGEST]);
+                head.raw(&named.to_bytes());
+            }
+        }
     }
     head.raw(&body.bytes);
 
     let mut out = Vec::with_capacity(HEADER_LEN + head.bytes.len());
     out.extend_from_slice(&MAGIC);
-    out.push(FORMAT_VERSION);
+    // Version 1 when it says all there is to say, so that older builds keep reading it.
+    out.push(if tables.named {
+        FORMAT_NAMED
+    } else {
+        FORMAT_VERSION
+    });
     out.push(match (shallow, snapshot) {
         (Some(_), _) => KIND_SHALLOW_SUMMARY,
         (None, true) => KIND_SNAPSHOT,
@@ -507,10 +629,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
     if bytes.len() < HEADER_LEN {
         return Err(LoadError::Truncated);
     }
-    if bytes[4] != FORMAT_VERSION {
+    let format = bytes[4];
+    if format != FORMAT_VERSION && format != FORMAT_NAMED {
         return Err(LoadError::UnsupportedVersion {
-            found: bytes[4],
-            supported: FORMAT_VERSION,
+            found: format,
+            supported: FORMAT_NAMED,
         });
     }
     if ![
@@ -575,7 +698,29 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
     let mut containers = Vec::with_capacity(container_count + 1);
     containers.push(ContainerId::Root);
     for _ in 0..container_count {
-        containers.push(ContainerId::Created(dot(reader)?));
+        let tag = if format >= FORMAT_NAMED {
+            reader.u8()?
+        } else {
+            TABLE_CREATED
+        };
+        containers.push(match tag {
+            TABLE_CREATED => ContainerId::Created(dot(reader)?),
+            TABLE_NAMED => {
+                let parent = *containers
+                    .get(reader.usize()?)
+                    .ok_or(malformed("a named container's map comes after it"))?;
+                let kind = kind_from(reader.u8()?)?;
+                let key = std::str::from_utf8(reader.block()?)
+                    .map_err(|_| malformed("a map key is not UTF-8"))?;
+                ContainerId::Named(NamedId::derive(parent, key, kind))
+            }
+            TABLE_NAMED_DIGEST => {
+                let mut digest = [0u8; 32];
+                digest.copy_from_slice(reader.raw(32)?);
+                ContainerId::Named(NamedId::from_bytes(digest))
+            }
+            _ => return Err(malformed("unknown kind of container table entry")),
+        });
     }
 
     let mut shallow_part = None;
@@ -681,7 +826,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
                     let mut values = Vec::with_capacity(op_len);
                     for i in 0..op_len {
                         values.push(
-                            read_value(reader, own(i))?
+                            read_value(reader, own(i), None)?
                                 .ok_or(malformed("a list element is missing"))?,
                         );
                     }
@@ -694,7 +839,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
                 OP_MAP_SET => {
                     let key = String::from_utf8(reader.block()?.to_vec())
                         .map_err(|_| malformed("a map key is not UTF-8"))?;
-                    let value = read_value(reader, own(0))?;
+                    if format < FORMAT_NAMED && reader.peek_rest().first() == Some(&9) {
+                        return Err(malformed("unknown value tag"));
+                    }
+                    let value = read_value(reader, own(0), Some((container, &key)))?;
                     let pred_count = reader.count()?;
                     let mut pred = Vec::with_capacity(pred_count);
                     for _ in 0..pred_count {
@@ -703,7 +851,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
                     OpBody::MapSet { key, value, pred }
                 }
                 OP_REGISTER_SET => {
-                    let value = read_value(reader, own(0))?;
+                    let value = read_value(reader, own(0), None)?;
                     let pred_count = reader.count()?;
                     let mut pred = Vec::with_capacity(pred_count);
                     for _ in 0..pred_count {
@@ -903,7 +1051,7 @@ impl Document {
     /// use crdt_core::{Document, LoadError, MapId, ReplicaId};
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "body").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "body").unwrap();
     /// doc.text_insert(text, 0, "Hello").unwrap();
     /// let mut peer = doc.fork(ReplicaId::from_u128(2));
     /// let synced = doc.version();
@@ -929,10 +1077,30 @@ impl Document {
     pub fn encode_shallow(&self, version: &VersionVector) -> Result<Vec<u8>, HistoryError> {
         self.check_version(version)?;
         self.check_shallow_base(version)?;
+        // The containers whose place is within the base: those created in it, and the named
+        // containers of maps there (shallowest first, so that each map is decided before the
+        // names in it).
+        let mut placed: HashSet<ContainerId> = self
+            .placements
+            .keys()
+            .filter(|id| matches!(id, ContainerId::Created(dot) if version.contains(*dot)))
+            .copied()
+            .collect();
+        let mut named: Vec<(&ContainerId, &Placement)> = self
+            .placements
+            .iter()
+            .filter(|(id, _)| matches!(id, ContainerId::Named(_)))
+            .collect();
+        named.sort_by_key(|(_, placement)| placement.depth);
+        for (id, placement) in named {
+            if placement.parent == ContainerId::Root || placed.contains(&placement.parent) {
+                placed.insert(*id);
+            }
+        }
         let mut placements: Vec<(ContainerId, ContainerId, Option<String>)> = self
             .placements
             .iter()
-            .filter(|(id, _)| matches!(id, ContainerId::Created(dot) if version.contains(*dot)))
+            .filter(|(id, _)| placed.contains(id))
             .map(|(id, placement)| (*id, placement.parent, placement.key.clone()))
             .collect();
         placements.sort_by_key(|(id, _, _)| *id);
@@ -944,6 +1112,7 @@ impl Document {
             placements: &placements,
         };
         Ok(encode_with(
+            self,
             &self.wire_changes(version, None),
             Some(&state),
             Some(shallow),
@@ -972,7 +1141,7 @@ impl Document {
             .iter()
             .filter_map(|(id, _, _)| match id {
                 ContainerId::Created(dot) => Some(*dot),
-                ContainerId::Root => None,
+                ContainerId::Root | ContainerId::Named(_) => None,
             })
             .collect();
         for (_, content) in state {
@@ -1195,6 +1364,81 @@ impl Document {
             })
     }
 
+    /// Places the containers of a shallow snapshot's base (already created from its state)
+    /// where its placements say, walking down from the root so that every parent is placed
+    /// (and its depth known) before its children. A placement the walk never reaches (a
+    /// cycle, a parent outside the base) is refused.
+    fn place_base_containers(&mut self, shallow: &ShallowPart) -> Result<(), LoadError> {
+        let impossible = || malformed("a container placement is impossible");
+        let mut children: HashMap<ContainerId, Vec<(ContainerId, Option<&String>)>> =
+            HashMap::new();
+        for (id, parent, key) in &shallow.placements {
+            children
+                .entry(*parent)
+                .or_default()
+                .push((*id, key.as_ref()));
+        }
+        let rank = |doc: &Document, id: &ContainerId| match id {
+            ContainerId::Root => Some(0),
+            ContainerId::Created(dot) => {
+                doc.graph.dot_to_lv(*dot).map(|lv| doc.graph.lamport_of(lv))
+            }
+            ContainerId::Named(_) => None,
+        };
+        let mut placed = 0;
+        let mut stack = vec![ContainerId::Root];
+        while let Some(parent) = stack.pop() {
+            let Some(kids) = children.remove(&parent) else {
+                continue;
+            };
+            let parent_kind = self.containers.get(&parent).map(Container::kind);
+            for (id, key) in kids {
+                let fits = match parent_kind {
+                    Some(ContainerKind::Map) => key.is_some(),
+                    Some(ContainerKind::List) => key.is_none(),
+                    _ => false,
+                };
+                // A created container is created after its parent.
+                let ordered = match (rank(self, &parent), rank(self, &id)) {
+                    (Some(p), Some(c)) => p < c,
+                    _ => true,
+                };
+                let kind = self.containers.get(&id).map(Container::kind);
+                // A named container is at the place its id is derived from.
+                let named_here = match (id, key, kind) {
+                    (ContainerId::Named(named), Some(key), Some(kind)) => {
+                        named == NamedId::derive(parent, key, kind)
+                    }
+                    (ContainerId::Named(_), _, _) => false,
+                    _ => true,
+                };
+                if kind.is_none() || !fits || !ordered || !named_here {
+                    return Err(impossible());
+                }
+                let depth = self.depth_of(parent) + 1;
+                if depth > self.max_depth {
+                    return Err(LoadError::TooDeep {
+                        limit: self.max_depth,
+                    });
+                }
+                let placement = Placement {
+                    parent,
+                    key: key.cloned(),
+                    depth,
+                };
+                if self.placements.insert(id, placement).is_some() {
+                    return Err(malformed("a container placement appears twice"));
+                }
+                placed += 1;
+                stack.push(id);
+            }
+        }
+        if placed != shallow.placements.len() {
+            return Err(impossible());
+        }
+        Ok(())
+    }
+
     /// Applies a decoded shallow snapshot: loads it into an empty document; into one holding
     /// its base, applies its changes after the base.
     pub(super) fn apply_shallow(&mut self, decoded: Decoded) -> Result<usize, LoadError> {
@@ -1257,7 +1501,17 @@ impl Document {
             return Err(malformed("the trimmed events are not the base version"));
         }
         self.graph.set_shallow_base();
-        let in_base = |id: &ContainerId| matches!(id, ContainerId::Created(dot) if shallow.version.contains(*dot));
+        let named_in_base: HashSet<ContainerId> = shallow
+            .placements
+            .iter()
+            .map(|(id, _, _)| *id)
+            .filter(|id| matches!(id, ContainerId::Named(_)))
+            .collect();
+        let in_base = |id: &ContainerId| match id {
+            ContainerId::Created(dot) => shallow.version.contains(*dot),
+            ContainerId::Named(_) => named_in_base.contains(id),
+            ContainerId::Root => false,
+        };
         for (id, content) in state {
             if in_base(id)
                 && self
@@ -1268,54 +1522,7 @@ impl Document {
                 return Err(malformed("a container's state appears twice"));
             }
         }
-        let rank = |doc: &Document, id: &ContainerId| match id {
-            ContainerId::Root => Some(0),
-            ContainerId::Created(dot) => {
-                doc.graph.dot_to_lv(*dot).map(|lv| doc.graph.lamport_of(lv))
-            }
-        };
-        // Parents first (a container is created after its parent), so that each depth is
-        // its parent's plus one.
-        let mut placements: Vec<_> = shallow
-            .placements
-            .iter()
-            .map(|placement| (rank(self, &placement.0), placement))
-            .collect();
-        placements.sort_by_key(|(child_rank, _)| *child_rank);
-        for (child_rank, (id, parent, key)) in placements {
-            let parent_kind = self.containers.get(parent).map(Container::kind);
-            let fits = match parent_kind {
-                Some(ContainerKind::Map) => key.is_some(),
-                Some(ContainerKind::List) => key.is_none(),
-                _ => false,
-            };
-            // A container is created after its parent (so placements have no cycles).
-            let ordered = matches!((rank(self, parent), child_rank), (Some(p), Some(c)) if p < c);
-            let parent_placed =
-                *parent == ContainerId::Root || self.placements.contains_key(parent);
-            if !in_base(id)
-                || !self.containers.contains_key(id)
-                || !fits
-                || !ordered
-                || !parent_placed
-            {
-                return Err(malformed("a container placement is impossible"));
-            }
-            let depth = self.depth_of(*parent) + 1;
-            if depth > self.max_depth {
-                return Err(LoadError::TooDeep {
-                    limit: self.max_depth,
-                });
-            }
-            let placement = Placement {
-                parent: *parent,
-                key: key.clone(),
-                depth,
-            };
-            if self.placements.insert(*id, placement).is_some() {
-                return Err(malformed("a container placement appears twice"));
-            }
-        }
+        self.place_base_containers(shallow)?;
         if self.placements.len() + 1 != self.containers.len() {
             return Err(malformed("a container of the base has no placement"));
         }
@@ -1336,7 +1543,7 @@ mod forged_lengths {
     /// as wire changes.
     fn base_and_delete() -> (Document, Vec<Change>) {
         let mut doc = Document::new(ReplicaId::from_u128(1));
-        let text = doc.set_new_text(MapId::ROOT, "t").expect("a map");
+        let text = doc.replace_with_new_text(MapId::ROOT, "t").expect("a map");
         doc.text_insert(text, 0, "abcdef").expect("in range");
         let mut remote = doc.fork(ReplicaId::from_u128(2));
         let since = remote.version();
@@ -1388,7 +1595,7 @@ mod forged_lengths {
                         };
                     }
                 }
-                let bytes = encode(&changes, None);
+                let bytes = encode(&doc, &changes, None);
                 let result = doc.apply_update(&bytes);
                 assert!(result.is_err(), "{huge} / {which}: {result:?}");
                 assert_eq!(

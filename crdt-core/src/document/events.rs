@@ -279,7 +279,7 @@ mod tests {
         doc.transact(|tx| {
             let mut map = MapId::ROOT;
             for _ in 0..DEPTH {
-                map = tx.set_new_map(map, "k")?;
+                map = tx.replace_with_new_map(map, "k")?;
                 tx.set(map, "v", 1)?;
             }
             Ok(())

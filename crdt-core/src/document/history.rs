@@ -25,6 +25,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use super::state::Container;
+use super::transaction::KeyWrite;
 use super::view::DocumentView;
 use super::{
     ChangeOptions, ContainerId, ContainerKind, CounterId, DocError, Document, ListId, MapId, Patch,
@@ -247,7 +248,7 @@ impl Document {
     /// use crdt_core::{Document, MapId, ReplicaId};
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "body").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "body").unwrap();
     /// doc.text_insert(text, 0, "Hello").unwrap();
     /// let v1 = doc.version();
     /// doc.text_insert(text, 5, ", world").unwrap();
@@ -404,7 +405,7 @@ impl Document {
     /// use crdt_core::{Document, MapId, PatchAction, ReplicaId};
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// let v1 = doc.version();
     /// doc.text_insert(text, 0, "hi").unwrap();
     /// let patches = doc.diff(&v1, &doc.version()).unwrap();
@@ -436,7 +437,7 @@ impl Document {
     /// use crdt_core::{Document, MapId, ReplicaId};
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "good").unwrap();
     /// let good = doc.version();
     /// doc.text_delete(text, 0..4).unwrap();
@@ -585,8 +586,14 @@ fn revert_container(
                         }
                     }
                     None => tx.delete(map, &key)?,
+                    // A named container is its key's: the same one comes back, and its content
+                    // is reverted like any container's still in place.
+                    Some(Value::Container(kind, old @ ContainerId::Named(_))) => {
+                        tx.write_key(map, &key, KeyWrite::Named(kind))?;
+                        to_revert.push(old);
+                    }
                     Some(Value::Container(kind, old)) => {
-                        let new = tx.set_new(map, &key, kind)?;
+                        let new = tx.replace_with_new(map, &key, kind)?;
                         to_copy.push((old, new));
                     }
                     Some(scalar) => tx.set(map, &key, scalar)?,
@@ -725,7 +732,13 @@ fn copy_all(
                     };
                     match value {
                         Value::Container(kind, child) => {
-                            let new = tx.set_new(MapId(to), key, *kind)?;
+                            // A copy keeps named containers named (at the copy's key).
+                            let new = match child {
+                                ContainerId::Named(_) => tx
+                                    .write_key(MapId(to), key, KeyWrite::Named(*kind))?
+                                    .ok_or(DocError::NoSuchContainer(to))?,
+                                _ => tx.replace_with_new(MapId(to), key, *kind)?,
+                            };
                             to_copy.push((*child, new));
                         }
                         scalar => tx.set(MapId(to), key, scalar.clone())?,

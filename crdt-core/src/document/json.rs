@@ -192,7 +192,7 @@ fn write_json<'j>(
     work: &mut Vec<(Place<'j>, &'j Json)>,
 ) -> Result<(), DocError> {
     let new_container = |tx: &mut Transaction<'_>, kind| match place {
-        Place::Key(map, key) => tx.set_new(map, key, kind),
+        Place::Key(map, key) => tx.replace_with_new(map, key, kind),
         Place::Index(list, index) => tx.list_insert_new(list, index, kind),
     };
     match json {

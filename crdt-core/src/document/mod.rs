@@ -24,6 +24,7 @@ mod history;
 mod inspect;
 #[cfg(feature = "json")]
 mod json;
+mod named;
 mod paths;
 mod state;
 mod transaction;
@@ -42,7 +43,9 @@ pub use inspect::{UpdateInfo, UpdateKind};
 pub use json::JsonStrings;
 pub use transaction::{ChangeOptions, Transaction};
 pub use undo::UndoManager;
-pub use value::{ContainerId, ContainerKind, CounterId, ListId, MapId, RegisterId, TextId, Value};
+pub use value::{
+    ContainerId, ContainerKind, CounterId, ListId, MapId, NamedId, RegisterId, TextId, Value,
+};
 pub use view::DocumentView;
 
 use crate::causal_graph::{CausalGraph, Frontier, Lv};
@@ -78,9 +81,22 @@ pub enum DocError {
         /// The index given.
         index: usize,
     },
-    /// Containers are created with the `*_new` operations, not stored as values: a container
-    /// has exactly one place in the document.
+    /// Containers are created with the `*_at` and `*_new` operations, not stored as values: a
+    /// container has exactly one place in the document.
     ContainerAsValue,
+    /// A `*_at` operation asked for a container of one kind at a key that shows something
+    /// else; nothing was written. Usually two versions of an app disagreeing about the
+    /// document's shape (one replica made a text where another expects a list).
+    KeyHolds {
+        /// The map.
+        map: ContainerId,
+        /// The key.
+        key: String,
+        /// The kind asked for.
+        expected: ContainerKind,
+        /// The kind of container the key shows, or `None` for a scalar value.
+        found: Option<ContainerKind>,
+    },
     /// The stored operations of this container do not replay to an earlier version (a bug or
     /// a corrupt store: they were accepted before). Only time-travel reads return it; the live
     /// state is unaffected.
@@ -119,8 +135,17 @@ impl fmt::Display for DocError {
                 write!(f, "index {index} falls inside a character")
             }
             DocError::ContainerAsValue => f.write_str(
-                "a container cannot be stored as a value; create it with a *_new operation",
+                "a container cannot be stored as a value; create it with a *_at or *_new operation",
             ),
+            DocError::KeyHolds {
+                key,
+                expected,
+                found,
+                ..
+            } => match found {
+                Some(found) => write!(f, "key {key:?} holds a {found:?}, not a {expected:?}"),
+                None => write!(f, "key {key:?} holds a value, not a {expected:?}"),
+            },
             DocError::HistoryUnreadable(id) => write!(
                 f,
                 "the stored history of container {id:?} does not replay to that version"
@@ -167,9 +192,9 @@ struct ChangeMeta {
 /// use crdt_core::{Document, MapId, ReplicaId};
 ///
 /// let mut doc = Document::new(ReplicaId::from_u128(1));
-/// let title = doc.set_new_text(MapId::ROOT, "title").unwrap();
+/// let title = doc.replace_with_new_text(MapId::ROOT, "title").unwrap();
 /// doc.text_insert(title, 0, "Shopping").unwrap();
-/// let items = doc.set_new_list(MapId::ROOT, "items").unwrap();
+/// let items = doc.replace_with_new_list(MapId::ROOT, "items").unwrap();
 /// doc.transact(|tx| {
 ///     tx.list_insert(items, 0, "milk")?;
 ///     tx.list_insert(items, 1, "eggs")?;
@@ -287,9 +312,9 @@ impl Document {
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
     /// doc.set_max_depth(2).unwrap();
-    /// let outer = doc.set_new_map(MapId::ROOT, "outer").unwrap(); // depth 1
-    /// let inner = doc.set_new_map(outer, "inner").unwrap(); // depth 2
-    /// assert_eq!(doc.set_new_map(inner, "deeper"), Err(DocError::TooDeep { limit: 2 }));
+    /// let outer = doc.replace_with_new_map(MapId::ROOT, "outer").unwrap(); // depth 1
+    /// let inner = doc.replace_with_new_map(outer, "inner").unwrap(); // depth 2
+    /// assert_eq!(doc.replace_with_new_map(inner, "deeper"), Err(DocError::TooDeep { limit: 2 }));
     /// assert_eq!(doc.max_depth(), 2);
     /// ```
     pub fn max_depth(&self) -> usize {
@@ -454,7 +479,7 @@ impl Document {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "abc").unwrap();
     /// assert_eq!(doc.history_len(), 4); // one event per char, plus the creation
     /// ```
@@ -524,7 +549,7 @@ impl Document {
         Ok(self
             .map_entries(map)?
             .get(key)
-            .map(|entries| entries.iter().rev().map(|e| &e.value).collect())
+            .map(|entries| distinct_containers(entries.iter().rev().map(|e| &e.value)))
             .unwrap_or_default())
     }
 
@@ -565,7 +590,7 @@ impl Document {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     /// doc.list_insert(list, 0, true).unwrap();
     /// assert_eq!(doc.list_len(list).unwrap(), 1);
     /// ```
@@ -578,7 +603,7 @@ impl Document {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     /// doc.list_insert(list, 0, "x").unwrap();
     /// assert_eq!(doc.list_get(list, 0).unwrap(), Some(&Value::from("x")));
     /// ```
@@ -591,7 +616,7 @@ impl Document {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     /// doc.list_insert(list, 0, 1).unwrap();
     /// assert_eq!(doc.list(list).unwrap(), [Value::from(1)]);
     /// ```
@@ -611,7 +636,7 @@ impl Document {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "hey").unwrap();
     /// assert_eq!(doc.text(text).unwrap(), "hey");
     /// ```
@@ -624,7 +649,7 @@ impl Document {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "né").unwrap();
     /// assert_eq!(doc.text_len(text).unwrap(), 2);
     /// ```
@@ -637,7 +662,7 @@ impl Document {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "😀").unwrap();
     /// assert_eq!(doc.text_len_utf16(text).unwrap(), 2);
     /// ```
@@ -650,7 +675,7 @@ impl Document {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "😀a").unwrap();
     /// assert_eq!(doc.text_utf16_to_char(text, 2).unwrap(), 1);
     /// assert!(doc.text_utf16_to_char(text, 1).is_err()); // inside the emoji
@@ -674,7 +699,7 @@ impl Document {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "😀a").unwrap();
     /// assert_eq!(doc.text_char_to_utf16(text, 1).unwrap(), 2);
     /// ```
@@ -694,7 +719,7 @@ impl Document {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let counter = doc.set_new_counter(MapId::ROOT, "c").unwrap();
+    /// let counter = doc.replace_with_new_counter(MapId::ROOT, "c").unwrap();
     /// doc.increment(counter, 4).unwrap();
     /// assert_eq!(doc.counter(counter).unwrap(), 4);
     /// ```
@@ -717,7 +742,7 @@ impl Document {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let reg = doc.set_new_register(MapId::ROOT, "r").unwrap();
+    /// let reg = doc.replace_with_new_register(MapId::ROOT, "r").unwrap();
     /// assert_eq!(doc.register(reg).unwrap(), None);
     /// doc.register_set(reg, "on").unwrap();
     /// assert_eq!(doc.register(reg).unwrap(), Some(&Value::from("on")));
@@ -731,7 +756,7 @@ impl Document {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let reg = doc.set_new_register(MapId::ROOT, "r").unwrap();
+    /// let reg = doc.replace_with_new_register(MapId::ROOT, "r").unwrap();
     /// let mut other = doc.fork(ReplicaId::from_u128(2));
     /// doc.register_set(reg, 1).unwrap();
     /// other.register_set(reg, 2).unwrap();
@@ -752,11 +777,25 @@ impl Document {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     /// assert_eq!(doc.kind_of(list.id()), Some(ContainerKind::List));
     /// ```
     pub fn kind_of(&self, id: ContainerId) -> Option<ContainerKind> {
         self.containers.get(&id).map(Container::kind)
+    }
+
+    /// Where named container `id` is: its map, its key and its kind (`None` for other ids
+    /// and for named containers this replica has not seen).
+    pub(crate) fn named_place(
+        &self,
+        id: ContainerId,
+    ) -> Option<(ContainerId, String, ContainerKind)> {
+        if !matches!(id, ContainerId::Named(_)) {
+            return None;
+        }
+        let placement = self.placements.get(&id)?;
+        let kind = self.containers.get(&id)?.kind();
+        Some((placement.parent, placement.key.clone()?, kind))
     }
 
     /// Where container `id` is, from the root; `None` if it is not reachable (its key was
@@ -766,7 +805,7 @@ impl Document {
     /// use crdt_core::{Document, MapId, PathSegment, ReplicaId};
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let todo = doc.set_new_list(MapId::ROOT, "todo").unwrap();
+    /// let todo = doc.replace_with_new_list(MapId::ROOT, "todo").unwrap();
     /// assert_eq!(doc.path_of(todo.id()), Some(vec![PathSegment::Key("todo".into())]));
     /// doc.delete(MapId::ROOT, "todo").unwrap();
     /// assert_eq!(doc.path_of(todo.id()), None);
@@ -799,7 +838,7 @@ impl Document {
             // `LoadError::HistoryTrimmed` (see `try_update_since`).
             return self.encode();
         }
-        encoding::encode(&self.wire_changes(version, None), None)
+        encoding::encode(self, &self.wire_changes(version, None), None)
     }
 
     /// The changes that version `until` has and `since` lacks, encoded. `until` must be a
@@ -818,7 +857,7 @@ impl Document {
     /// ```
     pub fn update_between(&self, since: &VersionVector, until: &VersionVector) -> Vec<u8> {
         let since = &self.sendable_since(since);
-        encoding::encode(&self.wire_changes(since, Some(until)), None)
+        encoding::encode(self, &self.wire_changes(since, Some(until)), None)
     }
 
     /// Takes over the history and state of `fresh`, a document a snapshot was installed into
@@ -929,6 +968,7 @@ impl Document {
         }
         let state = encoding::state_of(&self.containers, |lv| self.graph.lv_to_dot(lv));
         encoding::encode(
+            self,
             &self.wire_changes(&VersionVector::new(), None),
             Some(&state),
         )
@@ -1060,7 +1100,7 @@ impl Document {
     /// use crdt_core::{DocError, Document, MapId, ReplicaId};
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     /// let failed: Result<(), DocError> = doc.transact(|tx| {
     ///     tx.list_insert(list, 0, 1)?;
     ///     tx.list_insert(list, 9, 2) // out of range: the insert before is undone too
@@ -1105,6 +1145,22 @@ impl Document {
     }
 }
 
+/// `values` with each container once: replicas that concurrently open one named container
+/// each write it, which is one value, not a conflict.
+pub(crate) fn distinct_containers<'v, V: std::borrow::Borrow<Value> + 'v>(
+    values: impl Iterator<Item = V>,
+) -> Vec<V> {
+    let mut out: Vec<V> = Vec::new();
+    for value in values {
+        let duplicate = value.borrow().as_container().is_some()
+            && out.iter().any(|seen| seen.borrow() == value.borrow());
+        if !duplicate {
+            out.push(value);
+        }
+    }
+    out
+}
+
 /// Single operations: each is a transaction of its own (one change).
 macro_rules! single_operations {
     ($( $(#[$doc:meta])* fn $name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
@@ -1124,16 +1180,32 @@ single_operations! {
     fn set(&mut self, map: MapId, key: &str, value: impl Into<Value>) -> ();
     /// Deletes `key` of `map` (as far as this replica has seen it written).
     fn delete(&mut self, map: MapId, key: &str) -> ();
-    /// Sets `key` of `map` to a new, empty map.
-    fn set_new_map(&mut self, map: MapId, key: &str) -> MapId;
-    /// Sets `key` of `map` to a new, empty list.
-    fn set_new_list(&mut self, map: MapId, key: &str) -> ListId;
-    /// Sets `key` of `map` to a new, empty text.
-    fn set_new_text(&mut self, map: MapId, key: &str) -> TextId;
-    /// Sets `key` of `map` to a new counter at 0.
-    fn set_new_counter(&mut self, map: MapId, key: &str) -> CounterId;
-    /// Sets `key` of `map` to a new, empty register.
-    fn set_new_register(&mut self, map: MapId, key: &str) -> RegisterId;
+    /// The map at `key` of `map`, shared by every replica that asks for it (see
+    /// [`Transaction::map_at`]).
+    fn map_at(&mut self, map: MapId, key: &str) -> MapId;
+    /// The list at `key` of `map`, shared by every replica that asks for it (see
+    /// [`Transaction::list_at`]).
+    fn list_at(&mut self, map: MapId, key: &str) -> ListId;
+    /// The text at `key` of `map`, shared by every replica that asks for it (see
+    /// [`Transaction::text_at`]).
+    fn text_at(&mut self, map: MapId, key: &str) -> TextId;
+    /// The counter at `key` of `map`, shared by every replica that asks for it (see
+    /// [`Transaction::counter_at`]).
+    fn counter_at(&mut self, map: MapId, key: &str) -> CounterId;
+    /// The register at `key` of `map`, shared by every replica that asks for it (see
+    /// [`Transaction::register_at`]).
+    fn register_at(&mut self, map: MapId, key: &str) -> RegisterId;
+    /// Replaces `key` of `map` with a new, empty map of its own (see
+    /// [`Transaction::replace_with_new_map`]).
+    fn replace_with_new_map(&mut self, map: MapId, key: &str) -> MapId;
+    /// Replaces `key` of `map` with a new, empty list of its own.
+    fn replace_with_new_list(&mut self, map: MapId, key: &str) -> ListId;
+    /// Replaces `key` of `map` with a new, empty text of its own.
+    fn replace_with_new_text(&mut self, map: MapId, key: &str) -> TextId;
+    /// Replaces `key` of `map` with a new counter of its own, at 0.
+    fn replace_with_new_counter(&mut self, map: MapId, key: &str) -> CounterId;
+    /// Replaces `key` of `map` with a new, empty register of its own.
+    fn replace_with_new_register(&mut self, map: MapId, key: &str) -> RegisterId;
     /// Inserts a scalar value at `index` of `list`.
     fn list_insert(&mut self, list: ListId, index: usize, value: impl Into<Value>) -> ();
     /// Inserts a new, empty container of `kind` at `index` of `list`.

@@ -8,7 +8,9 @@ use super::events::{Patch, PatchAction};
 use super::paths::PathResolver;
 use super::state::{Container, Entry, ScalarOp, write};
 use super::undo::{Recorded, RecordedCommit};
-use super::value::{ContainerId, ContainerKind, CounterId, ListId, MapId, RegisterId, TextId};
+use super::value::{
+    ContainerId, ContainerKind, CounterId, ListId, MapId, NamedId, RegisterId, TextId,
+};
 use super::{ChangeMeta, DocError, Document, Placement, Value};
 use crate::causal_graph::{Frontier, Lv};
 use crate::sequence::content::Content;
@@ -58,6 +60,20 @@ pub(super) enum Undo {
     },
     /// A container was created.
     Created(ContainerId),
+}
+
+/// What [`Transaction::write_key`] writes into a map key.
+pub(super) enum KeyWrite {
+    /// Deletes the key (the writes of it seen so far).
+    Delete,
+    /// A scalar value.
+    Scalar(Value),
+    /// A new, empty container of this kind, named by the writing event (distinct from every
+    /// other container).
+    New(ContainerKind),
+    /// The named container of this kind at this key (see [`NamedId`]): created if this
+    /// replica has never seen it, brought back with its content if it was deleted.
+    Named(ContainerKind),
 }
 
 /// Undoes `undo` (newest first) and forgets every event from `start` on.
@@ -265,12 +281,12 @@ impl<'a> Transaction<'a> {
 
     // ---- maps -----------------------------------------------------------------------------
 
-    /// Writes `key` of `map`: a scalar, a new container of `kind`, or a delete (`None`).
-    fn write_key(
+    /// Writes `key` of `map` (see [`KeyWrite`]); returns the container written, if any.
+    pub(super) fn write_key(
         &mut self,
         map: MapId,
         key: &str,
-        value: Option<Result<Value, ContainerKind>>,
+        what: KeyWrite,
     ) -> Result<Option<ContainerId>, DocError> {
         self.check_kind(map.0, ContainerKind::Map)?;
         let pred: SmallVec<[Lv; 1]> = match self.doc.containers.get(&map.0) {
@@ -280,22 +296,32 @@ impl<'a> Transaction<'a> {
                 .unwrap_or_default(),
             _ => SmallVec::new(),
         };
-        if value.is_none() && pred.is_empty() {
+        if matches!(what, KeyWrite::Delete) && pred.is_empty() {
             return Ok(None); // deleting an absent key changes nothing
         }
-        let depth = match value {
-            Some(Err(_)) => self.child_depth(map.0)?,
+        let named = match what {
+            KeyWrite::Named(kind) => Some(ContainerId::Named(NamedId::derive(map.0, key, kind))),
+            _ => None,
+        };
+        // A named container that exists already comes back (with its content): no new one.
+        let revived = named.filter(|id| self.doc.containers.contains_key(id));
+        let depth = match what {
+            KeyWrite::New(_) | KeyWrite::Named(_) if revived.is_none() => {
+                self.child_depth(map.0)?
+            }
             _ => 0,
         };
         let lv = self.events(1).start;
-        let (value, created) = match value {
-            None => (None, None),
-            Some(Ok(scalar)) => (Some(scalar), None),
-            Some(Err(kind)) => {
-                let id = ContainerId::Created(self.doc.graph.lv_to_dot(lv));
-                let value = self.create(id, kind, map.0, Some(key), depth);
-                let id = value.as_container().map(|(_, id)| id);
-                (Some(value), id)
+        let (value, created) = match what {
+            KeyWrite::Delete => (None, None),
+            KeyWrite::Scalar(scalar) => (Some(scalar), None),
+            KeyWrite::New(kind) | KeyWrite::Named(kind) => {
+                let id = named.unwrap_or(ContainerId::Created(self.doc.graph.lv_to_dot(lv)));
+                let value = match revived {
+                    Some(id) => Value::Container(kind, id),
+                    None => self.create(id, kind, map.0, Some(key), depth),
+                };
+                (Some(value), Some(id))
             }
         };
         let rank = (self.doc.graph.lamport_of(lv), self.doc.replica);
@@ -342,7 +368,22 @@ impl<'a> Transaction<'a> {
             },
         };
         self.patch(map.0, action);
+        if let Some(id) = revived {
+            self.reveal(id);
+        }
         Ok(created)
+    }
+
+    /// Tells subscribers the content of container `id`, which has just come back into view
+    /// (it was shown empty by the patch that placed it).
+    fn reveal(&mut self, id: ContainerId) {
+        if self.doc.listeners.is_empty() {
+            return;
+        }
+        if let Some(path) = self.paths.path(self.doc, id) {
+            let mut expanded = std::collections::HashSet::new();
+            self.doc.expand(path, id, &mut self.patches, &mut expanded);
+        }
     }
 
     /// Sets `key` of `map` to a scalar value.
@@ -360,12 +401,13 @@ impl<'a> Transaction<'a> {
     /// ```compile_fail,E0277
     /// use crdt_core::{Document, MapId, ReplicaId};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "a").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "a").unwrap();
     /// doc.transact(|tx| tx.set(MapId::ROOT, "b", list)).unwrap();
     /// ```
     pub fn set(&mut self, map: MapId, key: &str, value: impl Into<Value>) -> Result<(), DocError> {
         let value = Self::scalar(value)?;
-        self.write_key(map, key, Some(Ok(value))).map(|_| ())
+        self.write_key(map, key, KeyWrite::Scalar(value))
+            .map(|_| ())
     }
 
     /// Deletes `key` of `map` (the writes of it this replica has seen; a concurrent write
@@ -379,84 +421,108 @@ impl<'a> Transaction<'a> {
     /// assert_eq!(doc.get(MapId::ROOT, "k").unwrap(), None);
     /// ```
     pub fn delete(&mut self, map: MapId, key: &str) -> Result<(), DocError> {
-        self.write_key(map, key, None).map(|_| ())
+        self.write_key(map, key, KeyWrite::Delete).map(|_| ())
     }
 
-    /// Sets `key` of `map` to a new, empty container of `kind` (the typed `set_new_*` below,
-    /// for code that has the kind as a value).
-    pub(crate) fn set_new(
+    /// Replaces `key` of `map` with a new, empty container of `kind` (the typed
+    /// `replace_with_new_*` below, for code that has the kind as a value).
+    pub(crate) fn replace_with_new(
         &mut self,
         map: MapId,
         key: &str,
         kind: ContainerKind,
     ) -> Result<ContainerId, DocError> {
-        self.write_key(map, key, Some(Err(kind)))?
+        self.write_key(map, key, KeyWrite::New(kind))?
             .ok_or(DocError::NoSuchContainer(map.0))
     }
 
-    /// Sets `key` of `map` to a new, empty map.
+    /// Replaces `key` of `map` with a new, empty map of its own: a container no other
+    /// replica's write names, which wins over the key's current value like any write (the
+    /// old container stays in the document, unreachable here). For "a fresh, empty one";
+    /// to open the map at a key, which concurrent openers must share, use
+    /// [`map_at`](Self::map_at): two replicas that each replace a key concurrently make two
+    /// maps, and the key shows one of them.
     ///
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let settings = doc.transact(|tx| tx.set_new_map(MapId::ROOT, "settings")).unwrap();
+    /// let settings = doc.transact(|tx| tx.replace_with_new_map(MapId::ROOT, "settings")).unwrap();
     /// doc.set(settings, "dark", true).unwrap();
     /// assert_eq!(doc.to_json(), serde_json::json!({ "settings": { "dark": true } }));
     /// ```
-    pub fn set_new_map(&mut self, map: MapId, key: &str) -> Result<MapId, DocError> {
-        self.set_new(map, key, ContainerKind::Map).map(MapId)
+    pub fn replace_with_new_map(&mut self, map: MapId, key: &str) -> Result<MapId, DocError> {
+        self.replace_with_new(map, key, ContainerKind::Map)
+            .map(MapId)
     }
 
-    /// Sets `key` of `map` to a new, empty list.
+    /// Replaces `key` of `map` with a new, empty list of its own (see
+    /// [`replace_with_new_map`](Self::replace_with_new_map); to open the list at a key, use
+    /// [`list_at`](Self::list_at)).
     ///
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.transact(|tx| tx.set_new_list(MapId::ROOT, "l")).unwrap();
+    /// let list = doc.transact(|tx| tx.replace_with_new_list(MapId::ROOT, "l")).unwrap();
     /// assert_eq!(doc.list_len(list).unwrap(), 0);
     /// ```
-    pub fn set_new_list(&mut self, map: MapId, key: &str) -> Result<ListId, DocError> {
-        self.set_new(map, key, ContainerKind::List).map(ListId)
+    pub fn replace_with_new_list(&mut self, map: MapId, key: &str) -> Result<ListId, DocError> {
+        self.replace_with_new(map, key, ContainerKind::List)
+            .map(ListId)
     }
 
-    /// Sets `key` of `map` to a new, empty text.
+    /// Replaces `key` of `map` with a new, empty text of its own (see
+    /// [`replace_with_new_map`](Self::replace_with_new_map); to open the text at a key, use
+    /// [`text_at`](Self::text_at)).
     ///
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.transact(|tx| tx.set_new_text(MapId::ROOT, "body")).unwrap();
+    /// let text = doc.transact(|tx| tx.replace_with_new_text(MapId::ROOT, "body")).unwrap();
     /// doc.text_insert(text, 0, "hi").unwrap();
     /// assert_eq!(doc.text(text).unwrap(), "hi");
     /// ```
-    pub fn set_new_text(&mut self, map: MapId, key: &str) -> Result<TextId, DocError> {
-        self.set_new(map, key, ContainerKind::Text).map(TextId)
+    pub fn replace_with_new_text(&mut self, map: MapId, key: &str) -> Result<TextId, DocError> {
+        self.replace_with_new(map, key, ContainerKind::Text)
+            .map(TextId)
     }
 
-    /// Sets `key` of `map` to a new counter at 0.
+    /// Replaces `key` of `map` with a new counter at 0 of its own (see
+    /// [`replace_with_new_map`](Self::replace_with_new_map); to open the counter at a key, use
+    /// [`counter_at`](Self::counter_at)).
     ///
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let likes = doc.transact(|tx| tx.set_new_counter(MapId::ROOT, "likes")).unwrap();
+    /// let likes = doc.transact(|tx| tx.replace_with_new_counter(MapId::ROOT, "likes")).unwrap();
     /// doc.increment(likes, 2).unwrap();
     /// assert_eq!(doc.counter(likes).unwrap(), 2);
     /// ```
-    pub fn set_new_counter(&mut self, map: MapId, key: &str) -> Result<CounterId, DocError> {
-        self.set_new(map, key, ContainerKind::Counter)
+    pub fn replace_with_new_counter(
+        &mut self,
+        map: MapId,
+        key: &str,
+    ) -> Result<CounterId, DocError> {
+        self.replace_with_new(map, key, ContainerKind::Counter)
             .map(CounterId)
     }
 
-    /// Sets `key` of `map` to a new, empty register.
+    /// Replaces `key` of `map` with a new, empty register of its own (see
+    /// [`replace_with_new_map`](Self::replace_with_new_map); to open the register at a key, use
+    /// [`register_at`](Self::register_at)).
     ///
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let status = doc.transact(|tx| tx.set_new_register(MapId::ROOT, "status")).unwrap();
+    /// let status = doc.transact(|tx| tx.replace_with_new_register(MapId::ROOT, "status")).unwrap();
     /// doc.register_set(status, "away").unwrap();
     /// assert_eq!(doc.register(status).unwrap(), Some(&Value::from("away")));
     /// ```
-    pub fn set_new_register(&mut self, map: MapId, key: &str) -> Result<RegisterId, DocError> {
-        self.set_new(map, key, ContainerKind::Register)
+    pub fn replace_with_new_register(
+        &mut self,
+        map: MapId,
+        key: &str,
+    ) -> Result<RegisterId, DocError> {
+        self.replace_with_new(map, key, ContainerKind::Register)
             .map(RegisterId)
     }
 
@@ -508,7 +574,7 @@ impl<'a> Transaction<'a> {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     /// doc.transact(|tx| {
     ///     tx.list_insert(list, 0, "b")?;
     ///     tx.list_insert(list, 0, "a")
@@ -534,7 +600,7 @@ impl<'a> Transaction<'a> {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "items").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "items").unwrap();
     /// let item = doc.transact(|tx| tx.list_insert_new(list, 0, ContainerKind::Map)).unwrap();
     /// doc.set(MapId(item), "done", false).unwrap();
     /// assert_eq!(doc.to_json(), serde_json::json!({ "items": [{ "done": false }] }));
@@ -563,7 +629,7 @@ impl<'a> Transaction<'a> {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     /// doc.list_insert(list, 0, 1).unwrap();
     /// doc.list_insert(list, 1, 2).unwrap();
     /// doc.transact(|tx| tx.list_delete(list, 0..1)).unwrap();
@@ -619,7 +685,7 @@ impl<'a> Transaction<'a> {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.transact(|tx| tx.text_insert(text, 0, "héllo")).unwrap();
     /// assert_eq!(doc.text_len(text).unwrap(), 5);
     /// ```
@@ -670,7 +736,7 @@ impl<'a> Transaction<'a> {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "hello").unwrap();
     /// doc.transact(|tx| tx.text_delete(text, 1..4)).unwrap();
     /// assert_eq!(doc.text(text).unwrap(), "ho");
@@ -718,7 +784,7 @@ impl<'a> Transaction<'a> {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "😀!").unwrap();
     /// // "😀" is two UTF-16 units: JavaScript's index 2 is char index 1.
     /// doc.transact(|tx| tx.text_insert_utf16(text, 2, "?")).unwrap();
@@ -739,7 +805,7 @@ impl<'a> Transaction<'a> {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "😀ab").unwrap();
     /// doc.transact(|tx| tx.text_delete_utf16(text, 0..2)).unwrap();
     /// assert_eq!(doc.text(text).unwrap(), "ab");
@@ -757,7 +823,7 @@ impl<'a> Transaction<'a> {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let counter = doc.set_new_counter(MapId::ROOT, "c").unwrap();
+    /// let counter = doc.replace_with_new_counter(MapId::ROOT, "c").unwrap();
     /// doc.transact(|tx| {
     ///     tx.increment(counter, 5)?;
     ///     tx.increment(counter, -2)
@@ -847,7 +913,7 @@ impl<'a> Transaction<'a> {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let reg = doc.set_new_register(MapId::ROOT, "r").unwrap();
+    /// let reg = doc.replace_with_new_register(MapId::ROOT, "r").unwrap();
     /// doc.transact(|tx| tx.register_set(reg, 7)).unwrap();
     /// assert_eq!(doc.register(reg).unwrap(), Some(&Value::from(7)));
     /// ```
@@ -865,7 +931,7 @@ impl<'a> Transaction<'a> {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let reg = doc.set_new_register(MapId::ROOT, "r").unwrap();
+    /// let reg = doc.replace_with_new_register(MapId::ROOT, "r").unwrap();
     /// doc.register_set(reg, 7).unwrap();
     /// doc.transact(|tx| tx.register_clear(reg)).unwrap();
     /// assert_eq!(doc.register(reg).unwrap(), None);

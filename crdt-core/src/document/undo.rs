@@ -68,6 +68,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::history::copy_container;
 use super::state::Container;
+use super::transaction::KeyWrite;
 use super::{
     ContainerId, CounterId, DocError, Document, ListId, MapId, RegisterId, TextId, Transaction,
     Value,
@@ -284,7 +285,7 @@ impl Stack {
 /// use crdt_core::{Document, MapId, ReplicaId, UndoManager};
 ///
 /// let mut doc = Document::new(ReplicaId::from_u128(1));
-/// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+/// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
 /// let mut undo = UndoManager::new(&mut doc);
 /// doc.text_insert(text, 0, "hello").unwrap();
 ///
@@ -370,7 +371,7 @@ impl UndoManager {
     /// use crdt_core::{ChangeOptions, Document, MapId, ReplicaId, UndoManager};
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// let mut undo = UndoManager::new(&mut doc).with_capture_timeout(500);
     /// let at = |ms| ChangeOptions { message: None, timestamp: Some(ms) };
     /// doc.transact_with(at(1_000), |tx| tx.text_insert(text, 0, "a")).unwrap();
@@ -392,7 +393,7 @@ impl UndoManager {
     /// use crdt_core::{Document, MapId, ReplicaId, UndoManager};
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let body = doc.set_new_text(MapId::ROOT, "body").unwrap();
+    /// let body = doc.replace_with_new_text(MapId::ROOT, "body").unwrap();
     /// let mut undo = UndoManager::new(&mut doc).with_scope([body.id()]);
     /// doc.text_insert(body, 0, "text").unwrap();
     /// doc.set(MapId::ROOT, "title", "T").unwrap(); // out of scope: not undoable
@@ -556,7 +557,7 @@ impl UndoManager {
     /// ```
     /// use crdt_core::{Document, MapId, ReplicaId, UndoManager, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     /// let mut undo = UndoManager::new(&mut doc);
     /// doc.list_insert(list, 0, "x").unwrap();
     /// undo.undo(&mut doc).unwrap();
@@ -580,7 +581,7 @@ impl UndoManager {
     /// use crdt_core::{Bias, Document, MapId, ReplicaId, UndoManager};
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "hello").unwrap();
     /// let mut undo = UndoManager::new(&mut doc);
     ///
@@ -617,7 +618,7 @@ impl UndoManager {
     /// use crdt_core::{Bias, Document, MapId, ReplicaId, UndoManager};
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "keep this, cut that").unwrap();
     /// let mut undo = UndoManager::new(&mut doc);
     ///
@@ -652,7 +653,7 @@ impl UndoManager {
     /// use crdt_core::{Bias, Document, MapId, ReplicaId, UndoManager};
     ///
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// let mut undo = UndoManager::new(&mut doc);
     /// doc.text_insert(text, 0, "typed").unwrap();
     ///
@@ -814,11 +815,15 @@ fn write_back(
 ) -> Result<(), DocError> {
     match value {
         None => tx.delete(map, key),
+        // A named container is its key's: the same one comes back, with its content.
+        Some(Value::Container(kind, ContainerId::Named(_))) => {
+            tx.write_key(map, key, KeyWrite::Named(*kind)).map(|_| ())
+        }
         Some(Value::Container(kind, old)) => {
             let old = current_id(replaced, *old);
             // A read-only copy of the state before the edit: it is read from, never edited.
             let source = tx.doc().duplicate_same_replica();
-            let new = tx.set_new(map, key, *kind)?;
+            let new = tx.replace_with_new(map, key, *kind)?;
             replaced.insert(old, new);
             copy_container(tx, &source, old, new)
         }

@@ -21,15 +21,105 @@ pub enum ContainerKind {
     Register,
 }
 
-/// The identity of a container: the root map, or the operation that created it.
+/// The identity of a container: the root map, the operation that created it, or the place it
+/// is named by.
 ///
 /// Ids are the same on every replica, so they are what paths, events and handles refer to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ContainerId {
     /// The document's root map.
     Root,
-    /// The container created by the operation with this id.
+    /// The container created by the operation with this id: a fresh container, distinct from
+    /// every other (made by `replace_with_new_*` and `list_insert_new`).
     Created(Dot),
+    /// The shared container of one kind at one key of one map (made by `text_at`, `list_at`,
+    /// ...): every replica that asks for it gets this same id, so concurrent creations are one
+    /// container.
+    Named(NamedId),
+}
+
+/// The identity of a named container: a SHA-256 digest of where it lives (its map's id, its
+/// key) and its kind.
+///
+/// Derived, never chosen: replicas compute it from the place, so a peer cannot put one
+/// named container in two places (updates carry the place, not the digest). A
+/// cryptographic digest keeps two places from ever sharing an id, even places a hostile
+/// peer picked to try.
+///
+/// ```
+/// use crdt_core::{ContainerId, ContainerKind, NamedId};
+///
+/// let title = NamedId::derive(ContainerId::Root, "title", ContainerKind::Text);
+/// assert_eq!(title, NamedId::derive(ContainerId::Root, "title", ContainerKind::Text));
+/// assert_ne!(title, NamedId::derive(ContainerId::Root, "title", ContainerKind::List));
+/// assert_ne!(title, NamedId::derive(ContainerId::Root, "body", ContainerKind::Text));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NamedId([u8; 32]);
+
+impl NamedId {
+    /// The id of the named container of `kind` at `key` of the map `parent`.
+    pub fn derive(parent: ContainerId, key: &str, kind: ContainerKind) -> NamedId {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        // A domain tag, then every field in a form with one reading (fixed sizes, the key
+        // last and length-prefixed), so no two places hash the same bytes.
+        hash.update(b"crdt-core named container 1\0");
+        match parent {
+            ContainerId::Root => hash.update([0]),
+            ContainerId::Created(dot) => {
+                hash.update([1]);
+                hash.update(dot.replica.to_bytes());
+                hash.update(dot.counter.to_le_bytes());
+            }
+            ContainerId::Named(NamedId(digest)) => {
+                hash.update([2]);
+                hash.update(digest);
+            }
+        }
+        hash.update([kind_tag(kind)]);
+        hash.update((key.len() as u64).to_le_bytes());
+        hash.update(key.as_bytes());
+        NamedId(hash.finalize().into())
+    }
+
+    /// The digest's bytes.
+    ///
+    /// ```
+    /// use crdt_core::{ContainerId, ContainerKind, NamedId};
+    /// let id = NamedId::derive(ContainerId::Root, "title", ContainerKind::Text);
+    /// assert_eq!(id.to_bytes().len(), 32);
+    /// ```
+    pub fn to_bytes(self) -> [u8; 32] {
+        self.0
+    }
+
+    /// The id with this digest (as read from an encoding; not checked against a place).
+    pub(crate) fn from_bytes(digest: [u8; 32]) -> NamedId {
+        NamedId(digest)
+    }
+}
+
+impl fmt::Debug for NamedId {
+    /// The first bytes in hex, enough to tell ids apart when reading logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NamedId(")?;
+        for byte in &self.0[..6] {
+            write!(f, "{byte:02x}")?;
+        }
+        f.write_str("…)")
+    }
+}
+
+/// The kind's byte in a [`NamedId`] digest (fixed forever: ids depend on it).
+fn kind_tag(kind: ContainerKind) -> u8 {
+    match kind {
+        ContainerKind::Map => 0,
+        ContainerKind::List => 1,
+        ContainerKind::Text => 2,
+        ContainerKind::Counter => 3,
+        ContainerKind::Register => 4,
+    }
 }
 
 /// A value stored in a map, list or register.

@@ -153,7 +153,7 @@ impl<'a> DocumentView<'a> {
     /// ```
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, VersionVector};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     /// let view = doc.view_at(&VersionVector::new()).unwrap();
     /// assert_eq!(view.kind_of(list.id()), None); // created later
     /// ```
@@ -162,10 +162,21 @@ impl<'a> DocumentView<'a> {
         self.existed(id).then_some(kind)
     }
 
-    fn existed(&self, id: ContainerId) -> bool {
-        match id {
-            ContainerId::Root => true,
-            ContainerId::Created(dot) => self.events.is_none() || self.version.contains(dot),
+    fn existed(&self, mut id: ContainerId) -> bool {
+        loop {
+            return match id {
+                ContainerId::Root => true,
+                ContainerId::Created(dot) => self.events.is_none() || self.version.contains(dot),
+                // A named container is where its name puts it, empty until written: it
+                // exists wherever its map does (a loop, not recursion: chains are deep).
+                ContainerId::Named(_) => match self.doc.placements.get(&id) {
+                    Some(placement) => {
+                        id = placement.parent;
+                        continue;
+                    }
+                    None => false,
+                },
+            };
         }
     }
 
@@ -318,7 +329,7 @@ impl<'a> DocumentView<'a> {
     /// ```
     pub fn get_conflicts(&self, map: MapId, key: &str) -> Result<Vec<Value>, DocError> {
         self.read_key(map, key, |entries| {
-            entries.iter().rev().map(|e| e.value.clone()).collect()
+            super::distinct_containers(entries.iter().rev().map(|e| e.value.clone()))
         })
     }
 
@@ -362,7 +373,7 @@ impl<'a> DocumentView<'a> {
     /// ```
     /// use crdt_core::{Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     /// doc.list_insert(list, 0, 1).unwrap();
     /// let v1 = doc.version();
     /// doc.list_delete(list, 0..1).unwrap();
@@ -377,7 +388,7 @@ impl<'a> DocumentView<'a> {
     /// ```
     /// use crdt_core::{Document, MapId, ReplicaId};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     /// let empty = doc.version();
     /// doc.list_insert(list, 0, true).unwrap();
     /// assert_eq!(doc.view_at(&empty).unwrap().list_len(list).unwrap(), 0);
@@ -391,7 +402,7 @@ impl<'a> DocumentView<'a> {
     /// ```
     /// use crdt_core::{Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    /// let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     /// doc.list_insert(list, 0, "x").unwrap();
     /// let v1 = doc.version();
     /// doc.list_insert(list, 0, "y").unwrap();
@@ -419,7 +430,7 @@ impl<'a> DocumentView<'a> {
     /// ```
     /// use crdt_core::{Document, MapId, ReplicaId};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "Hello").unwrap();
     /// let v1 = doc.version();
     /// doc.text_insert(text, 5, ", world").unwrap();
@@ -434,7 +445,7 @@ impl<'a> DocumentView<'a> {
     /// ```
     /// use crdt_core::{Document, MapId, ReplicaId};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "né").unwrap();
     /// let v1 = doc.version();
     /// doc.text_insert(text, 2, "e").unwrap();
@@ -449,7 +460,7 @@ impl<'a> DocumentView<'a> {
     /// ```
     /// use crdt_core::{Document, MapId, ReplicaId};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    /// let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     /// doc.text_insert(text, 0, "😀").unwrap();
     /// let v1 = doc.version();
     /// doc.text_insert(text, 0, "a").unwrap();
@@ -464,7 +475,7 @@ impl<'a> DocumentView<'a> {
     /// ```
     /// use crdt_core::{Document, MapId, ReplicaId};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let counter = doc.set_new_counter(MapId::ROOT, "c").unwrap();
+    /// let counter = doc.replace_with_new_counter(MapId::ROOT, "c").unwrap();
     /// doc.increment(counter, 4).unwrap();
     /// let v1 = doc.version();
     /// doc.increment(counter, 1).unwrap();
@@ -504,7 +515,7 @@ impl<'a> DocumentView<'a> {
     /// ```
     /// use crdt_core::{Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let reg = doc.set_new_register(MapId::ROOT, "r").unwrap();
+    /// let reg = doc.replace_with_new_register(MapId::ROOT, "r").unwrap();
     /// doc.register_set(reg, "on").unwrap();
     /// let v1 = doc.version();
     /// doc.register_set(reg, "off").unwrap();
@@ -519,7 +530,7 @@ impl<'a> DocumentView<'a> {
     /// ```
     /// use crdt_core::{Document, MapId, ReplicaId};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
-    /// let reg = doc.set_new_register(MapId::ROOT, "r").unwrap();
+    /// let reg = doc.replace_with_new_register(MapId::ROOT, "r").unwrap();
     /// let mut other = doc.fork(ReplicaId::from_u128(2));
     /// doc.register_set(reg, 1).unwrap();
     /// other.register_set(reg, 2).unwrap();

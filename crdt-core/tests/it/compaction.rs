@@ -24,7 +24,7 @@ fn meet(docs: &[Document]) -> VersionVector {
 #[test]
 fn compaction_keeps_the_state_and_version_and_shrinks_the_encoding() {
     let mut a = Document::new(replica(1));
-    let text = a.set_new_text(MapId::ROOT, "t").expect("a map");
+    let text = a.replace_with_new_text(MapId::ROOT, "t").expect("a map");
     for i in 0..200 {
         a.text_insert(text, 0, "some words typed and erased ")
             .expect("in range");
@@ -67,7 +67,7 @@ fn compaction_keeps_the_state_and_version_and_shrinks_the_encoding() {
 #[test]
 fn a_replica_that_did_not_acknowledge_the_stable_version_gets_the_typed_error() {
     let mut a = Document::new(replica(1));
-    let text = a.set_new_text(MapId::ROOT, "t").expect("a map");
+    let text = a.replace_with_new_text(MapId::ROOT, "t").expect("a map");
     let mut late = a.fork(replica(2));
     a.text_insert(text, 0, "abc").expect("in range");
     let stable = a.version();

@@ -61,9 +61,9 @@ fn write_chain(doc: &mut Document, map: MapId, key: &str, depth: usize) -> Resul
             let id = match parent_list {
                 Some(list) => tx.list_insert_new(list, 0, kind)?,
                 None => match kind {
-                    ContainerKind::List => tx.set_new_list(parent_map, key)?.id(),
-                    ContainerKind::Map => tx.set_new_map(parent_map, key)?.id(),
-                    _ => tx.set_new_text(parent_map, key)?.id(),
+                    ContainerKind::List => tx.replace_with_new_list(parent_map, key)?.id(),
+                    ContainerKind::Map => tx.replace_with_new_map(parent_map, key)?.id(),
+                    _ => tx.replace_with_new_text(parent_map, key)?.id(),
                 },
             };
             match kind {
@@ -332,10 +332,10 @@ fn deep_and_wide_documents_sync_exactly(shape: Shape) -> bool {
         let result = writer.transact(|tx| match parent_kind {
             ContainerKind::List => tx.list_insert_new(ListId(parent_id), 0, create.kind),
             _ if create.kind == ContainerKind::List => tx
-                .set_new_list(MapId(parent_id), &format!("k{n}"))
+                .replace_with_new_list(MapId(parent_id), &format!("k{n}"))
                 .map(ListId::id),
             _ => tx
-                .set_new_map(MapId(parent_id), &format!("k{n}"))
+                .replace_with_new_map(MapId(parent_id), &format!("k{n}"))
                 .map(MapId::id),
         });
         let allowed = parent_depth < shape.limit;

@@ -130,16 +130,48 @@ const WORDS: [&str; 5] = ["x", "yz", "é", "😀", "hello "];
 
 #[derive(Clone, Debug)]
 pub(crate) enum Edit {
-    MapSet { key: u8, value: i8 },
-    MapDelete { key: u8 },
-    MapNew { key: u8, kind: u8 },
-    ListInsert { index: u8, value: i8 },
-    ListInsertNew { index: u8, kind: u8 },
-    ListDelete { index: u8, len: u8 },
-    TextInsert { index: u8, word: u8 },
-    TextDelete { index: u8, len: u8 },
-    Increment { by: i8 },
-    RegisterSet { value: i8 },
+    MapSet {
+        key: u8,
+        value: i8,
+    },
+    MapDelete {
+        key: u8,
+    },
+    MapNew {
+        key: u8,
+        kind: u8,
+    },
+    /// Opens the named container of a kind at a key (`text_at`, ...).
+    MapNamed {
+        key: u8,
+        kind: u8,
+    },
+    ListInsert {
+        index: u8,
+        value: i8,
+    },
+    ListInsertNew {
+        index: u8,
+        kind: u8,
+    },
+    ListDelete {
+        index: u8,
+        len: u8,
+    },
+    TextInsert {
+        index: u8,
+        word: u8,
+    },
+    TextDelete {
+        index: u8,
+        len: u8,
+    },
+    Increment {
+        by: i8,
+    },
+    RegisterSet {
+        value: i8,
+    },
     RegisterClear,
 }
 
@@ -152,7 +184,8 @@ impl Arbitrary for Edit {
                 value: b as i8,
             },
             2 => Edit::MapDelete { key: a },
-            3 | 4 => Edit::MapNew { key: a, kind: b },
+            3 => Edit::MapNew { key: a, kind: b },
+            4 => Edit::MapNamed { key: a, kind: b },
             5 | 6 => Edit::ListInsert {
                 index: a,
                 value: b as i8,
@@ -305,11 +338,33 @@ pub(crate) fn edit(
             let map = maps[usize::from(target) % maps.len()];
             let (map, k) = (MapId(map), key(k));
             match new_kind(kind) {
-                ContainerKind::Map => tx.set_new_map(map, k).map(|_| ())?,
-                ContainerKind::List => tx.set_new_list(map, k).map(|_| ())?,
-                ContainerKind::Text => tx.set_new_text(map, k).map(|_| ())?,
-                ContainerKind::Counter => tx.set_new_counter(map, k).map(|_| ())?,
-                ContainerKind::Register => tx.set_new_register(map, k).map(|_| ())?,
+                ContainerKind::Map => tx.replace_with_new_map(map, k).map(|_| ())?,
+                ContainerKind::List => tx.replace_with_new_list(map, k).map(|_| ())?,
+                ContainerKind::Text => tx.replace_with_new_text(map, k).map(|_| ())?,
+                ContainerKind::Counter => tx.replace_with_new_counter(map, k).map(|_| ())?,
+                ContainerKind::Register => tx.replace_with_new_register(map, k).map(|_| ())?,
+            }
+        }
+        Edit::MapNamed { key: k, kind } => {
+            let maps: Vec<ContainerId> = containers(doc)
+                .into_iter()
+                .filter(|(kd, _)| *kd == ContainerKind::Map)
+                .map(|(_, id)| id)
+                .take(3)
+                .collect();
+            let map = maps[usize::from(target) % maps.len()];
+            let (map, k) = (MapId(map), key(k));
+            let opened = match new_kind(kind) {
+                ContainerKind::Map => tx.map_at(map, k).map(|_| ()),
+                ContainerKind::List => tx.list_at(map, k).map(|_| ()),
+                ContainerKind::Text => tx.text_at(map, k).map(|_| ()),
+                ContainerKind::Counter => tx.counter_at(map, k).map(|_| ()),
+                ContainerKind::Register => tx.register_at(map, k).map(|_| ()),
+            };
+            match opened {
+                // The key shows something else: refused, nothing written.
+                Err(crdt_core::DocError::KeyHolds { .. }) => {}
+                other => other?,
             }
         }
         Edit::ListInsert { index, value } => {
@@ -597,7 +652,7 @@ fn concurrent_map_writes_keep_the_loser_as_a_conflict() {
 #[test]
 fn a_failed_transaction_changes_nothing() {
     let mut doc = Document::new(replica(1));
-    let list = doc.set_new_list(MapId::ROOT, "l").expect("set");
+    let list = doc.replace_with_new_list(MapId::ROOT, "l").expect("set");
     let before = (doc.to_json(), doc.version());
     let result = doc.transact(|tx| {
         tx.list_insert(list, 0, 1)?;
@@ -620,7 +675,7 @@ fn a_failed_transaction_changes_nothing() {
 #[test]
 fn a_failed_transaction_keeps_the_operations_of_earlier_changes() {
     let mut doc = Document::new(replica(1));
-    let text = doc.set_new_text(MapId::ROOT, "t").expect("set");
+    let text = doc.replace_with_new_text(MapId::ROOT, "t").expect("set");
     doc.text_insert(text, 0, "ab").expect("insert");
     let failed = doc.transact(|tx| {
         tx.text_insert(text, 2, "c")?;

@@ -27,10 +27,10 @@ fn vv(entries: &[(ReplicaId, u64)]) -> VersionVector {
 #[test]
 fn view_at_reads_every_container_kind_as_it_was() {
     let mut doc = Document::new(r(1));
-    let text = doc.set_new_text(MapId::ROOT, "text").unwrap();
-    let list = doc.set_new_list(MapId::ROOT, "list").unwrap();
-    let counter = doc.set_new_counter(MapId::ROOT, "count").unwrap();
-    let register = doc.set_new_register(MapId::ROOT, "reg").unwrap();
+    let text = doc.replace_with_new_text(MapId::ROOT, "text").unwrap();
+    let list = doc.replace_with_new_list(MapId::ROOT, "list").unwrap();
+    let counter = doc.replace_with_new_counter(MapId::ROOT, "count").unwrap();
+    let register = doc.replace_with_new_register(MapId::ROOT, "reg").unwrap();
     doc.text_insert(text, 0, "old text").unwrap();
     doc.list_insert(list, 0, 1).unwrap();
     doc.increment(counter, 5).unwrap();
@@ -63,7 +63,7 @@ fn view_at_reads_every_container_kind_as_it_was() {
 #[test]
 fn view_at_a_version_of_concurrent_edits_shows_their_merge() {
     let mut a = Document::new(r(1));
-    let text = a.set_new_text(MapId::ROOT, "t").unwrap();
+    let text = a.replace_with_new_text(MapId::ROOT, "t").unwrap();
     a.text_insert(text, 0, "base").unwrap();
     let mut b = a.fork(r(2));
     a.text_insert(text, 0, "A").unwrap();
@@ -149,7 +149,7 @@ fn heads_name_the_same_versions_as_version_vectors() {
 #[test]
 fn changes_between_lists_local_and_remote_changes_with_their_metadata() {
     let mut a = Document::new(r(1));
-    let text = a.set_new_text(MapId::ROOT, "t").unwrap();
+    let text = a.replace_with_new_text(MapId::ROOT, "t").unwrap();
     let v1 = a.version();
     let options = |m: &str, t: i64| ChangeOptions {
         message: Some(m.into()),
@@ -204,7 +204,7 @@ pub(crate) fn recorder(doc: &mut Document) -> Arc<Mutex<Vec<Patch>>> {
 #[test]
 fn a_diff_is_what_a_subscriber_receives_for_the_same_changes() {
     let mut a = Document::new(r(1));
-    let list = a.set_new_list(MapId::ROOT, "l").unwrap();
+    let list = a.replace_with_new_list(MapId::ROOT, "l").unwrap();
     a.list_insert(list, 0, "x").unwrap();
     let v1 = a.version();
     let mut observer = Document::load(&a.encode(), r(9)).unwrap();
@@ -233,7 +233,7 @@ fn a_diff_is_what_a_subscriber_receives_for_the_same_changes() {
 #[test]
 fn fork_at_an_earlier_version_merges_back_either_way() {
     let mut main = Document::new(r(1));
-    let text = main.set_new_text(MapId::ROOT, "t").unwrap();
+    let text = main.replace_with_new_text(MapId::ROOT, "t").unwrap();
     main.text_insert(text, 0, "draft").unwrap();
     let v1 = main.version();
     main.text_insert(text, 5, " on main").unwrap();
@@ -267,7 +267,7 @@ fn fork_at_an_earlier_version_merges_back_either_way() {
 #[test]
 fn revert_restores_text_by_identity_around_concurrent_edits() {
     let mut a = Document::new(r(1));
-    let text = a.set_new_text(MapId::ROOT, "t").unwrap();
+    let text = a.replace_with_new_text(MapId::ROOT, "t").unwrap();
     a.text_insert(text, 0, "one two three").unwrap();
     let good = a.version();
     a.text_delete(text, 4..8).unwrap(); // "one three"
@@ -288,12 +288,12 @@ fn revert_restores_text_by_identity_around_concurrent_edits() {
 #[test]
 fn revert_covers_maps_lists_counters_registers_and_lost_containers() {
     let mut doc = Document::new(r(1));
-    let list = doc.set_new_list(MapId::ROOT, "list").unwrap();
-    let counter = doc.set_new_counter(MapId::ROOT, "n").unwrap();
-    let register = doc.set_new_register(MapId::ROOT, "reg").unwrap();
-    let settings = doc.set_new_map(MapId::ROOT, "settings").unwrap();
+    let list = doc.replace_with_new_list(MapId::ROOT, "list").unwrap();
+    let counter = doc.replace_with_new_counter(MapId::ROOT, "n").unwrap();
+    let register = doc.replace_with_new_register(MapId::ROOT, "reg").unwrap();
+    let settings = doc.replace_with_new_map(MapId::ROOT, "settings").unwrap();
     doc.set(settings, "dark", true).unwrap();
-    let note = doc.set_new_text(settings, "note").unwrap();
+    let note = doc.replace_with_new_text(settings, "note").unwrap();
     doc.text_insert(note, 0, "keep me").unwrap();
     for (i, v) in ["a", "b", "c"].into_iter().enumerate() {
         doc.list_insert(list, i, v).unwrap();
@@ -602,7 +602,7 @@ fn property_fork_then_merge_equals_live_sync() {
 #[test]
 fn undo_takes_back_only_local_changes() {
     let mut a = Document::new(r(1));
-    let list = a.set_new_list(MapId::ROOT, "l").unwrap();
+    let list = a.replace_with_new_list(MapId::ROOT, "l").unwrap();
     let mut b = a.fork(r(2));
     let mut undo = UndoManager::new(&mut a);
     b.list_insert(list, 0, "theirs").unwrap();
@@ -620,7 +620,7 @@ fn undo_takes_back_only_local_changes() {
 #[test]
 fn undo_of_deletes_puts_text_back_between_its_old_neighbours() {
     let mut a = Document::new(r(1));
-    let text = a.set_new_text(MapId::ROOT, "t").unwrap();
+    let text = a.replace_with_new_text(MapId::ROOT, "t").unwrap();
     a.text_insert(text, 0, "abcdef").unwrap();
     let mut undo = UndoManager::new(&mut a);
     a.transact(|tx| {
@@ -644,8 +644,8 @@ fn undo_of_deletes_puts_text_back_between_its_old_neighbours() {
 #[test]
 fn undo_leaves_a_later_remote_write_alone() {
     let mut a = Document::new(r(1));
-    let register = a.set_new_register(MapId::ROOT, "r").unwrap();
-    let counter = a.set_new_counter(MapId::ROOT, "n").unwrap();
+    let register = a.replace_with_new_register(MapId::ROOT, "r").unwrap();
+    let counter = a.replace_with_new_counter(MapId::ROOT, "n").unwrap();
     let mut undo = UndoManager::new(&mut a);
     a.transact(|tx| {
         tx.set(MapId::ROOT, "k", "mine")?;
@@ -670,7 +670,7 @@ fn undo_leaves_a_later_remote_write_alone() {
 fn a_new_local_change_clears_redo_and_containers_come_back_as_copies() {
     let mut a = Document::new(r(1));
     let mut undo = UndoManager::new(&mut a);
-    let notes = a.set_new_text(MapId::ROOT, "notes").unwrap();
+    let notes = a.replace_with_new_text(MapId::ROOT, "notes").unwrap();
     a.text_insert(notes, 0, "keep").unwrap();
     a.set(MapId::ROOT, "notes", "replaced").unwrap();
     undo.undo(&mut a).unwrap();
@@ -703,21 +703,21 @@ fn with_containers(replica: ReplicaId) -> (Document, Owned, Owned) {
     let mut doc = Document::new(replica);
     let (mine, theirs) = doc
         .transact(|tx| {
-            let map = tx.set_new_map(MapId::ROOT, "map")?;
-            let counter = tx.set_new_counter(MapId::ROOT, "counter")?;
+            let map = tx.replace_with_new_map(MapId::ROOT, "map")?;
+            let counter = tx.replace_with_new_counter(MapId::ROOT, "counter")?;
             let mine = Owned {
-                text: tx.set_new_text(MapId::ROOT, "text")?,
-                list: tx.set_new_list(MapId::ROOT, "list")?,
+                text: tx.replace_with_new_text(MapId::ROOT, "text")?,
+                list: tx.replace_with_new_list(MapId::ROOT, "list")?,
                 counter,
-                register: tx.set_new_register(MapId::ROOT, "register")?,
+                register: tx.replace_with_new_register(MapId::ROOT, "register")?,
                 map,
                 keys: ["a", "b"],
             };
             let theirs = Owned {
-                text: tx.set_new_text(MapId::ROOT, "rtext")?,
-                list: tx.set_new_list(MapId::ROOT, "rlist")?,
+                text: tx.replace_with_new_text(MapId::ROOT, "rtext")?,
+                list: tx.replace_with_new_list(MapId::ROOT, "rlist")?,
                 counter,
-                register: tx.set_new_register(MapId::ROOT, "rregister")?,
+                register: tx.replace_with_new_register(MapId::ROOT, "rregister")?,
                 map,
                 keys: ["y", "z"],
             };
@@ -733,7 +733,7 @@ fn edit_owned(tx: &mut Transaction<'_>, to: Owned, e: &Edit) -> Result<(), DocEr
     match *e {
         Edit::MapSet { key: k, value } => tx.set(to.map, key(k), i64::from(value)),
         Edit::MapDelete { key: k } => tx.delete(to.map, key(k)),
-        Edit::MapNew { .. } | Edit::ListInsertNew { .. } => Ok(()),
+        Edit::MapNew { .. } | Edit::MapNamed { .. } | Edit::ListInsertNew { .. } => Ok(()),
         Edit::ListInsert { index, value } => {
             let len = tx.doc().list_len(to.list)?;
             tx.list_insert(to.list, usize::from(index) % (len + 1), i64::from(value))
@@ -955,7 +955,7 @@ fn property_undo_and_redo_in_any_order_walk_the_states() {
 fn undo_then_redo_of_two_steps_puts_text_back_in_place() {
     // The example of the old limit: "hello ", then "yz" at 1, undo both, redo both.
     let mut doc = Document::new(r(1));
-    let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     let mut undo = UndoManager::new(&mut doc);
     doc.text_insert(text, 0, "hello ").unwrap();
     doc.text_insert(text, 1, "yz").unwrap();
@@ -968,7 +968,7 @@ fn undo_then_redo_of_two_steps_puts_text_back_in_place() {
 #[test]
 fn undo_of_a_step_that_inserted_then_deleted_removes_only_what_is_left() {
     let mut doc = Document::new(r(1));
-    let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     doc.text_insert(text, 0, "ab").unwrap();
     let mut undo = UndoManager::new(&mut doc).with_capture_timeout(1_000);
     let at = |ms| ChangeOptions {
@@ -990,8 +990,8 @@ fn undo_of_a_step_that_inserted_then_deleted_removes_only_what_is_left() {
 #[test]
 fn undo_works_on_a_replica_loaded_from_a_shallow_snapshot() {
     let mut old = Document::new(r(1));
-    let text = old.set_new_text(MapId::ROOT, "t").unwrap();
-    let list = old.set_new_list(MapId::ROOT, "l").unwrap();
+    let text = old.replace_with_new_text(MapId::ROOT, "t").unwrap();
+    let list = old.replace_with_new_list(MapId::ROOT, "l").unwrap();
     old.text_insert(text, 0, "hello world").unwrap();
     old.list_insert(list, 0, "x").unwrap();
     let bytes = old.encode_shallow(&old.version()).unwrap();
@@ -1021,9 +1021,9 @@ fn undo_works_on_a_replica_loaded_from_a_shallow_snapshot() {
 #[test]
 fn document_cursors_follow_their_element_and_refuse_what_they_cannot_name() {
     let mut doc = Document::new(r(1));
-    let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
-    let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
-    let counter = doc.set_new_counter(MapId::ROOT, "c").unwrap();
+    let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
+    let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
+    let counter = doc.replace_with_new_counter(MapId::ROOT, "c").unwrap();
     doc.text_insert(text, 0, "abcdef").unwrap();
     doc.list_insert(list, 0, 1).unwrap();
     let before_d = doc.cursor(text.id(), 3, Bias::After).unwrap();
@@ -1079,7 +1079,7 @@ fn document_cursors_follow_their_element_and_refuse_what_they_cannot_name() {
 #[test]
 fn undo_gives_back_the_caret_saved_before_the_step_shifted_by_remote_edits() {
     let mut doc = Document::new(r(1));
-    let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     doc.text_insert(text, 0, "hello").unwrap();
     let mut undo = UndoManager::new(&mut doc);
     let caret = doc.cursor(text.id(), 5, Bias::Before).unwrap();
@@ -1100,7 +1100,7 @@ fn undo_gives_back_the_caret_saved_before_the_step_shifted_by_remote_edits() {
 #[test]
 fn a_selection_over_deleted_text_selects_the_restored_text_after_undo() {
     let mut doc = Document::new(r(1));
-    let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     doc.text_insert(text, 0, "one two three").unwrap();
     let mut undo = UndoManager::new(&mut doc);
     // "two" is selected and deleted; the cursors stick to its first and last chars.
@@ -1143,7 +1143,7 @@ fn a_selection_over_deleted_text_selects_the_restored_text_after_undo() {
 #[test]
 fn redo_gives_back_the_cursors_saved_before_the_undo() {
     let mut doc = Document::new(r(1));
-    let list = doc.set_new_list(MapId::ROOT, "l").unwrap();
+    let list = doc.replace_with_new_list(MapId::ROOT, "l").unwrap();
     doc.list_insert(list, 0, "a").unwrap();
     let mut undo = UndoManager::new(&mut doc);
     doc.list_insert(list, 1, "b").unwrap();
@@ -1160,7 +1160,7 @@ fn redo_gives_back_the_cursors_saved_before_the_undo() {
 #[test]
 fn a_step_joined_by_the_capture_timeout_keeps_the_cursors_from_before_it_began() {
     let mut doc = Document::new(r(1));
-    let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
+    let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
     let mut undo = UndoManager::new(&mut doc).with_capture_timeout(1_000);
     let at = |ms| ChangeOptions {
         message: None,
@@ -1180,8 +1180,8 @@ fn a_step_joined_by_the_capture_timeout_keeps_the_cursors_from_before_it_began()
 #[test]
 fn cursors_that_cannot_be_resolved_are_left_out() {
     let mut doc = Document::new(r(1));
-    let text = doc.set_new_text(MapId::ROOT, "t").unwrap();
-    let counter = doc.set_new_counter(MapId::ROOT, "c").unwrap();
+    let text = doc.replace_with_new_text(MapId::ROOT, "t").unwrap();
+    let counter = doc.replace_with_new_counter(MapId::ROOT, "c").unwrap();
     let mut undo = UndoManager::new(&mut doc);
     let caret = doc.cursor(text.id(), 0, Bias::After).unwrap();
     undo.save_cursors(

@@ -16,11 +16,11 @@ fn seeded_document() -> Document {
     let mut doc = Document::new(replica(1));
     doc.transact(|tx| {
         tx.set(MapId::ROOT, "title", "draft")?;
-        let text = tx.set_new_text(MapId::ROOT, "body")?;
+        let text = tx.replace_with_new_text(MapId::ROOT, "body")?;
         tx.text_insert(text, 0, "middle")?;
-        let list = tx.set_new_list(MapId::ROOT, "items")?;
+        let list = tx.replace_with_new_list(MapId::ROOT, "items")?;
         tx.list_insert(list, 0, "first")?;
-        let counter = tx.set_new_counter(MapId::ROOT, "count")?;
+        let counter = tx.replace_with_new_counter(MapId::ROOT, "count")?;
         tx.increment(counter, 1)
     })
     .expect("edits on a fresh document succeed");

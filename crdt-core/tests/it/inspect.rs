@@ -18,7 +18,7 @@ fn two_writers() -> (Document, VersionVector) {
             tx.set(MapId::ROOT, "a2", 2)
         })
         .expect("a map");
-    let text = bob.set_new_text(MapId::ROOT, "t").expect("a map");
+    let text = bob.replace_with_new_text(MapId::ROOT, "t").expect("a map");
     bob.text_insert(text, 0, "hey").expect("in range");
     alice.merge(&bob).expect("merges");
     (alice, base)

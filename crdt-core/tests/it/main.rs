@@ -16,6 +16,7 @@ mod history;
 mod identity;
 mod inspect;
 mod laws;
+mod named;
 mod one_by_one;
 mod op_based;
 mod shallow;

@@ -85,8 +85,12 @@ impl Doc {
 impl Subject for Doc {
     fn base() -> Self {
         let mut doc = Document::new(replica(0));
-        let first = doc.set_new_text(MapId::ROOT, "a").expect("new text");
-        let second = doc.set_new_text(MapId::ROOT, "b").expect("new text");
+        let first = doc
+            .replace_with_new_text(MapId::ROOT, "a")
+            .expect("new text");
+        let second = doc
+            .replace_with_new_text(MapId::ROOT, "b")
+            .expect("new text");
         doc.text_insert(first, 0, "shared base\n")
             .expect("in range");
         doc.text_insert(second, 0, "other\n").expect("in range");

@@ -23,7 +23,7 @@ fn load(bytes: &[u8], index: usize) -> Document {
 /// heads (no event descends from both), so merges after it meet a multi-head base.
 fn two_headed() -> (Document, Document, TextId) {
     let mut a = Document::new(replica(1));
-    let text = a.set_new_text(MapId::ROOT, "text").expect("a map");
+    let text = a.replace_with_new_text(MapId::ROOT, "text").expect("a map");
     a.text_insert(text, 0, "hello world").expect("in range");
     let mut b = a.fork(replica(2));
     a.text_insert(text, 5, ",").expect("in range");
@@ -83,7 +83,7 @@ fn a_shallow_snapshot_loads_the_state_and_merges_concurrent_edits_after_its_base
 #[test]
 fn a_change_concurrent_with_the_trimmed_history_is_refused_with_a_typed_error() {
     let mut a = Document::new(replica(1));
-    let text = a.set_new_text(MapId::ROOT, "text").expect("a map");
+    let text = a.replace_with_new_text(MapId::ROOT, "text").expect("a map");
     let mut late = a.fork(replica(2));
     a.text_insert(text, 0, "abc").expect("in range");
     let base = a.version();
@@ -255,14 +255,16 @@ fn a_version_with_concurrent_events_after_it_cannot_be_a_base() {
 #[test]
 fn nested_containers_created_before_the_base_keep_their_paths() {
     let mut a = Document::new(replica(1));
-    let list = a.set_new_list(MapId::ROOT, "list").expect("a map");
+    let list = a.replace_with_new_list(MapId::ROOT, "list").expect("a map");
     let inner = a
         .list_insert_new(list, 0, ContainerKind::Map)
         .expect("in range");
     let inner = MapId(inner);
-    let counter = a.set_new_counter(inner, "n").expect("a map");
+    let counter = a.replace_with_new_counter(inner, "n").expect("a map");
     a.increment(counter, 2).expect("a counter");
-    let register = a.set_new_register(MapId::ROOT, "r").expect("a map");
+    let register = a
+        .replace_with_new_register(MapId::ROOT, "r")
+        .expect("a map");
     a.register_set(register, "x").expect("a register");
     let base = a.version();
     let mut shallow = load(&a.encode_shallow(&base).expect("a version"), 2);
@@ -484,7 +486,7 @@ fn shallow_and_full_replicas_converge_and_refuse_trimmed_concurrency() {
 fn sample_shallow() -> Vec<u8> {
     let (mut a, _, text) = two_headed();
     let base = a.version();
-    let list = a.set_new_list(MapId::ROOT, "list").expect("a map");
+    let list = a.replace_with_new_list(MapId::ROOT, "list").expect("a map");
     a.list_insert(list, 0, 1).expect("in range");
     a.text_insert(text, 0, "é😀").expect("in range");
     a.encode_shallow(&base).expect("a version")
@@ -599,7 +601,9 @@ fn trace_sizes(subdirs: &[&str]) {
             assert!(shallow.len() < full.len());
             // The same final text with no history to speak of: what the state alone costs.
             let mut fresh = Document::new(replica(1));
-            let fresh_text = fresh.set_new_text(MapId::ROOT, "text").expect("a map");
+            let fresh_text = fresh
+                .replace_with_new_text(MapId::ROOT, "text")
+                .expect("a map");
             fresh
                 .text_insert(fresh_text, 0, &trace.end_content)
                 .expect("in range");
@@ -689,7 +693,9 @@ fn sync_sessions_with_a_shallow_replica_load_or_fail_with_the_typed_error() {
     }
 
     let mut origin = Document::new(replica(1));
-    let text = origin.set_new_text(MapId::ROOT, "t").expect("a map");
+    let text = origin
+        .replace_with_new_text(MapId::ROOT, "t")
+        .expect("a map");
     let mut stale = origin.fork(replica(2));
     origin.text_insert(text, 0, "shared").expect("in range");
     let base = origin.version();

@@ -262,7 +262,7 @@ pub(crate) fn sequential_document(
 ) -> (Document, TextId) {
     let mut doc = Document::new(ReplicaId::from_u128(1));
     let text = doc
-        .set_new_text(MapId::ROOT, "text")
+        .replace_with_new_text(MapId::ROOT, "text")
         .expect("root is a map");
     for (i, txn) in trace.txns.iter().enumerate() {
         doc.transact(|tx| {
@@ -292,7 +292,9 @@ pub(crate) fn concurrent_document(
     let mut next_fork = agents as u128 + 1;
     // Everyone starts from one shared creation of the text, so they all edit the same one.
     let mut origin = Document::new(ReplicaId::from_u128(u128::MAX - 1));
-    let text: TextId = origin.set_new_text(MapId::ROOT, "text").expect("a map");
+    let text: TextId = origin
+        .replace_with_new_text(MapId::ROOT, "text")
+        .expect("a map");
     let mut replicas: Vec<Document> = (0..agents).map(|a| origin.fork(replica_of(a))).collect();
     let mut hub = origin.fork(ReplicaId::from_u128(u128::MAX));
     let base = origin.version();

@@ -597,7 +597,7 @@ mod tests {
         deep.transact(|tx| {
             let mut map = MapId::ROOT;
             for _ in 0..513 {
-                map = tx.set_new_map(map, "k")?;
+                map = tx.replace_with_new_map(map, "k")?;
             }
             Ok(())
         })

@@ -141,7 +141,7 @@ mod tests {
         let mut b = Document::new(ReplicaId::from_u128(2));
         a.set(MapId::ROOT, "k", 1).unwrap();
         b.set(MapId::ROOT, "k", 2).unwrap();
-        let text = b.set_new_text(MapId::ROOT, "t").unwrap();
+        let text = b.replace_with_new_text(MapId::ROOT, "t").unwrap();
         b.text_insert(text, 0, "hé").unwrap();
         // Each replica after receiving the other's change: copies that only merge, never edit.
         let (mut ab, mut ba) = (a.duplicate_same_replica(), b.duplicate_same_replica());

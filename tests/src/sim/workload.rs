@@ -76,19 +76,19 @@ fn random_operation(tx: &mut Transaction<'_>, rng: &mut SimRng) -> Result<bool, 
                 }
                 _ => match KINDS[rng.index(KINDS.len())] {
                     ContainerKind::Map => {
-                        let _ = tx.set_new_map(map, container_key)?;
+                        let _ = tx.replace_with_new_map(map, container_key)?;
                     }
                     ContainerKind::List => {
-                        let _ = tx.set_new_list(map, container_key)?;
+                        let _ = tx.replace_with_new_list(map, container_key)?;
                     }
                     ContainerKind::Text => {
-                        let _ = tx.set_new_text(map, container_key)?;
+                        let _ = tx.replace_with_new_text(map, container_key)?;
                     }
                     ContainerKind::Counter => {
-                        let _ = tx.set_new_counter(map, container_key)?;
+                        let _ = tx.replace_with_new_counter(map, container_key)?;
                     }
                     ContainerKind::Register => {
-                        let _ = tx.set_new_register(map, container_key)?;
+                        let _ = tx.replace_with_new_register(map, container_key)?;
                     }
                 },
             }
