@@ -5,10 +5,38 @@
 //!
 //! This crate is pure: no I/O, no threads, no async. It builds for `wasm32-unknown-unknown`.
 //!
+//! - [`Document`]: a JSON-like document (maps, lists, texts, counters, registers) with
+//!   transactions, events, history, undo and a compact binary form: what most apps want;
+//! - [`Text`] and [`List`]: the sequence CRDT on its own;
 //! - [`causality`]: replica ids, dots, version vectors, causal contexts, Lamport clocks;
 //! - [`state`]: state-based CRDTs with delta mutators (counters, registers, sets, flags, maps)
 //!   and [`DeltaSync`], a delta anti-entropy helper;
-//! - [`codec`]: their versioned binary encoding, decoded defensively.
+//! - [`op_based`] and [`delivery`]: operation-based CRDTs over causal delivery;
+//! - [`codec`]: the versioned binary encoding of the state-based types, decoded defensively.
+//!
+//! A document's parts are opened by name, so replicas that open them at the same time share
+//! them:
+//!
+//! ```
+//! use crdt_core::{Document, MapId, ReplicaId};
+//!
+//! let mut alice = Document::new(ReplicaId::from_u128(1));
+//! let mut bob = Document::new(ReplicaId::from_u128(2));
+//! // Both open "title" on a fresh document, concurrently, and type.
+//! let title = alice.text_at(MapId::ROOT, "title").unwrap();
+//! alice.text_insert(title, 0, "Groceries").unwrap();
+//! let title_at_bob = bob.text_at(MapId::ROOT, "title").unwrap();
+//! bob.text_insert(title_at_bob, 0, "Weekend ").unwrap();
+//!
+//! // Exchange updates (any order, any number of times): one text, both edits.
+//! alice.apply_update(&bob.update_since(&alice.version())).unwrap();
+//! bob.apply_update(&alice.update_since(&bob.version())).unwrap();
+//! assert_eq!(title, title_at_bob);
+//! assert_eq!(alice.text(title).unwrap(), bob.text(title).unwrap());
+//! assert_eq!(alice.text(title).unwrap().len(), "Weekend Groceries".len());
+//! ```
+//!
+//! State-based types return a delta from each mutation:
 //!
 //! ```
 //! use crdt_core::{AwSet, ReplicaId, StateCrdt};

@@ -604,7 +604,7 @@ fn apply_edit(tx: &mut Transaction<'_>, edit: &DocEdit) -> Result<(), DocError> 
         }
         DocEdit::Increment { target, by } => {
             if let Some(counter) = pick(doc, ContainerKind::Counter, target) {
-                tx.increment(CounterId(counter), i64::from(by))?;
+                tx.counter_add(CounterId(counter), i64::from(by))?;
             }
         }
         DocEdit::RegisterSet { target, value } => {

@@ -7,8 +7,12 @@
 //!          | CRC-32 of everything after the header (u32, little-endian)
 //! body:
 //!   replicas:    count, then 16 bytes each
-//!   containers:  count, then per container created elsewhere: replica index, sequence
-//!                number (index 0 is the root; containers are referred to by index)
+//!   containers:  count, then per container (index 0 is the root, not written; containers
+//!                are referred to by index):
+//!                format 1: replica index, sequence number of the creating event;
+//!                format 2: a tag, then 0 (created): replica index, sequence number;
+//!                1 (named): index of its map (below its own), kind, key (length + UTF-8);
+//!                2 (named, place unknown to the writer): the 32-byte digest
 //!   base:        shallow snapshots only: the version the history was trimmed at (count, then
 //!                replica index and count each), then
 //!                kind 3: its events as changes without operations (count, then per change:
@@ -40,9 +44,15 @@
 //!   placements:  shallow snapshots only: count, then per container created within the base:
 //!                container index, parent container index, key (0, or 1 then length + UTF-8)
 //! value: tag (0 null, 1 false, 2 true, 3 int zig-zag, 4 float 8 bytes LE, 5 string,
-//!        6 bytes, 7 new container + kind, 8 existing container + kind + container index)
+//!        6 bytes, 7 new container + kind, 8 existing container + kind + container index,
+//!        9 (format 2, map writes only) the named container of the written key + kind)
 //!        then its payload; "none" is tag 255.
 //! ```
+//!
+//! Format 2 exists for named containers ([`super::NamedId`]) and is written only when one
+//! appears; everything else is written as format 1, byte for byte as before, so older builds
+//! keep reading it (and refuse format 2 with [`LoadError::UnsupportedVersion`]). A named
+//! container's id is never written: readers derive it from its place.
 //! Every count and length is checked against the bytes left before anything is allocated;
 //! the checksum catches corruption; applying is all or nothing.
 //!

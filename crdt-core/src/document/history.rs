@@ -605,7 +605,7 @@ fn revert_container(
                 .counter(CounterId(id))?
                 .wrapping_sub(tx.doc().counter(CounterId(id))?);
             if by != 0 {
-                tx.increment(CounterId(id), by)?;
+                tx.counter_add(CounterId(id), by)?;
             }
         }
         Some(ContainerKind::Register) => {
@@ -756,7 +756,7 @@ fn copy_all(
             Some(ContainerKind::Counter) => {
                 let value = source.counter(CounterId(from))?;
                 if value != 0 {
-                    tx.increment(CounterId(to), value)?;
+                    tx.counter_add(CounterId(to), value)?;
                 }
             }
             Some(ContainerKind::Register) => {

@@ -192,9 +192,9 @@ struct ChangeMeta {
 /// use crdt_core::{Document, MapId, ReplicaId};
 ///
 /// let mut doc = Document::new(ReplicaId::from_u128(1));
-/// let title = doc.replace_with_new_text(MapId::ROOT, "title").unwrap();
+/// let title = doc.text_at(MapId::ROOT, "title").unwrap(); // shared by every replica
 /// doc.text_insert(title, 0, "Shopping").unwrap();
-/// let items = doc.replace_with_new_list(MapId::ROOT, "items").unwrap();
+/// let items = doc.list_at(MapId::ROOT, "items").unwrap();
 /// doc.transact(|tx| {
 ///     tx.list_insert(items, 0, "milk")?;
 ///     tx.list_insert(items, 1, "eggs")?;
@@ -720,7 +720,7 @@ impl Document {
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
     /// let counter = doc.replace_with_new_counter(MapId::ROOT, "c").unwrap();
-    /// doc.increment(counter, 4).unwrap();
+    /// doc.counter_add(counter, 4).unwrap();
     /// assert_eq!(doc.counter(counter).unwrap(), 4);
     /// ```
     pub fn counter(&self, counter: CounterId) -> Result<i64, DocError> {
@@ -1115,6 +1115,37 @@ impl Document {
         self.transact_with(ChangeOptions::default(), edit)
     }
 
+    /// Like [`transact`](Self::transact), and also returns the update holding exactly this
+    /// change, to send to peers as it is made (op-based delivery: the receivers apply updates
+    /// in any order, buffering none; one that arrives before a change it depends on is
+    /// refused with [`LoadError::MissingEvent`] and is sent again later, or covered by a
+    /// catch-up from [`update_since`](Self::update_since)). An edit that changed nothing
+    /// gives an update without changes.
+    ///
+    /// ```
+    /// use crdt_core::{Document, MapId, ReplicaId};
+    ///
+    /// let mut doc = Document::new(ReplicaId::from_u128(1));
+    /// let mut peer = Document::new(ReplicaId::from_u128(2));
+    /// let (title, update) = doc
+    ///     .transact_update(|tx| {
+    ///         let title = tx.text_at(MapId::ROOT, "title")?;
+    ///         tx.text_insert(title, 0, "Hello")?;
+    ///         Ok(title)
+    ///     })
+    ///     .unwrap();
+    /// peer.apply_update(&update).unwrap(); // sent over the network
+    /// assert_eq!(peer.text(title).unwrap(), "Hello");
+    /// ```
+    pub fn transact_update<R>(
+        &mut self,
+        edit: impl FnOnce(&mut Transaction<'_>) -> Result<R, DocError>,
+    ) -> Result<(R, Vec<u8>), DocError> {
+        let before = self.version();
+        let result = self.transact(edit)?;
+        Ok((result, self.update_since(&before)))
+    }
+
     /// Like [`transact`](Self::transact), with a message and timestamp for the change.
     ///
     /// ```
@@ -1221,7 +1252,7 @@ single_operations! {
     /// Deletes a range of UTF-16 indices of `text` (JavaScript).
     fn text_delete_utf16(&mut self, text: TextId, range: Range<usize>) -> ();
     /// Adds `by` to `counter`.
-    fn increment(&mut self, counter: CounterId, by: i64) -> ();
+    fn counter_add(&mut self, counter: CounterId, by: i64) -> ();
     /// Sets `register` to a scalar value.
     fn register_set(&mut self, register: RegisterId, value: impl Into<Value>) -> ();
     /// Clears `register` (as far as this replica has seen it written).

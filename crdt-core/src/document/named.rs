@@ -125,9 +125,9 @@ impl Transaction<'_> {
     /// let mut a = Document::new(ReplicaId::from_u128(1));
     /// let mut b = Document::new(ReplicaId::from_u128(2));
     /// let likes = a.counter_at(MapId::ROOT, "likes").unwrap();
-    /// a.increment(likes, 1).unwrap();
+    /// a.counter_add(likes, 1).unwrap();
     /// let likes_b = b.counter_at(MapId::ROOT, "likes").unwrap();
-    /// b.increment(likes_b, 2).unwrap();
+    /// b.counter_add(likes_b, 2).unwrap();
     ///
     /// a.merge(&b).unwrap();
     /// assert_eq!(a.counter(likes).unwrap(), 3);

@@ -494,7 +494,7 @@ impl<'a> Transaction<'a> {
     /// use crdt_core::{ContainerKind, Document, MapId, ReplicaId, Value};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
     /// let likes = doc.transact(|tx| tx.replace_with_new_counter(MapId::ROOT, "likes")).unwrap();
-    /// doc.increment(likes, 2).unwrap();
+    /// doc.counter_add(likes, 2).unwrap();
     /// assert_eq!(doc.counter(likes).unwrap(), 2);
     /// ```
     pub fn replace_with_new_counter(
@@ -825,12 +825,12 @@ impl<'a> Transaction<'a> {
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
     /// let counter = doc.replace_with_new_counter(MapId::ROOT, "c").unwrap();
     /// doc.transact(|tx| {
-    ///     tx.increment(counter, 5)?;
-    ///     tx.increment(counter, -2)
+    ///     tx.counter_add(counter, 5)?;
+    ///     tx.counter_add(counter, -2)
     /// }).unwrap();
     /// assert_eq!(doc.counter(counter).unwrap(), 3);
     /// ```
-    pub fn increment(&mut self, counter: CounterId, by: i64) -> Result<(), DocError> {
+    pub fn counter_add(&mut self, counter: CounterId, by: i64) -> Result<(), DocError> {
         self.check_kind(counter.0, ContainerKind::Counter)?;
         let lv = self.events(1).start;
         if let Some(Container::Counter(value)) = self.doc.containers.get_mut(&counter.0) {

@@ -871,7 +871,7 @@ fn invert(
             }
         }
         Recorded::Incremented { by, .. } => {
-            tx.increment(CounterId(target), by.wrapping_neg())?;
+            tx.counter_add(CounterId(target), by.wrapping_neg())?;
         }
     }
     Ok(())

@@ -476,9 +476,9 @@ impl<'a> DocumentView<'a> {
     /// use crdt_core::{Document, MapId, ReplicaId};
     /// let mut doc = Document::new(ReplicaId::from_u128(1));
     /// let counter = doc.replace_with_new_counter(MapId::ROOT, "c").unwrap();
-    /// doc.increment(counter, 4).unwrap();
+    /// doc.counter_add(counter, 4).unwrap();
     /// let v1 = doc.version();
-    /// doc.increment(counter, 1).unwrap();
+    /// doc.counter_add(counter, 1).unwrap();
     /// assert_eq!(doc.view_at(&v1).unwrap().counter(counter).unwrap(), 4);
     /// ```
     pub fn counter(&self, counter: CounterId) -> Result<i64, DocError> {

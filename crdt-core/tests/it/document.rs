@@ -412,7 +412,7 @@ pub(crate) fn edit(
         }
         Edit::Increment { by } => {
             if let Some(counter) = pick(doc, ContainerKind::Counter, target) {
-                tx.increment(CounterId(counter), i64::from(by))?;
+                tx.counter_add(CounterId(counter), i64::from(by))?;
             }
         }
         Edit::RegisterSet { value } => {
@@ -744,4 +744,38 @@ fn documents_move_between_threads() {
     doc.set(MapId::ROOT, "k", 1).expect("a map");
     let handle = std::thread::spawn(move || doc.to_json());
     assert_eq!(handle.join().expect("no panic"), json!({ "k": 1 }));
+}
+
+/// `transact_update` gives each change's own update: applied in order they rebuild the
+/// document; one ahead of its dependency is refused (and changes nothing) until it arrives.
+#[test]
+fn transact_update_returns_exactly_the_change_made() {
+    let mut doc = Document::new(replica(1));
+    let (list, first) = doc
+        .transact_update(|tx| {
+            let list = tx.list_at(MapId::ROOT, "l")?;
+            tx.list_insert(list, 0, 1)?;
+            Ok(list)
+        })
+        .expect("a map");
+    let ((), second) = doc
+        .transact_update(|tx| tx.list_insert(list, 1, 2))
+        .expect("in range");
+    let ((), nothing) = doc
+        .transact_update(|tx| tx.delete(MapId::ROOT, "absent"))
+        .expect("a map");
+    assert!(second.len() < first.len() + 16, "only the second change");
+
+    let mut peer = Document::new(replica(2));
+    assert!(matches!(
+        peer.apply_update(&second),
+        Err(LoadError::MissingEvent(_))
+    ));
+    assert_eq!(peer.history_len(), 0);
+    assert_eq!(peer.apply_update(&first).expect("applies"), 2);
+    assert_eq!(peer.apply_update(&second).expect("applies"), 1);
+    assert_eq!(peer.apply_update(&nothing).expect("applies"), 0);
+    assert!(peer == doc);
+    // A failed edit returns its error and no update.
+    assert!(doc.transact_update(|tx| tx.list_insert(list, 9, 0)).is_err());
 }

@@ -33,7 +33,7 @@ fn view_at_reads_every_container_kind_as_it_was() {
     let register = doc.replace_with_new_register(MapId::ROOT, "reg").unwrap();
     doc.text_insert(text, 0, "old text").unwrap();
     doc.list_insert(list, 0, 1).unwrap();
-    doc.increment(counter, 5).unwrap();
+    doc.counter_add(counter, 5).unwrap();
     doc.register_set(register, "before").unwrap();
     let before = doc.version();
     let json_before = doc.to_json();
@@ -41,7 +41,7 @@ fn view_at_reads_every_container_kind_as_it_was() {
     doc.text_delete(text, 0..4).unwrap();
     doc.text_insert(text, 4, "!").unwrap();
     doc.list_insert(list, 1, 2).unwrap();
-    doc.increment(counter, -7).unwrap();
+    doc.counter_add(counter, -7).unwrap();
     doc.register_set(register, "after").unwrap();
     doc.set(MapId::ROOT, "new", true).unwrap();
     let json_after = doc.to_json();
@@ -300,14 +300,14 @@ fn revert_covers_maps_lists_counters_registers_and_lost_containers() {
     }
     let item = doc.list_insert_new(list, 1, ContainerKind::List).unwrap();
     doc.list_insert(ListId(item), 0, 42).unwrap();
-    doc.increment(counter, 3).unwrap();
+    doc.counter_add(counter, 3).unwrap();
     doc.register_set(register, "r1").unwrap();
     let good = doc.version();
     let good_json = doc.to_json();
 
     doc.list_delete(list, 0..3).unwrap(); // deletes the nested list too
     doc.list_insert(list, 0, "z").unwrap();
-    doc.increment(counter, -10).unwrap();
+    doc.counter_add(counter, -10).unwrap();
     doc.register_clear(register).unwrap();
     doc.set(MapId::ROOT, "settings", "gone").unwrap(); // overwrites the map
     doc.set(MapId::ROOT, "extra", 1).unwrap();
@@ -650,12 +650,12 @@ fn undo_leaves_a_later_remote_write_alone() {
     a.transact(|tx| {
         tx.set(MapId::ROOT, "k", "mine")?;
         tx.register_set(register, 1)?;
-        tx.increment(counter, 5)
+        tx.counter_add(counter, 5)
     })
     .unwrap();
     let mut b = a.fork(r(2));
     b.set(MapId::ROOT, "k", "theirs").unwrap(); // overwrites ours
-    b.increment(counter, 1).unwrap();
+    b.counter_add(counter, 1).unwrap();
     a.merge(&b).unwrap();
     undo.undo(&mut a).unwrap();
     assert_eq!(
@@ -759,7 +759,7 @@ fn edit_owned(tx: &mut Transaction<'_>, to: Owned, e: &Edit) -> Result<(), DocEr
             let start = usize::from(index) % len;
             tx.text_delete(to.text, start..(start + 1 + usize::from(n) % 4).min(len))
         }
-        Edit::Increment { by } => tx.increment(to.counter, i64::from(by)),
+        Edit::Increment { by } => tx.counter_add(to.counter, i64::from(by)),
         Edit::RegisterSet { value } => tx.register_set(to.register, i64::from(value)),
         Edit::RegisterClear => tx.register_clear(to.register),
     }

@@ -21,7 +21,7 @@ fn seeded_document() -> Document {
         let list = tx.replace_with_new_list(MapId::ROOT, "items")?;
         tx.list_insert(list, 0, "first")?;
         let counter = tx.replace_with_new_counter(MapId::ROOT, "count")?;
-        tx.increment(counter, 1)
+        tx.counter_add(counter, 1)
     })
     .expect("edits on a fresh document succeed");
     doc
@@ -47,7 +47,7 @@ fn edit_everything(doc: &mut Document, key: &str, word: &str, at: usize, item: &
         tx.text_insert(text, at, word)?;
         let len = tx.doc().list(list)?.len();
         tx.list_insert(list, len, item)?;
-        tx.increment(counter, by)
+        tx.counter_add(counter, by)
     })
     .expect("edits in range succeed");
 }

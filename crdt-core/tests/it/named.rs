@@ -48,7 +48,7 @@ fn open_and_edit(i: usize) -> Document {
         let items = tx.list_at(MapId::ROOT, "items")?;
         tx.list_insert(items, 0, format!("item {i}"))?;
         let likes = tx.counter_at(MapId::ROOT, "likes")?;
-        tx.increment(likes, 1 << i)?;
+        tx.counter_add(likes, 1 << i)?;
         let settings = tx.map_at(MapId::ROOT, "settings")?;
         tx.set(settings, &format!("by {i}"), i as i64)?;
         let notes = tx.text_at(settings, "notes")?;
@@ -412,7 +412,7 @@ fn write_mark(
         }
         ContainerKind::Counter => {
             let counter = doc.counter_at(MapId::ROOT, key).expect("always a counter");
-            doc.increment(counter, i64::from(mark)).expect("a counter");
+            doc.counter_add(counter, i64::from(mark)).expect("a counter");
         }
         _ => {
             let map = doc.map_at(MapId::ROOT, key).expect("always a map");
@@ -490,4 +490,136 @@ fn property_concurrent_openers_lose_no_edit_in_any_delivery_order() {
         !counted || json["likes"] == json!(total)
     }
     check(200, property as fn(Concurrent) -> bool);
+}
+
+// ---- golden bytes -------------------------------------------------------------------------
+
+/// The document of the format 2 golden file: named containers at the root, in a named map,
+/// in a created map, a created container in a named map, and a concurrent opening.
+fn golden_document() -> (Document, VersionVector) {
+    let mut a = Document::new(replica(1));
+    let title = a.text_at(MapId::ROOT, "title").expect("a map");
+    a.text_insert(title, 0, "Hello").expect("in range");
+    let settings = a.map_at(MapId::ROOT, "settings").expect("a map");
+    a.set(settings, "theme", "dark").expect("a map");
+    let created = a.replace_with_new_map(settings, "created").expect("a map");
+    let deep = a.list_at(created, "deep").expect("a map");
+    a.list_insert(deep, 0, 1).expect("in range");
+    let base = a.version();
+    let mut b = a.fork(replica(2));
+    b.text_insert(title, 5, "!").expect("in range");
+    let likes = b.counter_at(MapId::ROOT, "likes").expect("a map");
+    b.counter_add(likes, 2).expect("a counter");
+    let likes = a.counter_at(MapId::ROOT, "likes").expect("a map");
+    a.counter_add(likes, 3).expect("a counter");
+    a.merge(&b).expect("merges");
+    // A shallow snapshot's later events must all descend from its base: `base` is before the
+    // concurrent edits.
+    (a, base)
+}
+
+/// The encodings in the golden file: an update from nothing, a snapshot, a shallow snapshot
+/// at `base`.
+fn golden_encodings(doc: &Document, base: &VersionVector) -> Vec<Vec<u8>> {
+    vec![
+        doc.update_since(&VersionVector::new()),
+        doc.encode(),
+        doc.encode_shallow(base)
+            .expect("a version every later event descends from"),
+    ]
+}
+
+/// Format 2 data written when named containers were introduced still loads, to the same
+/// state (first line: the JSON; then one encoding per line, in hex).
+#[test]
+fn format_2_documents_keep_loading() {
+    let golden = include_str!("golden_named_v2.txt");
+    let mut lines = golden.lines();
+    let expected: serde_json::Value =
+        serde_json::from_str(lines.next().expect("json")).expect("json");
+    let mut count = 0;
+    for line in lines {
+        let bytes: Vec<u8> = (0..line.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&line[i..i + 2], 16).expect("hex"))
+            .collect();
+        assert_eq!(bytes[4], 2, "format 2");
+        let doc = Document::load(&bytes, replica(9)).expect("format 2 data loads");
+        assert_eq!(doc.to_json(), expected);
+        let title = named(ContainerId::Root, "title", ContainerKind::Text);
+        assert_eq!(
+            doc.text(crdt_core::TextId(title)).expect("a text"),
+            "Hello!"
+        );
+        count += 1;
+    }
+    assert_eq!(count, 3);
+}
+
+/// Prints the golden file's content (run with `--ignored --nocapture` when the format
+/// changes on purpose; never rewrite the file for a change that should be compatible).
+#[test]
+#[ignore]
+fn print_golden_named_v2() {
+    let (doc, base) = golden_document();
+    println!("{}", doc.to_json());
+    for bytes in golden_encodings(&doc, &base) {
+        println!(
+            "{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+    }
+}
+
+/// Every single-bit corruption of format 2 data (checksum recomputed, so the decoder itself
+/// must catch it) loads or is refused cleanly, and a refused update changes nothing; format 2
+/// data relabelled as format 1 is refused.
+#[test]
+fn corrupt_format_2_data_is_refused_cleanly() {
+    let golden = include_str!("golden_named_v2.txt");
+    let (target, _) = golden_document();
+    for line in golden.lines().skip(1) {
+        let bytes: Vec<u8> = (0..line.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&line[i..i + 2], 16).expect("hex"))
+            .collect();
+        let mut relabelled = bytes.clone();
+        relabelled[4] = 1;
+        reseal(&mut relabelled);
+        assert!(Document::load(&relabelled, replica(9)).is_err());
+        for at in 10..bytes.len() {
+            for bit in 0..8 {
+                let mut corrupt = bytes.clone();
+                corrupt[at] ^= 1 << bit;
+                reseal(&mut corrupt);
+                let _ = Document::load(&corrupt, replica(9));
+                let mut doc = target.fork(replica(10));
+                if doc.apply_update(&corrupt).is_err() {
+                    assert!(doc == target, "a refused update changed nothing");
+                }
+            }
+        }
+    }
+}
+
+/// Recomputes the checksum of an encoded document (CRC-32 of the body, after the header).
+fn reseal(bytes: &mut [u8]) {
+    let crc = crc32(&bytes[10..]);
+    bytes[6..10].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// CRC-32 (IEEE), bit by bit: tests only.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }

@@ -261,7 +261,7 @@ fn nested_containers_created_before_the_base_keep_their_paths() {
         .expect("in range");
     let inner = MapId(inner);
     let counter = a.replace_with_new_counter(inner, "n").expect("a map");
-    a.increment(counter, 2).expect("a counter");
+    a.counter_add(counter, 2).expect("a counter");
     let register = a
         .replace_with_new_register(MapId::ROOT, "r")
         .expect("a map");
@@ -270,7 +270,7 @@ fn nested_containers_created_before_the_base_keep_their_paths() {
     let mut shallow = load(&a.encode_shallow(&base).expect("a version"), 2);
     assert_eq!(shallow.to_json(), a.to_json());
     assert_eq!(shallow.path_of(inner.0), a.path_of(inner.0));
-    shallow.increment(counter, 3).expect("a counter");
+    shallow.counter_add(counter, 3).expect("a counter");
     a.register_set(register, "y").expect("a register");
     shallow.register_set(register, "z").expect("a register");
     a.merge(&shallow).expect("merges");

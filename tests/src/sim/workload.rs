@@ -74,6 +74,11 @@ fn random_operation(tx: &mut Transaction<'_>, rng: &mut SimRng) -> Result<bool, 
                 _ if id != ContainerId::Root && rng.chance(700) => {
                     tx.set(map, container_key, "leaf")?;
                 }
+                // Half the time the named container of the key (what apps open), so replicas
+                // open the same containers concurrently; a key showing another kind refuses.
+                _ if rng.chance(500) => {
+                    return open_named(tx, map, container_key, KINDS[rng.index(KINDS.len())]);
+                }
                 _ => match KINDS[rng.index(KINDS.len())] {
                     ContainerKind::Map => {
                         let _ = tx.replace_with_new_map(map, container_key)?;
@@ -124,7 +129,7 @@ fn random_operation(tx: &mut Transaction<'_>, rng: &mut SimRng) -> Result<bool, 
                 tx.text_insert(text, rng.index(len + 1), word)?;
             }
         }
-        ContainerKind::Counter => tx.increment(CounterId(id), rng.below(21) as i64 - 10)?,
+        ContainerKind::Counter => tx.counter_add(CounterId(id), rng.below(21) as i64 - 10)?,
         ContainerKind::Register => {
             if rng.chance(200) {
                 tx.register_clear(RegisterId(id))?;
@@ -134,6 +139,28 @@ fn random_operation(tx: &mut Transaction<'_>, rng: &mut SimRng) -> Result<bool, 
         }
     }
     Ok(true)
+}
+
+/// Opens the named container of `kind` at `key` of `map`; false if the key shows another
+/// kind or a scalar (refused, nothing written).
+fn open_named(
+    tx: &mut Transaction<'_>,
+    map: MapId,
+    key: &str,
+    kind: ContainerKind,
+) -> Result<bool, DocError> {
+    let opened = match kind {
+        ContainerKind::Map => tx.map_at(map, key).map(|_| ()),
+        ContainerKind::List => tx.list_at(map, key).map(|_| ()),
+        ContainerKind::Text => tx.text_at(map, key).map(|_| ()),
+        ContainerKind::Counter => tx.counter_at(map, key).map(|_| ()),
+        ContainerKind::Register => tx.register_at(map, key).map(|_| ()),
+    };
+    match opened {
+        Ok(()) => Ok(true),
+        Err(DocError::KeyHolds { .. }) => Ok(false),
+        Err(error) => Err(error),
+    }
 }
 
 #[cfg(test)]
@@ -146,12 +173,18 @@ mod tests {
         let mut doc = Document::new(ReplicaId::from_u128(1));
         let mut rng = SimRng::new(11);
         let mut kinds = Vec::new();
+        let mut named = 0;
         for _ in 0..300 {
             random_change(&mut doc, &mut rng).expect("edits computed from the state are valid");
             kinds.extend(containers(&doc).iter().map(|(k, _)| *k));
+            named += containers(&doc)
+                .iter()
+                .filter(|(_, id)| matches!(id, ContainerId::Named(_)))
+                .count();
         }
         for kind in KINDS {
             assert!(kinds.contains(&kind), "no {kind:?} in {:?}", doc.to_json());
         }
+        assert!(named > 0, "no named container was ever opened");
     }
 }
