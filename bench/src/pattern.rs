@@ -138,7 +138,9 @@ fn alternating_text(per_writer: usize) -> Result<Measured, PatternError> {
 
 fn alternating_document(per_writer: usize) -> Result<Measured, PatternError> {
     let mut base = Document::new(ReplicaId::from_u128(1));
-    let text: TextId = base.replace_with_new_text(MapId::ROOT, "text").map_err(fail)?;
+    let text: TextId = base
+        .replace_with_new_text(MapId::ROOT, "text")
+        .map_err(fail)?;
     base.text_insert(text, 0, "base text\n").map_err(fail)?;
     let mut writers = [
         base.fork(ReplicaId::from_u128(2)),

@@ -777,5 +777,8 @@ fn transact_update_returns_exactly_the_change_made() {
     assert_eq!(peer.apply_update(&nothing).expect("applies"), 0);
     assert!(peer == doc);
     // A failed edit returns its error and no update.
-    assert!(doc.transact_update(|tx| tx.list_insert(list, 9, 0)).is_err());
+    assert!(
+        doc.transact_update(|tx| tx.list_insert(list, 9, 0))
+            .is_err()
+    );
 }

@@ -412,7 +412,8 @@ fn write_mark(
         }
         ContainerKind::Counter => {
             let counter = doc.counter_at(MapId::ROOT, key).expect("always a counter");
-            doc.counter_add(counter, i64::from(mark)).expect("a counter");
+            doc.counter_add(counter, i64::from(mark))
+                .expect("a counter");
         }
         _ => {
             let map = doc.map_at(MapId::ROOT, key).expect("always a map");
