@@ -80,9 +80,9 @@ pub use delivery::{CausalChange, CausalDelivery, DeliveryError, DeliveryLimits};
 pub use document::JsonStrings;
 pub use document::{
     ChangeInfo, ChangeOptions, ContainerId, ContainerKind, CounterId, DocError, Document,
-    DocumentView, HistoryError, ListId, Listener, MapId, NamedId, Origin, Patch, PatchAction, Path,
-    PathSegment, RegisterId, SubscriptionId, TextId, Transaction, UndoManager, UpdateInfo,
-    UpdateKind, Value,
+    DocumentView, HistoryError, ListId, Listener, MapId, NamedId, OpenTransaction, Origin, Patch,
+    PatchAction, Path, PathSegment, RegisterId, SubscriptionId, TextId, Transaction, UndoManager,
+    UpdateInfo, UpdateKind, Value,
 };
 pub use list::{Element, List, ListError};
 pub use op_based::{OpAwSet, OpCounter, OpRegister};

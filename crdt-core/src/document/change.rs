@@ -579,6 +579,7 @@ impl Document {
                             Edit::Removed { at, units } => PatchAction::TextDelete {
                                 index: at,
                                 len: units.chars().count(),
+                                text: units,
                             },
                         };
                         patches.push(Patch {

@@ -203,6 +203,9 @@ pub enum PatchAction {
         index: usize,
         /// How many chars.
         len: usize,
+        /// The chars removed (so that bindings can give positions in other units, such as
+        /// JavaScript's UTF-16, and editors can show what went).
+        text: String,
     },
     /// The counter changed by `by`.
     Increment {

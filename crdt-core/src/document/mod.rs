@@ -12,6 +12,7 @@
 //! - `change`: changes as they travel, and applying remote ones;
 //! - `encoding`: the binary forms of updates and snapshots;
 //! - `history`: earlier versions, changes between versions, forks at a version, reverts;
+//! - `open`: a transaction kept open across calls, for bindings ([`OpenTransaction`]);
 //! - `undo`: undo/redo of the local replica's changes ([`UndoManager`]);
 //! - `compaction`: dropping history every replica has acknowledged (shallow form in place).
 
@@ -25,6 +26,7 @@ mod inspect;
 #[cfg(feature = "json")]
 mod json;
 mod named;
+mod open;
 mod paths;
 mod state;
 mod transaction;
@@ -41,6 +43,7 @@ pub use history::{ChangeInfo, HistoryError};
 pub use inspect::{UpdateInfo, UpdateKind};
 #[cfg(feature = "json")]
 pub use json::JsonStrings;
+pub use open::OpenTransaction;
 pub use transaction::{ChangeOptions, Transaction};
 pub use undo::UndoManager;
 pub use value::{

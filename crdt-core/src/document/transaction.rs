@@ -133,6 +133,18 @@ pub(super) fn roll_back(doc: &mut Document, undo: Vec<Undo>, start: Lv, frontier
     doc.forget_events_from(start, frontier);
 }
 
+/// A [`Transaction`] without its document: what [`super::OpenTransaction`] keeps between
+/// calls.
+pub(super) struct Detached {
+    options: ChangeOptions,
+    start: Lv,
+    frontier: Frontier,
+    undo: Vec<Undo>,
+    patches: Vec<Patch>,
+    recorded: Vec<Recorded>,
+    paths: PathResolver,
+}
+
 /// An open transaction. Its operations take effect at once (reads inside the transaction see
 /// them) and become one change when [`Document::transact`] commits.
 pub struct Transaction<'a> {
@@ -185,6 +197,34 @@ impl<'a> Transaction<'a> {
 
     pub(super) fn roll_back(self) {
         roll_back(self.doc, self.undo, self.start, self.frontier);
+    }
+
+    /// The transaction's own state, without the document, to keep between calls
+    /// ([`super::OpenTransaction`]).
+    pub(super) fn detach(self) -> Detached {
+        Detached {
+            options: self.options,
+            start: self.start,
+            frontier: self.frontier,
+            undo: self.undo,
+            patches: self.patches,
+            recorded: self.recorded,
+            paths: self.paths,
+        }
+    }
+
+    /// Resumes a detached transaction on the document it was detached from, unchanged since.
+    pub(super) fn attach(doc: &'a mut Document, state: Detached) -> Transaction<'a> {
+        Transaction {
+            doc,
+            options: state.options,
+            start: state.start,
+            frontier: state.frontier,
+            undo: state.undo,
+            patches: state.patches,
+            recorded: state.recorded,
+            paths: state.paths,
+        }
     }
 
     /// The document as it is inside the transaction, for reading.
@@ -767,13 +807,14 @@ impl<'a> Transaction<'a> {
         self.undo.push(Undo::TextRemoved {
             container: text.0,
             at: range.start,
-            text: removed,
+            text: removed.clone(),
         });
         self.patch(
             text.0,
             PatchAction::TextDelete {
                 index: range.start,
                 len: range.len(),
+                text: removed,
             },
         );
         Ok(())

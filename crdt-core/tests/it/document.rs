@@ -97,7 +97,7 @@ pub(crate) fn apply_patch(json: &mut Json, patch: &Patch) -> bool {
             }
             None => false,
         },
-        PatchAction::TextDelete { index, len } => match target.as_str() {
+        PatchAction::TextDelete { index, len, .. } => match target.as_str() {
             Some(s) => {
                 let mut chars: Vec<char> = s.chars().collect();
                 if index + len > chars.len() {
@@ -780,5 +780,105 @@ fn transact_update_returns_exactly_the_change_made() {
     assert!(
         doc.transact_update(|tx| tx.list_insert(list, 9, 0))
             .is_err()
+    );
+}
+
+#[test]
+fn an_open_transaction_is_one_change_or_nothing() {
+    use crdt_core::{ChangeOptions, OpenTransaction};
+    let doc = Document::new(ReplicaId::from_u128(1));
+    let mut open = OpenTransaction::begin(doc, ChangeOptions::default());
+    let text = open
+        .edit(|tx| tx.text_at(MapId::ROOT, "t"))
+        .expect("a text");
+    open.edit(|tx| tx.text_insert(text, 0, "ab"))
+        .expect("in range");
+    // A failing operation changes nothing, and the edits before it stay.
+    assert!(open.edit(|tx| tx.text_insert(text, 9, "x")).is_err());
+    assert_eq!(open.doc().text(text).expect("a text"), "ab");
+    let doc = open.commit();
+    let all = |doc: &Document| {
+        doc.changes_between(&crdt_core::VersionVector::new(), &doc.version())
+            .expect("versions of this document")
+            .len()
+    };
+    assert_eq!(all(&doc), 1);
+    let mut peer = Document::new(ReplicaId::from_u128(2));
+    // One change of three events: the text's creation and two chars.
+    assert_eq!(
+        peer.apply_update(&doc.update_since(&peer.version()))
+            .expect("applies"),
+        3
+    );
+    assert_eq!(peer.text(text).expect("a text"), "ab");
+
+    let version = doc.version();
+    let mut open = OpenTransaction::begin(doc, ChangeOptions::default());
+    open.edit(|tx| tx.text_insert(text, 2, "c"))
+        .expect("in range");
+    open.edit(|tx| tx.set(MapId::ROOT, "k", 1)).expect("a map");
+    let mut doc = open.roll_back();
+    assert_eq!(doc.text(text).expect("a text"), "ab");
+    assert_eq!(doc.get(MapId::ROOT, "k").expect("a map"), None);
+    assert_eq!(doc.version(), version);
+    assert_eq!(all(&doc), 1);
+    // The document goes on as if the rolled-back transaction never was.
+    doc.text_insert(text, 2, "!").expect("in range");
+    assert_eq!(
+        peer.apply_update(&doc.update_since(&peer.version()))
+            .expect("applies"),
+        1
+    );
+    assert!(peer == doc);
+}
+
+#[test]
+fn an_open_transaction_notifies_once_on_commit() {
+    use crdt_core::{ChangeOptions, OpenTransaction};
+    use std::sync::{Arc, Mutex};
+    let mut doc = Document::new(ReplicaId::from_u128(1));
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&calls);
+    doc.subscribe(Box::new(move |_, patches| {
+        sink.lock().expect("not poisoned").push(patches.len());
+    }));
+    let mut open = OpenTransaction::begin(doc, ChangeOptions::default());
+    open.edit(|tx| tx.set(MapId::ROOT, "a", 1)).expect("a map");
+    open.edit(|tx| tx.set(MapId::ROOT, "b", 2)).expect("a map");
+    assert!(calls.lock().expect("not poisoned").is_empty());
+    let _doc = open.commit();
+    assert_eq!(*calls.lock().expect("not poisoned"), [2]);
+}
+
+#[test]
+fn text_delete_patches_carry_the_removed_text() {
+    use std::sync::{Arc, Mutex};
+    let mut doc = Document::new(ReplicaId::from_u128(1));
+    let text = doc.text_at(MapId::ROOT, "t").expect("a text");
+    doc.text_insert(text, 0, "a😀bc").expect("in range");
+    let mut peer = doc.fork(ReplicaId::from_u128(2));
+    let removed = Arc::new(Mutex::new(Vec::new()));
+    for (target, sink) in [
+        (&mut doc, Arc::clone(&removed)),
+        (&mut peer, Arc::clone(&removed)),
+    ] {
+        target.subscribe(Box::new(move |_, patches| {
+            for patch in patches {
+                if let PatchAction::TextDelete { index, len, text } = &patch.action {
+                    sink.lock()
+                        .expect("not poisoned")
+                        .push((*index, *len, text.clone()));
+                }
+            }
+        }));
+    }
+    let before = doc.version();
+    doc.text_delete(text, 1..3).expect("in range"); // local
+    peer.apply_update(&doc.update_since(&before))
+        .expect("applies"); // remote
+    let removed = removed.lock().expect("not poisoned");
+    assert_eq!(
+        *removed,
+        [(1, 2, "😀b".to_string()), (1, 2, "😀b".to_string())]
     );
 }
