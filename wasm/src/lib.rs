@@ -1,5 +1,26 @@
-//! Browser bindings: not built yet.
+//! wasm-bindgen bindings for `crdt-core`: the document for JavaScript and TypeScript.
 //!
-//! A placeholder so the workspace has its final shape. A later issue adds wasm-bindgen bindings
-//! over `crdt-core`'s document and sync session, and a TypeScript-typed npm package with a
-//! reconnecting `SyncClient` and IndexedDB offline storage.
+//! The npm package (built by `cargo xtask wasm`, see `wasm/README.md`) wraps this crate's
+//! generated glue with hand-written types (`npm/index.d.ts`). The modules:
+//!
+//! - `doc`: the `Doc` class (create, load, transact, subscribe, versions, updates, merge);
+//! - `containers`: the handles `DocMap`, `DocList`, `DocText`, `DocCounter`, `DocRegister`;
+//! - `shared`: the state a document and its handles share, and the rules that keep JS
+//!   callbacks from ever re-entering a borrowed document;
+//! - `events`: change events for JS listeners, with text positions in UTF-16;
+//! - `convert`: values between JS and the document;
+//! - `error`: `CrdtError`, thrown with a stable `code`.
+//!
+//! Nothing a JS caller passes can trap the instance: every failure is a thrown `CrdtError`,
+//! and the document is left as it was before the failing call.
+
+mod containers;
+mod convert;
+mod doc;
+mod error;
+mod events;
+mod shared;
+
+pub use containers::{DocCounter, DocList, DocMap, DocRegister, DocText};
+pub use doc::Doc;
+pub use error::{JsFailure, JsResult};

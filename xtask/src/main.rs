@@ -3,6 +3,8 @@
 //! - `cargo xtask test`: the whole test suite, installing what it needs first (what CI runs);
 //! - `cargo xtask setup`: only the installation steps;
 //! - `cargo xtask lint`: formatting and clippy checks only;
+//! - `cargo xtask wasm [--test]`: builds the npm package into `wasm/pkg/` and prints its sizes
+//!   (`--test`: then runs the package's tests);
 //! - `cargo xtask fuzz [--seconds N] [TARGET ...]`: runs the cargo-fuzz targets (all by
 //!   default) for N seconds each (default 60), on nightly;
 //! - `cargo xtask soak [--seeds N] [--start S]`: N seeds (default 10 000) of the deterministic
@@ -12,6 +14,7 @@
 
 mod postgres;
 mod soak;
+mod wasm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -28,14 +31,16 @@ fn main() -> ExitCode {
         "test" => setup()
             .and_then(|()| lint())
             .and_then(|()| test())
+            .and_then(|()| wasm::test())
             .and_then(|()| fuzz_briefly()),
         "setup" => setup(),
         "lint" => lint(),
+        "wasm" => wasm::wasm_command(&args[1..]),
         "fuzz" => fuzz_command(&args[1..]),
         "soak" => soak::soak_command(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  test   install what is needed, then lint, run every test, fuzz each target briefly\n  setup  install what is needed (rustup target and components)\n  lint   cargo fmt --check and cargo clippy\n  fuzz   [--seconds N] [TARGET ...]: run the fuzz targets (nightly, cargo-fuzz)\n  soak   [--seeds N] [--start S]: run N seeds of the deterministic simulation (release)"
+                "usage: cargo xtask <task>\n\n  test   install what is needed, then lint, run every test, fuzz each target briefly\n  setup  install what is needed (rustup target and components)\n  lint   cargo fmt --check and cargo clippy\n  wasm   [--test]: build the npm package into wasm/pkg and print its sizes (--test: and test it)\n  fuzz   [--seconds N] [TARGET ...]: run the fuzz targets (nightly, cargo-fuzz)\n  soak   [--seeds N] [--start S]: run N seeds of the deterministic simulation (release)"
             );
             return ExitCode::from(2);
         }
@@ -56,11 +61,16 @@ fn workspace_root() -> PathBuf {
 
 /// Runs a command in the workspace root, echoing it, and fails if it fails.
 fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    run_in(&workspace_root(), program, args)
+}
+
+/// Runs a command in `dir`, echoing it, and fails if it fails.
+fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<(), String> {
     println!("\n==> {program} {}", args.join(" "));
     let started = Instant::now();
     let status = Command::new(program)
         .args(args)
-        .current_dir(workspace_root())
+        .current_dir(dir)
         .status()
         .map_err(|e| format!("could not start {program}: {e}"))?;
     println!("    ({:.1} s)", started.elapsed().as_secs_f64());

@@ -1,0 +1,451 @@
+// Types of the crdt-toolkit package, written by hand (not generated) so that they say what
+// things are. Keep them in step with wasm/src/*.rs: wasm/test/consumer.ts type-checks a use of
+// every export with `tsc --strict`.
+
+/**
+ * Loads the WebAssembly module (browsers and bundlers; in Node the import does it). Call once
+ * before using any class; later calls do nothing.
+ *
+ * @param source - Where the module is: by default `crdt_wasm_bg.wasm` beside the package's
+ * JS, fetched. Or a URL, a `Response`, the module's bytes or a compiled `WebAssembly.Module`.
+ *
+ * @example
+ * ```ts
+ * import { init, Doc } from "crdt-toolkit";
+ * await init();
+ * const doc = new Doc();
+ * ```
+ */
+export function init(
+  source?: RequestInfo | URL | Response | BufferSource | WebAssembly.Module | Promise<Response>,
+): Promise<void>;
+
+/**
+ * Loads the WebAssembly module synchronously from its bytes or a compiled module.
+ *
+ * @example
+ * ```ts
+ * import { initSync } from "crdt-toolkit";
+ * initSync(wasmBytes); // a Uint8Array of crdt_wasm_bg.wasm
+ * ```
+ */
+export function initSync(source: BufferSource | WebAssembly.Module): void;
+
+/**
+ * The stable codes of {@link CrdtError}. An existing code never changes meaning.
+ *
+ * - `INVALID_ARGUMENT`: an argument of the wrong type or out of its domain;
+ * - `INVALID_VALUE`: a value that cannot be stored (undefined, an object, an array, ...);
+ * - `INVALID_REPLICA`: a replica id that is not 32 hex digits;
+ * - `OUT_OF_RANGE`: an index past the end of a list or text;
+ * - `NOT_CHAR_BOUNDARY`: a UTF-16 index inside a surrogate pair;
+ * - `KEY_HOLDS`: `getText("k")` (or another kind) where "k" holds something else;
+ * - `WRONG_KIND`, `NO_SUCH_CONTAINER`, `CONTAINER_AS_VALUE`: a handle used on the wrong
+ *   document or kind;
+ * - `TOO_DEEP`: containers nested deeper than the document's limit (512);
+ * - `BAD_ENCODING`: bytes that are not a valid update, snapshot or version;
+ * - `UNSUPPORTED_VERSION`: bytes from a newer version of the format;
+ * - `MISSING_DEPENDENCY`: an update that builds on changes this document lacks (apply those
+ *   first, or ask the peer for `updateSince(doc.version())`);
+ * - `HISTORY_TRIMMED`: the peer needs history that was trimmed away;
+ * - `HISTORY_UNREADABLE`: stored history that does not replay (a bug or corrupt storage);
+ * - `TRANSACTION_OPEN`: an operation that cannot run inside `transact` (apply, merge,
+ *   subscribe);
+ * - `REENTRANT`: a call into a document from a getter or proxy while the document was busy;
+ * - `DOCUMENT_ERROR`: any other document error.
+ */
+export type CrdtErrorCode =
+  | "INVALID_ARGUMENT"
+  | "INVALID_VALUE"
+  | "INVALID_REPLICA"
+  | "OUT_OF_RANGE"
+  | "NOT_CHAR_BOUNDARY"
+  | "KEY_HOLDS"
+  | "WRONG_KIND"
+  | "NO_SUCH_CONTAINER"
+  | "CONTAINER_AS_VALUE"
+  | "TOO_DEEP"
+  | "BAD_ENCODING"
+  | "UNSUPPORTED_VERSION"
+  | "MISSING_DEPENDENCY"
+  | "HISTORY_TRIMMED"
+  | "HISTORY_UNREADABLE"
+  | "TRANSACTION_OPEN"
+  | "REENTRANT"
+  | "DOCUMENT_ERROR";
+
+/**
+ * What every failing call throws. The document is left as it was before the call.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   doc.getText("title").insert(99, "x");
+ * } catch (e) {
+ *   if (e instanceof CrdtError && e.code === "OUT_OF_RANGE") console.warn(e.message);
+ *   else throw e;
+ * }
+ * ```
+ */
+export class CrdtError extends Error {
+  /** Which error, stably. */
+  readonly code: CrdtErrorCode;
+  /** Always `"CrdtError"`. */
+  readonly name: "CrdtError";
+  constructor(code: CrdtErrorCode, message: string);
+}
+
+/**
+ * A value stored in a map, list or register. Integers read back as numbers when they are
+ * safe integers and as bigints otherwise; `undefined`, objects and arrays cannot be stored
+ * (use a container).
+ */
+export type Scalar = null | boolean | number | bigint | string | Uint8Array;
+
+/** A container handle. */
+export type Container = DocMap | DocList | DocText | DocCounter | DocRegister;
+
+/** What reading a map key, list element or register gives. */
+export type ReadValue = Scalar | Container;
+
+/** The kinds of container, as `insertContainer` and `setContainer` take them. */
+export type ContainerKind = "map" | "list" | "text" | "counter" | "register";
+
+/** Plain JSON-like data, as `toJSON()` returns it. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/** Options of `new Doc`, `Doc.load` and `fork`. */
+export interface DocOptions {
+  /**
+   * This replica's id: 32 hex digits. Random by default. Two live documents must never
+   * share one (reuse an id only to reopen the same replica's stored document).
+   */
+  replica?: string;
+  /** How text positions count: UTF-16 code units (the default, as JS strings) or code points. */
+  indexUnit?: "utf16" | "codePoint";
+}
+
+/** One change to one container, as listeners receive it. */
+export type DocChange =
+  | { path: PathSegment[] | null; kind: "map"; action: "set"; key: string; value: ReadValue }
+  | { path: PathSegment[] | null; kind: "map"; action: "delete"; key: string }
+  | { path: PathSegment[] | null; kind: "list"; action: "insert"; index: number; values: ReadValue[] }
+  | { path: PathSegment[] | null; kind: "list"; action: "delete"; index: number; length: number }
+  | { path: PathSegment[] | null; kind: "text"; action: "insert"; index: number; text: string }
+  | {
+      path: PathSegment[] | null;
+      kind: "text";
+      action: "delete";
+      index: number;
+      length: number;
+      /** The text removed. */
+      text: string;
+    }
+  | { path: PathSegment[] | null; kind: "counter"; action: "increment"; by: number | bigint }
+  | { path: PathSegment[] | null; kind: "register"; action: "set"; value: ReadValue | null };
+
+/** A step of a path from the root: a map key or a list index. */
+export type PathSegment = string | number;
+
+/**
+ * What a listener receives after each local transaction or applied update. Applying the
+ * changes in order to the JSON as it was gives the JSON now; `path` is where the container
+ * is from the root (`null` if it is not reachable), text positions are in the document's
+ * index unit.
+ */
+export interface DocEvent {
+  /** `"local"` for this replica's edits, `"remote"` for applied updates and merges. */
+  origin: "local" | "remote";
+  changes: DocChange[];
+}
+
+/** The latest event of a replica that no other event builds on. */
+export interface Head {
+  replica: string;
+  counter: number;
+}
+
+/**
+ * A collaborative JSON-like document: named maps, lists, texts, counters and registers that
+ * every replica shares, edited locally and merged with updates from peers. Replicas that have
+ * applied the same updates hold the same document, whatever the order.
+ *
+ * Call `free()` when done to release its memory at once; otherwise it is released after the
+ * object is garbage collected.
+ *
+ * @example
+ * ```ts
+ * import { Doc } from "crdt-toolkit";
+ *
+ * const alice = new Doc();
+ * const title = alice.getText("title");
+ * title.insert(0, "Groceries");
+ * alice.getList("items").push("milk");
+ *
+ * const bob = new Doc();
+ * bob.applyUpdate(alice.updateSince(bob.version()));
+ * bob.getText("title").toString(); // "Groceries"
+ * ```
+ */
+export class Doc {
+  /** A new, empty document. */
+  constructor(options?: DocOptions);
+  /**
+   * Loads a document from {@link Doc.encode}'s bytes. Corrupt or forged bytes throw
+   * `BAD_ENCODING`.
+   *
+   * @example
+   * ```ts
+   * const copy = Doc.load(doc.encode());
+   * ```
+   */
+  static load(data: Uint8Array, options?: DocOptions): Doc;
+  /** This replica's id (32 hex digits). */
+  readonly replica: string;
+  /** The root map. */
+  readonly root: DocMap;
+  /** How many events (operations) the history holds. */
+  readonly historyLength: number;
+  /**
+   * The map named `name` at the root. Every replica that asks for "name" gets the same map,
+   * even when they create it at the same time. Throws `KEY_HOLDS` if the key holds another
+   * kind.
+   */
+  getMap(name: string): DocMap;
+  /** The list named `name` at the root (see {@link Doc.getMap}). */
+  getList(name: string): DocList;
+  /** The text named `name` at the root (see {@link Doc.getMap}). */
+  getText(name: string): DocText;
+  /** The counter named `name` at the root (see {@link Doc.getMap}). */
+  getCounter(name: string): DocCounter;
+  /** The register named `name` at the root (see {@link Doc.getMap}). */
+  getRegister(name: string): DocRegister;
+  /**
+   * Runs `body` as one transaction: its edits become one change, committed when it returns
+   * and entirely undone when it throws (the exception is rethrown). `body` must be
+   * synchronous. Nested calls join the outer transaction. Returns what `body` returns.
+   *
+   * @example
+   * ```ts
+   * doc.transact(() => {
+   *   items.push("eggs");
+   *   count.add(1);
+   * }, "add eggs");
+   * ```
+   */
+  transact<T>(body: () => T, message?: string): T;
+  /**
+   * Calls `listener` after every local transaction and applied update; returns an id for
+   * {@link Doc.unsubscribe}. A listener may edit the document; its events follow.
+   *
+   * @example
+   * ```ts
+   * const id = doc.subscribe((event) => {
+   *   for (const change of event.changes) console.log(change.path, change.action);
+   * });
+   * ```
+   */
+  subscribe(listener: (event: DocEvent) => void): number;
+  /** Stops calling a listener; false if it was not subscribed. */
+  unsubscribe(id: number): boolean;
+  /** The whole document as plain data. */
+  toJSON(): { [key: string]: JsonValue };
+  /** The version (every replica's count of events seen), encoded for {@link Doc.updateSince}. */
+  version(): Uint8Array;
+  /** The latest events. */
+  heads(): Head[];
+  /** The whole document (state and history), compact, for storage. */
+  encode(): Uint8Array;
+  /**
+   * The changes a peer at `version` lacks (omit `version` for everything).
+   *
+   * @example
+   * ```ts
+   * bob.applyUpdate(alice.updateSince(bob.version()));
+   * ```
+   */
+  updateSince(version?: Uint8Array): Uint8Array;
+  /**
+   * Applies an update or snapshot from a peer; returns how many new events it brought (0 if
+   * it was already applied). All or nothing: bad bytes throw and change nothing.
+   */
+  applyUpdate(update: Uint8Array): number;
+  /** Merges everything `other` has that this document lacks; returns how many new events. */
+  merge(other: Doc): number;
+  /** A copy of this document as another replica (random id by default). */
+  fork(options?: DocOptions): Doc;
+  /** Releases the document's memory now (handles keep it alive until they are freed too). */
+  free(): void;
+  [Symbol.dispose](): void;
+}
+
+/**
+ * A map of string keys to values and nested containers. Concurrent writes of one key keep
+ * every value as a conflict; one wins everywhere.
+ *
+ * @example
+ * ```ts
+ * const settings = doc.getMap("settings");
+ * settings.set("theme", "dark");
+ * settings.get("theme"); // "dark"
+ * const notes = settings.getText("notes"); // a text inside the map
+ * ```
+ */
+export class DocMap {
+  private constructor();
+  /** How many keys hold something. */
+  readonly size: number;
+  /** The value at `key`, a container handle, or `undefined`. */
+  get(key: string): ReadValue | undefined;
+  /** Every concurrently written value not overwritten since, the winner first. */
+  getConflicts(key: string): ReadValue[];
+  /** Sets `key` to a value. */
+  set(key: string, value: Scalar): void;
+  /** Deletes `key`. */
+  delete(key: string): void;
+  /** True if `key` holds something. */
+  has(key: string): boolean;
+  /** The keys that hold something, in order. */
+  keys(): string[];
+  /** The map at `key`, shared by every replica that asks for it. */
+  getMap(key: string): DocMap;
+  /** The list at `key`, shared by every replica that asks for it. */
+  getList(key: string): DocList;
+  /** The text at `key`, shared by every replica that asks for it. */
+  getText(key: string): DocText;
+  /** The counter at `key`, shared by every replica that asks for it. */
+  getCounter(key: string): DocCounter;
+  /** The register at `key`, shared by every replica that asks for it. */
+  getRegister(key: string): DocRegister;
+  /**
+   * Replaces `key` with a new, empty container of its own. Unlike `getText` and the others,
+   * concurrent calls make distinct containers, of which one wins.
+   */
+  setContainer(key: string, kind: "map"): DocMap;
+  setContainer(key: string, kind: "list"): DocList;
+  setContainer(key: string, kind: "text"): DocText;
+  setContainer(key: string, kind: "counter"): DocCounter;
+  setContainer(key: string, kind: "register"): DocRegister;
+  /** The map and everything in it as plain data. */
+  toJSON(): { [key: string]: JsonValue };
+  free(): void;
+}
+
+/**
+ * A list of values and nested containers.
+ *
+ * @example
+ * ```ts
+ * const items = doc.getList("items");
+ * items.push("milk");
+ * items.insert(0, "bread");
+ * items.toArray(); // ["bread", "milk"]
+ * const sub = items.insertContainer(2, "map"); // a map as the third element
+ * ```
+ */
+export class DocList {
+  private constructor();
+  /** How many elements. */
+  readonly length: number;
+  /** The element at `index`, or `undefined` past the end. */
+  get(index: number): ReadValue | undefined;
+  /** Inserts a value at `index` (0 to length). */
+  insert(index: number, value: Scalar): void;
+  /** Appends a value. */
+  push(value: Scalar): void;
+  /** Inserts a new, empty container at `index`; returns its handle. */
+  insertContainer(index: number, kind: "map"): DocMap;
+  insertContainer(index: number, kind: "list"): DocList;
+  insertContainer(index: number, kind: "text"): DocText;
+  insertContainer(index: number, kind: "counter"): DocCounter;
+  insertContainer(index: number, kind: "register"): DocRegister;
+  /** Deletes `length` elements (default 1) from `index`. */
+  delete(index: number, length?: number): void;
+  /** The elements (containers as handles). */
+  toArray(): ReadValue[];
+  /** The list and everything in it as plain data. */
+  toJSON(): JsonValue[];
+  free(): void;
+}
+
+/**
+ * Collaborative plain text. Positions are UTF-16 code units, as JS strings count them, unless
+ * the document was made with `indexUnit: "codePoint"`.
+ *
+ * @example
+ * ```ts
+ * const title = doc.getText("title");
+ * title.insert(0, "Hello 😀");
+ * title.length; // 8 (the emoji is two UTF-16 units)
+ * title.delete(0, 6);
+ * title.toString(); // "😀"
+ * ```
+ */
+export class DocText {
+  private constructor();
+  /** The length in the document's index unit. */
+  readonly length: number;
+  /** Inserts `content` at `index`. An index inside a surrogate pair throws `NOT_CHAR_BOUNDARY`. */
+  insert(index: number, content: string): void;
+  /** Deletes `length` units from `index`. */
+  delete(index: number, length: number): void;
+  /** The text. */
+  toString(): string;
+  /** The text (for `JSON.stringify`). */
+  toJSON(): string;
+  free(): void;
+}
+
+/**
+ * A number that replicas add to and subtract from; concurrent additions all count.
+ *
+ * @example
+ * ```ts
+ * const likes = doc.getCounter("likes");
+ * likes.add(1);
+ * likes.value; // 1
+ * ```
+ */
+export class DocCounter {
+  private constructor();
+  /** The sum of every replica's additions (a bigint beyond the safe-integer range). */
+  readonly value: number | bigint;
+  /** Adds `by` (an integer; negative to subtract). */
+  add(by: number | bigint): void;
+  /** The value (for `JSON.stringify`). */
+  toJSON(): number | bigint;
+  free(): void;
+}
+
+/**
+ * One value; concurrent writes are kept as conflicts and one wins everywhere.
+ *
+ * @example
+ * ```ts
+ * const status = doc.getRegister("status");
+ * status.set("draft");
+ * status.get(); // "draft"
+ * ```
+ */
+export class DocRegister {
+  private constructor();
+  /** The value, or `undefined` if unset or cleared. */
+  get(): ReadValue | undefined;
+  /** Every concurrently written value not overwritten since, the winner first. */
+  getConflicts(): ReadValue[];
+  /** Sets the value. */
+  set(value: Scalar): void;
+  /** Clears the value. */
+  clear(): void;
+  /** The value, or null (for `JSON.stringify`). */
+  toJSON(): JsonValue;
+  free(): void;
+}

@@ -1,0 +1,74 @@
+// Type-checked with `tsc --strict` by `cargo xtask test` (never run): a consumer using every
+// export of the package's hand-written types, so that they stay complete and precise.
+import {
+  CrdtError,
+  type CrdtErrorCode,
+  Doc,
+  type DocChange,
+  DocCounter,
+  type DocEvent,
+  DocList,
+  DocMap,
+  DocRegister,
+  DocText,
+  type Head,
+  type JsonValue,
+  type ReadValue,
+  init,
+  initSync,
+} from '../npm/index.js';
+
+export async function tour(wasmBytes: Uint8Array): Promise<string> {
+  await init();
+  initSync(wasmBytes);
+  const doc: Doc = new Doc({ replica: '0123456789abcdef0123456789abcdef', indexUnit: 'utf16' });
+  const title: DocText = doc.getText('title');
+  title.insert(0, 'Hello');
+  title.delete(0, 1);
+  const length: number = title.length;
+  const items: DocList = doc.getList('items');
+  items.push('milk');
+  items.insert(0, 1n);
+  const nested: DocMap = items.insertContainer(2, 'map');
+  nested.set('done', false);
+  const notes: DocText = nested.setContainer('notes', 'text');
+  notes.insert(0, 'x');
+  const first: ReadValue | undefined = items.get(0);
+  const settings: DocMap = doc.getMap('settings');
+  settings.set('theme', 'dark');
+  const keys: string[] = settings.keys();
+  const likes: DocCounter = doc.getCounter('likes');
+  likes.add(1);
+  const total: number | bigint = likes.value;
+  const status: DocRegister = doc.getRegister('status');
+  status.set(new Uint8Array([1]));
+  const conflicts: ReadValue[] = status.getConflicts();
+  const n: number = doc.transact(() => {
+    items.push(null);
+    return items.length;
+  }, 'push');
+  const id: number = doc.subscribe((event: DocEvent) => {
+    const change: DocChange | undefined = event.changes[0];
+    if (change?.kind === 'text' && change.action === 'delete') {
+      const removed: string = change.text;
+      void removed;
+    }
+  });
+  doc.unsubscribe(id);
+  const json: { [key: string]: JsonValue } = doc.toJSON();
+  const heads: Head[] = doc.heads();
+  const other = Doc.load(doc.encode());
+  other.applyUpdate(doc.updateSince(other.version()));
+  const fork: Doc = doc.fork();
+  const merged: number = fork.merge(doc);
+  try {
+    title.insert(99, 'x');
+  } catch (e) {
+    if (e instanceof CrdtError) {
+      const code: CrdtErrorCode = e.code;
+      void code;
+    }
+  }
+  fork.free();
+  return `${length} ${String(first)} ${keys.length} ${String(total)} ${conflicts.length} ${n} ${JSON.stringify(json)} ${heads.length} ${merged}`;
+}
