@@ -52,6 +52,9 @@ export function initSync(source: BufferSource | WebAssembly.Module): void;
  * - `TRANSACTION_OPEN`: an operation that cannot run inside `transact` (apply, merge,
  *   subscribe);
  * - `REENTRANT`: a call into a document from a getter or proxy while the document was busy;
+ * - `WRONG_DOCUMENT`: a sync message about another document than the session's;
+ * - `SYNC_BUFFER_FULL`: too many sync updates waited for missing changes (reset and hello);
+ * - `DESTROYED`: an undo manager used after `destroy()`;
  * - `DOCUMENT_ERROR`: any other document error.
  */
 export type CrdtErrorCode =
@@ -72,6 +75,9 @@ export type CrdtErrorCode =
   | "HISTORY_UNREADABLE"
   | "TRANSACTION_OPEN"
   | "REENTRANT"
+  | "WRONG_DOCUMENT"
+  | "SYNC_BUFFER_FULL"
+  | "DESTROYED"
   | "DOCUMENT_ERROR";
 
 /**
@@ -447,5 +453,81 @@ export class DocRegister {
   clear(): void;
   /** The value, or null (for `JSON.stringify`). */
   toJSON(): JsonValue;
+  free(): void;
+}
+
+/** Options of {@link UndoManager}. */
+export interface UndoOptions {
+  /** Changes made within this many milliseconds of each other form one step (default 500). */
+  captureTimeout?: number;
+  /** The most undo steps kept; the oldest are forgotten (default 1000). */
+  maxSteps?: number;
+}
+
+/**
+ * Undo and redo of this replica's own changes. Remote changes are never undone, and undoing
+ * keeps what peers did since. One manager per document.
+ *
+ * @example
+ * ```ts
+ * const undo = new UndoManager(doc);
+ * doc.getText("t").insert(0, "typo");
+ * undo.undo();     // the insert is gone
+ * undo.redo();     // and back
+ * ```
+ */
+export class UndoManager {
+  constructor(doc: Doc, options?: UndoOptions);
+  /** Undoes the last step; false if there was none. Listeners hear of it as a local change. */
+  undo(): boolean;
+  /** Redoes the last undone step; false if there was none. */
+  redo(): boolean;
+  /** True if there is a step to undo. */
+  readonly canUndo: boolean;
+  /** True if there is a step to redo. */
+  readonly canRedo: boolean;
+  /** Ends the current step: the next change starts a new one. */
+  stopCapturing(): void;
+  /** Stops recording and drops every step; later calls throw `DESTROYED`. */
+  destroy(): void;
+  free(): void;
+}
+
+/**
+ * Syncs a document with one peer over any transport (WebSocket, WebRTC, postMessage): send
+ * `hello()` when connected, give every message from the peer to `receive` and send what it
+ * returns, and after local edits send what `poll()` returns. After a disconnect, `reset()`
+ * and say hello again: each side then sends exactly what the other lacks.
+ *
+ * @example
+ * ```ts
+ * const session = new SyncSession(doc, "doc-1");
+ * socket.onopen = () => socket.send(session.hello());
+ * socket.onmessage = (e) => {
+ *   for (const reply of session.receive(new Uint8Array(e.data))) socket.send(reply);
+ * };
+ * doc.subscribe((event) => {
+ *   const changes = event.origin === "local" ? session.poll() : undefined;
+ *   if (changes) socket.send(changes);
+ * });
+ * ```
+ */
+export class SyncSession {
+  /** A session for `doc`, known to the peer as `name` (both sides use the same name). */
+  constructor(doc: Doc, name: string);
+  /** The message that starts (or restarts) the exchange. */
+  hello(): Uint8Array;
+  /**
+   * Handles a message from the peer; returns the messages to send back. Throws
+   * `BAD_ENCODING`, `WRONG_DOCUMENT`, `UNSUPPORTED_VERSION`, or `SYNC_BUFFER_FULL` (then
+   * `reset()` and say hello again); a message that throws changes nothing.
+   */
+  receive(message: Uint8Array): Uint8Array[];
+  /** The local changes the peer has not been sent, or `undefined`. */
+  poll(): Uint8Array | undefined;
+  /** Forgets the peer after a disconnect. */
+  reset(): void;
+  /** How many received updates wait for changes that have not arrived. */
+  readonly waiting: number;
   free(): void;
 }

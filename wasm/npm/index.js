@@ -4,7 +4,16 @@
 // the "node" export (node.js) does this on import.
 import initWasm, { initSync as initWasmSync } from './crdt_wasm.js';
 
-export { Doc, DocMap, DocList, DocText, DocCounter, DocRegister } from './crdt_wasm.js';
+export {
+  Doc,
+  DocMap,
+  DocList,
+  DocText,
+  DocCounter,
+  DocRegister,
+  SyncSession,
+  UndoManager,
+} from './crdt_wasm.js';
 export { CrdtError } from './errors.js';
 
 let ready = false;

@@ -80,6 +80,13 @@ pub struct Doc {
     doc: DocHandle,
 }
 
+impl Doc {
+    /// The shared state, for the classes that work on a document (undo, sync).
+    pub(crate) fn handle(&self) -> DocHandle {
+        self.doc.clone()
+    }
+}
+
 #[wasm_bindgen]
 impl Doc {
     /// A new, empty document. `options.replica` (32 hex digits) names this replica (random by
@@ -161,7 +168,7 @@ impl Doc {
     ) -> Result<JsValue, JsValue> {
         let options = ChangeOptions {
             message,
-            timestamp: None,
+            timestamp: Some(crate::shared::now_ms()),
         };
         self.doc
             .transact(options, || body.call0(&JsValue::UNDEFINED))

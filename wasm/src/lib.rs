@@ -9,6 +9,8 @@
 //!   callbacks from ever re-entering a borrowed document;
 //! - `events`: change events for JS listeners, with text positions in UTF-16;
 //! - `convert`: values between JS and the document;
+//! - `undo`: `UndoManager`, undo/redo of the local replica's changes;
+//! - `sync`: `SyncSession`, one document synced with one peer as encoded messages;
 //! - `error`: `CrdtError`, thrown with a stable `code`.
 //!
 //! Nothing a JS caller passes can trap the instance: every failure is a thrown `CrdtError`,
@@ -20,7 +22,11 @@ mod doc;
 mod error;
 mod events;
 mod shared;
+mod sync;
+mod undo;
 
 pub use containers::{DocCounter, DocList, DocMap, DocRegister, DocText};
 pub use doc::Doc;
 pub use error::{JsFailure, JsResult};
+pub use sync::SyncSession;
+pub use undo::UndoManager;

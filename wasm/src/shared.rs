@@ -112,7 +112,7 @@ impl DocHandle {
         let result = {
             let mut shared = self.borrow_mut()?;
             let result = match &mut shared.slot {
-                Slot::Idle(doc) => doc.transact(edit),
+                Slot::Idle(doc) => doc.transact_with(stamped(), edit),
                 Slot::Open(open) => open.edit(edit),
                 Slot::Moving => return Err(reentrant()),
             };
@@ -278,6 +278,20 @@ impl Shared {
             self.pending
                 .push(events::convert(doc, origin, patches, self.unit));
         }
+    }
+}
+
+/// The time in Unix milliseconds, from the JS clock.
+pub(crate) fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+/// Options for a change made now: every local change carries its time, which undo uses to
+/// join changes typed in quick succession into one step (and history views show).
+fn stamped() -> ChangeOptions {
+    ChangeOptions {
+        message: None,
+        timestamp: Some(now_ms()),
     }
 }
 

@@ -16,6 +16,8 @@ import {
   type ReadValue,
   init,
   initSync,
+  SyncSession,
+  UndoManager,
 } from '../npm/index.js';
 
 export async function tour(wasmBytes: Uint8Array): Promise<string> {
@@ -71,4 +73,21 @@ export async function tour(wasmBytes: Uint8Array): Promise<string> {
   }
   fork.free();
   return `${length} ${String(first)} ${keys.length} ${String(total)} ${conflicts.length} ${n} ${JSON.stringify(json)} ${heads.length} ${merged}`;
+}
+
+export function undoAndSync(doc: Doc, peer: Doc): boolean {
+  const undo = new UndoManager(doc, { captureTimeout: 500, maxSteps: 10 });
+  const undone: boolean = undo.undo();
+  const redone: boolean = undo.redo();
+  const can: boolean = undo.canUndo && undo.canRedo;
+  undo.stopCapturing();
+  undo.destroy();
+  const session = new SyncSession(doc, 'doc-1');
+  const other = new SyncSession(peer, 'doc-1');
+  const replies: Uint8Array[] = other.receive(session.hello());
+  for (const reply of replies) session.receive(reply);
+  const changes: Uint8Array | undefined = session.poll();
+  session.reset();
+  const waiting: number = session.waiting;
+  return undone && redone && can && changes === undefined && waiting === 0;
 }

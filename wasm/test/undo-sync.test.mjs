@@ -1,0 +1,115 @@
+// UndoManager and SyncSession through the built package.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { CrdtError, Doc, SyncSession, UndoManager } from '../pkg/node.js';
+
+describe('UndoManager', () => {
+  test('undoes and redoes local steps, keeping remote edits', () => {
+    const doc = new Doc();
+    const text = doc.getText('t');
+    const undo = new UndoManager(doc, { captureTimeout: 0 });
+    assert.equal(undo.canUndo, false);
+    text.insert(0, 'hello');
+    undo.stopCapturing();
+    text.insert(5, ' world');
+    // A peer edits concurrently; its edit stays through undo and redo.
+    const peer = doc.fork();
+    peer.getText('t').insert(0, '> ');
+    doc.merge(peer);
+    assert.equal(text.toString(), '> hello world');
+    assert.equal(undo.undo(), true);
+    assert.equal(text.toString(), '> hello');
+    assert.equal(undo.canRedo, true);
+    assert.equal(undo.undo(), true);
+    assert.equal(text.toString(), '> ');
+    assert.equal(undo.undo(), false);
+    assert.equal(undo.redo(), true);
+    assert.equal(text.toString(), '> hello');
+    undo.destroy();
+    assert.throws(() => undo.undo(), (e) => e instanceof CrdtError && e.code === 'DESTROYED');
+  });
+
+  test('changes within the capture timeout are one step; undo is heard as local', () => {
+    const doc = new Doc();
+    const list = doc.getList('l');
+    const undo = new UndoManager(doc, { captureTimeout: 60_000 });
+    list.push(1);
+    list.push(2);
+    const origins = [];
+    doc.subscribe((event) => origins.push(event.origin));
+    assert.equal(undo.undo(), true);
+    assert.deepEqual(list.toJSON(), []);
+    assert.deepEqual(origins, ['local']);
+    assert.throws(
+      () => new UndoManager(doc, { captureTimeout: -1 }),
+      (e) => e instanceof CrdtError && e.code === 'INVALID_ARGUMENT',
+    );
+  });
+
+  test('undo inside transact throws TRANSACTION_OPEN', () => {
+    const doc = new Doc();
+    const undo = new UndoManager(doc);
+    doc.root.set('k', 1);
+    doc.transact(() => {
+      assert.throws(() => undo.undo(), (e) => e.code === 'TRANSACTION_OPEN');
+    });
+    assert.equal(doc.root.get('k'), 1);
+  });
+});
+
+/** Delivers messages between two sessions until both are quiet. */
+function pump(queues, sessions) {
+  let rounds = 0;
+  while (queues[0].length || queues[1].length) {
+    assert.ok(rounds++ < 100, 'sync did not settle');
+    for (const side of [0, 1]) {
+      const inbox = queues[1 - side].splice(0);
+      for (const message of inbox) queues[side].push(...sessions[side].receive(message));
+    }
+  }
+}
+
+describe('SyncSession', () => {
+  test('two documents sync through messages, then live edits, then a reconnect', () => {
+    const alice = new Doc();
+    const bob = new Doc();
+    alice.getText('title').insert(0, 'Shared');
+    bob.getList('items').push('bob item');
+    const sessions = [new SyncSession(alice, 'doc-1'), new SyncSession(bob, 'doc-1')];
+    // queues[0]: messages from alice to bob; queues[1]: from bob to alice.
+    const queues = [[sessions[0].hello()], [sessions[1].hello()]];
+    pump(queues, sessions);
+    assert.deepEqual(alice.toJSON(), bob.toJSON());
+    assert.deepEqual(bob.toJSON(), { items: ['bob item'], title: 'Shared' });
+    // Live: a local edit, polled and sent.
+    alice.getText('title').insert(6, ' doc');
+    const changes = sessions[0].poll();
+    assert.ok(changes instanceof Uint8Array);
+    assert.equal(sessions[0].poll(), undefined);
+    queues[0].push(changes);
+    pump(queues, sessions);
+    assert.equal(bob.getText('title').toString(), 'Shared doc');
+    // Disconnected: both edit, then reset and hello again.
+    alice.getCounter('n').add(1);
+    bob.getCounter('n').add(2);
+    sessions[0].reset();
+    sessions[1].reset();
+    queues[0].push(sessions[0].hello());
+    queues[1].push(sessions[1].hello());
+    pump(queues, sessions);
+    assert.equal(alice.getCounter('n').value, 3);
+    assert.deepEqual(alice.toJSON(), bob.toJSON());
+    assert.equal(sessions[0].waiting, 0);
+  });
+
+  test('bad messages throw and change nothing', () => {
+    const doc = new Doc();
+    doc.root.set('k', 'v');
+    const session = new SyncSession(doc, 'doc-1');
+    assert.throws(() => session.receive(new Uint8Array([1, 2, 3])), (e) => e.code === 'BAD_ENCODING');
+    const other = new SyncSession(new Doc(), 'doc-2');
+    assert.throws(() => session.receive(other.hello()), (e) => e.code === 'WRONG_DOCUMENT');
+    assert.deepEqual(doc.toJSON(), { k: 'v' });
+  });
+});
