@@ -59,6 +59,7 @@
 mod bytes;
 mod causal_graph;
 pub mod causality;
+mod checksum;
 pub mod codec;
 pub mod delivery;
 mod document;

@@ -105,10 +105,28 @@ impl DocHandle {
 
     /// Runs operations as one change: in the open transaction inside `transact`, else as a
     /// change of their own. Delivers the events afterwards.
+    ///
+    /// Generic only in this thin shell: the work is in [`edit_dyn`](Self::edit_dyn), compiled
+    /// once (every edit method instantiating the whole path cost about 20 KB of wasm).
     pub(crate) fn edit<R>(
         &self,
         edit: impl FnOnce(&mut Transaction<'_>) -> Result<R, DocError>,
     ) -> JsResult<R> {
+        let mut edit = Some(edit);
+        let mut output = None;
+        self.edit_dyn(&mut |tx| {
+            if let Some(edit) = edit.take() {
+                output = Some(edit(tx)?);
+            }
+            Ok(())
+        })?;
+        output.ok_or_else(reentrant)
+    }
+
+    fn edit_dyn(
+        &self,
+        edit: &mut dyn FnMut(&mut Transaction<'_>) -> Result<(), DocError>,
+    ) -> JsResult<()> {
         let result = {
             let mut shared = self.borrow_mut()?;
             let result = match &mut shared.slot {
@@ -124,11 +142,23 @@ impl DocHandle {
     }
 
     /// Changes the document outside any transaction (apply an update, merge, undo): refused
-    /// inside `transact`, whose undo log must stay true.
+    /// inside `transact`, whose undo log must stay true. (A thin generic shell, like `edit`.)
     pub(crate) fn change<R>(
         &self,
         change: impl FnOnce(&mut Document) -> JsResult<R>,
     ) -> JsResult<R> {
+        let mut change = Some(change);
+        let mut output = None;
+        self.change_dyn(&mut |doc| {
+            if let Some(change) = change.take() {
+                output = Some(change(doc)?);
+            }
+            Ok(())
+        })?;
+        output.ok_or_else(reentrant)
+    }
+
+    fn change_dyn(&self, change: &mut dyn FnMut(&mut Document) -> JsResult<()>) -> JsResult<()> {
         let result = {
             let mut shared = self.borrow_mut()?;
             let result = match &mut shared.slot {

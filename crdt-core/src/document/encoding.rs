@@ -625,7 +625,7 @@ fn encode_with(
         (None, true) => KIND_SNAPSHOT,
         (None, false) => KIND_UPDATE,
     });
-    out.extend_from_slice(&crc32fast::hash(&head.bytes).to_le_bytes());
+    out.extend_from_slice(&crate::checksum::crc32(&head.bytes).to_le_bytes());
     out.extend_from_slice(&head.bytes);
     out
 }
@@ -661,7 +661,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, LoadError> {
     let snapshot = bytes[5] == KIND_SNAPSHOT || shallow;
     let checksum = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let body = &bytes[HEADER_LEN..];
-    if crc32fast::hash(body) != checksum {
+    if crate::checksum::crc32(body) != checksum {
         return Err(LoadError::ChecksumMismatch);
     }
     let mut reader = Reader::new(body);

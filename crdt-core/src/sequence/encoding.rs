@@ -372,7 +372,7 @@ fn with_header<C: Content>(kind: u8, body: Writer) -> Vec<u8> {
     out.extend_from_slice(&C::MAGIC);
     out.push(FORMAT_VERSION);
     out.push(kind);
-    out.extend_from_slice(&crc32fast::hash(&body.bytes).to_le_bytes());
+    out.extend_from_slice(&crate::checksum::crc32(&body.bytes).to_le_bytes());
     out.extend_from_slice(&body.bytes);
     out
 }
@@ -452,7 +452,7 @@ pub(crate) fn decode<C: Content>(bytes: &[u8]) -> Result<Decoded<'_, C>, LoadErr
     }
     let checksum = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let body = &bytes[HEADER_LEN..];
-    if crc32fast::hash(body) != checksum {
+    if crate::checksum::crc32(body) != checksum {
         return Err(LoadError::ChecksumMismatch);
     }
     decode_body(Reader::new(body), kind == KIND_SNAPSHOT)
