@@ -53,6 +53,9 @@ export function initSync(source: BufferSource | WebAssembly.Module): void;
  *   subscribe);
  * - `REENTRANT`: a call into a document from a getter or proxy while the document was busy;
  * - `WRONG_DOCUMENT`: a sync message about another document than the session's;
+ * - `UNKNOWN_VERSION`: a version or cursor naming changes this document has not seen (yet);
+ * - `CONCURRENT_VERSION`: a shallow snapshot at a version that concurrent changes straddle;
+ * - `UNDO_RECORDING`: history trimming refused while an undo manager records;
  * - `SYNC_BUFFER_FULL`: too many sync updates waited for missing changes (reset and hello);
  * - `DESTROYED`: an undo manager used after `destroy()`;
  * - `DOCUMENT_ERROR`: any other document error.
@@ -76,6 +79,9 @@ export type CrdtErrorCode =
   | "TRANSACTION_OPEN"
   | "REENTRANT"
   | "WRONG_DOCUMENT"
+  | "UNKNOWN_VERSION"
+  | "CONCURRENT_VERSION"
+  | "UNDO_RECORDING"
   | "SYNC_BUFFER_FULL"
   | "DESTROYED"
   | "DOCUMENT_ERROR";
@@ -288,6 +294,31 @@ export class Doc {
   merge(other: Doc): number;
   /** A copy of this document as another replica (random id by default). */
   fork(options?: DocOptions): Doc;
+  /**
+   * The document as it was at `version` (from {@link Doc.version}), read-only. Throws
+   * `UNKNOWN_VERSION` for a version this document has not seen.
+   *
+   * @example
+   * ```ts
+   * const before = doc.version();
+   * doc.getText("t").insert(0, "new");
+   * doc.viewAt(before).toJSON(); // without "new"
+   * ```
+   */
+  viewAt(version: Uint8Array): DocView;
+  /** A new document as this one was at `version`, editing as another replica. */
+  forkAt(version: Uint8Array, options?: DocOptions): Doc;
+  /**
+   * Makes the document show what it showed at `version` again, as one new local change
+   * (peers merge it like any edit; what they did concurrently stays).
+   */
+  revertTo(version: Uint8Array): void;
+  /**
+   * A shallow snapshot: the state now plus the history after `version`, the history before
+   * it trimmed. Load it with {@link Doc.load}; peers needing the trimmed history get
+   * `HISTORY_TRIMMED`.
+   */
+  encodeShallow(version: Uint8Array): Uint8Array;
   /** Releases the document's memory now (handles keep it alive until they are freed too). */
   free(): void;
   [Symbol.dispose](): void;
@@ -379,6 +410,10 @@ export class DocList {
   toArray(): ReadValue[];
   /** The list and everything in it as plain data. */
   toJSON(): JsonValue[];
+  /** A stable position at `index` that follows its element (see {@link DocText.cursor}). */
+  cursor(index: number, bias?: "after" | "before"): Uint8Array;
+  /** Where a cursor from {@link DocList.cursor} is now. */
+  resolveCursor(cursor: Uint8Array): number;
   free(): void;
 }
 
@@ -407,6 +442,33 @@ export class DocText {
   toString(): string;
   /** The text (for `JSON.stringify`). */
   toJSON(): string;
+  /**
+   * A stable position at `index`: it follows the character after it (`"after"`, the default)
+   * or before it (`"before"`) through every later edit, local or remote. Encoded, to store or
+   * send.
+   *
+   * @example
+   * ```ts
+   * const caret = text.cursor(5);
+   * // ... edits arrive from peers ...
+   * const index = text.resolveCursor(caret);
+   * ```
+   */
+  cursor(index: number, bias?: "after" | "before"): Uint8Array;
+  /** Where a cursor from {@link DocText.cursor} is now. */
+  resolveCursor(cursor: Uint8Array): number;
+  free(): void;
+}
+
+/**
+ * The document at an earlier version, read-only (from {@link Doc.viewAt}).
+ */
+export class DocView {
+  private constructor();
+  /** The whole document at this version as plain data. */
+  toJSON(): { [key: string]: JsonValue };
+  /** The version this view shows. */
+  version(): Uint8Array;
   free(): void;
 }
 

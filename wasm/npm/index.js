@@ -11,6 +11,7 @@ export {
   DocText,
   DocCounter,
   DocRegister,
+  DocView,
   SyncSession,
   UndoManager,
 } from './crdt_wasm.js';

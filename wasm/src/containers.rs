@@ -161,6 +161,11 @@ impl DocList {
     pub(crate) fn new(doc: DocHandle, id: ListId) -> DocList {
         DocList { doc, id }
     }
+
+    /// The document and the list's id.
+    pub(crate) fn parts(&self) -> (&DocHandle, ListId) {
+        (&self.doc, self.id)
+    }
 }
 
 #[wasm_bindgen]
@@ -237,6 +242,11 @@ pub struct DocText {
 impl DocText {
     pub(crate) fn new(doc: DocHandle, id: TextId) -> DocText {
         DocText { doc, id }
+    }
+
+    /// The document and the text's id.
+    pub(crate) fn parts(&self) -> (&DocHandle, TextId) {
+        (&self.doc, self.id)
     }
 }
 

@@ -85,6 +85,30 @@ impl Doc {
     pub(crate) fn handle(&self) -> DocHandle {
         self.doc.clone()
     }
+
+    /// A `Doc` around a document.
+    pub(crate) fn from_parts(doc: Document, unit: IndexUnit) -> Doc {
+        Doc {
+            doc: DocHandle::new(doc, unit),
+        }
+    }
+}
+
+/// A version from JS (the bytes of `version()`).
+pub(crate) fn parse_version(bytes: &[u8]) -> JsResult<VersionVector> {
+    VersionVector::decode(bytes)
+        .map_err(|e| JsFailure::new("BAD_ENCODING", format!("not a version: {e}")))
+}
+
+/// The replica and index unit of a fork of `doc`, from `fork`'s options.
+pub(crate) fn fork_options(doc: &Doc, options: &JsValue) -> JsResult<(ReplicaId, IndexUnit)> {
+    let options = DocOptions::read(options)?;
+    let replica = options.replica.unwrap_or_else(new_replica);
+    let unit = match options.unit {
+        Some(unit) => unit,
+        None => doc.doc.unit()?,
+    };
+    Ok((replica, unit))
 }
 
 #[wasm_bindgen]
@@ -267,15 +291,8 @@ impl Doc {
 
     /// A copy of the document as another replica (`options.replica`, random by default).
     pub fn fork(&self, options: JsValue) -> Result<Doc, JsFailure> {
-        let options = DocOptions::read(&options)?;
-        let replica = options.replica.unwrap_or_else(new_replica);
-        let unit = match options.unit {
-            Some(unit) => unit,
-            None => self.doc.unit()?,
-        };
+        let (replica, unit) = fork_options(self, &options)?;
         let fork = self.doc.read(|doc| Ok(doc.fork(replica)))?;
-        Ok(Doc {
-            doc: DocHandle::new(fork, unit),
-        })
+        Ok(Doc::from_parts(fork, unit))
     }
 }

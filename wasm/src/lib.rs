@@ -9,6 +9,8 @@
 //!   callbacks from ever re-entering a borrowed document;
 //! - `events`: change events for JS listeners, with text positions in UTF-16;
 //! - `convert`: values between JS and the document;
+//! - `history`: earlier versions (`viewAt`, `forkAt`, `revertTo`, `encodeShallow`, the
+//!   read-only `DocView`) and cursors on texts and lists;
 //! - `undo`: `UndoManager`, undo/redo of the local replica's changes;
 //! - `sync`: `SyncSession`, one document synced with one peer as encoded messages;
 //! - `error`: `CrdtError`, thrown with a stable `code`.
@@ -21,6 +23,7 @@ mod convert;
 mod doc;
 mod error;
 mod events;
+mod history;
 mod shared;
 mod sync;
 mod undo;
@@ -28,5 +31,6 @@ mod undo;
 pub use containers::{DocCounter, DocList, DocMap, DocRegister, DocText};
 pub use doc::Doc;
 pub use error::{JsFailure, JsResult};
+pub use history::DocView;
 pub use sync::SyncSession;
 pub use undo::UndoManager;

@@ -11,6 +11,7 @@ import {
   DocMap,
   DocRegister,
   DocText,
+  DocView,
   type Head,
   type JsonValue,
   type ReadValue,
@@ -90,4 +91,20 @@ export function undoAndSync(doc: Doc, peer: Doc): boolean {
   session.reset();
   const waiting: number = session.waiting;
   return undone && redone && can && changes === undefined && waiting === 0;
+}
+
+export function history(doc: Doc): number {
+  const before: Uint8Array = doc.version();
+  const text: DocText = doc.getText('t');
+  text.insert(0, 'x');
+  const view: DocView = doc.viewAt(before);
+  const json: { [key: string]: JsonValue } = view.toJSON();
+  const same: Uint8Array = view.version();
+  const branch: Doc = doc.forkAt(before, { replica: 'ffffffffffffffffffffffffffffffff' });
+  doc.revertTo(before);
+  const shallow: Uint8Array = doc.encodeShallow(doc.version());
+  const caret: Uint8Array = text.cursor(0, 'before');
+  const at: number = text.resolveCursor(caret);
+  const item: Uint8Array = doc.getList('l').cursor(0);
+  return Object.keys(json).length + same.length + branch.historyLength + shallow.length + at + item.length;
 }
