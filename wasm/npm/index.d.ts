@@ -593,3 +593,40 @@ export class SyncSession {
   readonly waiting: number;
   free(): void;
 }
+
+/** Another replica present on the document. */
+export interface Peer {
+  /** Its replica id. */
+  replica: string;
+  /** What it last announced. */
+  state: Uint8Array;
+}
+
+/**
+ * Presence (awareness): who else is on a document and their ephemeral state (a cursor, a
+ * name, a colour), never stored. Its messages travel beside the sync messages: give every
+ * message from a peer to both {@link SyncSession.receive} and {@link Presence.receive}.
+ *
+ * @example
+ * ```ts
+ * const presence = new Presence(doc, "doc-1");
+ * socket.send(presence.setLocal(new TextEncoder().encode(JSON.stringify({ caret: 4 }))));
+ * // on each message: if (presence.receive(bytes)) render(presence.peers());
+ * setInterval(() => presence.expire(), 5_000);
+ * ```
+ */
+export class Presence {
+  /** Presence on `doc` (known to peers as `name`); an announcement lasts `ttlMs` (30,000). */
+  constructor(doc: Doc, name: string, ttlMs?: number);
+  /** Announces this replica's state (not empty); returns the message to send. */
+  setLocal(state: Uint8Array): Uint8Array;
+  /** Says this replica left; returns the message to send. */
+  leave(): Uint8Array;
+  /** Takes in a peer's message; true if what is known of the others changed. */
+  receive(message: Uint8Array): boolean;
+  /** Forgets peers whose announcement ran out; returns their replica ids. */
+  expire(): string[];
+  /** The other replicas present. */
+  peers(): Peer[];
+  free(): void;
+}

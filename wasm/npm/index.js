@@ -12,6 +12,7 @@ export {
   DocCounter,
   DocRegister,
   DocView,
+  Presence,
   SyncSession,
   UndoManager,
 } from './crdt_wasm.js';

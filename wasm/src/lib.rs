@@ -32,5 +32,5 @@ pub use containers::{DocCounter, DocList, DocMap, DocRegister, DocText};
 pub use doc::Doc;
 pub use error::{JsFailure, JsResult};
 pub use history::DocView;
-pub use sync::SyncSession;
+pub use sync::{Presence, SyncSession};
 pub use undo::UndoManager;

@@ -17,6 +17,8 @@ import {
   type ReadValue,
   init,
   initSync,
+  type Peer,
+  Presence,
   SyncSession,
   UndoManager,
 } from '../npm/index.js';
@@ -107,4 +109,14 @@ export function history(doc: Doc): number {
   const at: number = text.resolveCursor(caret);
   const item: Uint8Array = doc.getList('l').cursor(0);
   return Object.keys(json).length + same.length + branch.historyLength + shallow.length + at + item.length;
+}
+
+export function presence(doc: Doc): string[] {
+  const here = new Presence(doc, 'doc-1', 10_000);
+  const hello: Uint8Array = here.setLocal(new Uint8Array([1]));
+  const changed: boolean = here.receive(hello);
+  const peers: Peer[] = here.peers();
+  const bye: Uint8Array = here.leave();
+  const gone: string[] = here.expire();
+  return [String(changed), String(peers.length), String(bye.length), ...gone];
 }

@@ -113,3 +113,41 @@ describe('SyncSession', () => {
     assert.deepEqual(doc.toJSON(), { k: 'v' });
   });
 });
+
+describe('Presence', () => {
+  test('peers announce, update, leave; own echoes and other documents are ignored', async () => {
+    const { Presence } = await import('../pkg/node.js');
+    const alice = new Doc();
+    const bob = new Doc();
+    const atAlice = new Presence(alice, 'doc-1');
+    const atBob = new Presence(bob, 'doc-1');
+    const hi = atBob.setLocal(new TextEncoder().encode('{"caret":4}'));
+    assert.equal(atAlice.receive(hi), true);
+    assert.equal(atAlice.receive(hi), false); // same clock: nothing new
+    assert.equal(atAlice.receive(atAlice.setLocal(new Uint8Array([1]))), false); // own echo
+    const peers = atAlice.peers();
+    assert.equal(peers.length, 1);
+    assert.equal(peers[0].replica, bob.replica);
+    assert.equal(new TextDecoder().decode(peers[0].state), '{"caret":4}');
+    const elsewhere = new Presence(bob, 'doc-2');
+    assert.equal(atAlice.receive(elsewhere.setLocal(new Uint8Array([2]))), false);
+    // Sync messages go to the session, not here.
+    assert.equal(atAlice.receive(new SyncSession(bob, 'doc-1').hello()), false);
+    assert.equal(atAlice.receive(atBob.leave()), true);
+    assert.equal(atAlice.peers().length, 0);
+    assert.deepEqual(atAlice.expire(), []);
+    assert.throws(() => atBob.setLocal(new Uint8Array()), (e) => e.code === 'INVALID_ARGUMENT');
+    assert.throws(() => new Presence(alice, 'd', -5), (e) => e.code === 'INVALID_ARGUMENT');
+    assert.throws(() => atAlice.receive(new Uint8Array([0])), (e) => e.code === 'BAD_ENCODING');
+  });
+
+  test('an announcement expires after its ttl', async () => {
+    const { Presence } = await import('../pkg/node.js');
+    const atAlice = new Presence(new Doc(), 'doc-1');
+    const atBob = new Presence(new Doc(), 'doc-1', 1);
+    atAlice.receive(atBob.setLocal(new Uint8Array([1])));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(atAlice.expire().length, 1);
+    assert.equal(atAlice.peers().length, 0);
+  });
+});
