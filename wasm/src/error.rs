@@ -30,6 +30,16 @@ impl JsFailure {
         }
     }
 
+    /// The stable code (`"OUT_OF_RANGE"`, ...), as `CrdtError.code` will carry it.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message, as `CrdtError.message` will carry it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// A JS argument of the wrong type or out of its domain.
     pub(crate) fn invalid_argument(message: impl Into<String>) -> JsFailure {
         JsFailure::new("INVALID_ARGUMENT", message)

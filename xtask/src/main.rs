@@ -120,6 +120,21 @@ fn lint() -> Result<(), String> {
             "--deny",
             "warnings",
         ],
+    )?;
+    // The bindings' wasm-only code and tests (compiled out natively).
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--package",
+            "crdt-wasm",
+            "--all-targets",
+            "--target",
+            WASM_TARGET,
+            "--",
+            "--deny",
+            "warnings",
+        ],
     )
 }
 

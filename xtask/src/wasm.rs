@@ -186,11 +186,24 @@ fn report_size(pkg: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The package's tests: node's test runner against the built package, the types checked
-/// strictly on a consumer file, and the packed tarball installed and used in a fresh
-/// directory.
+/// The package's tests: the bindings' wasm-bindgen tests under Node, node's test runner
+/// against the built package, the types checked strictly on a consumer file, and the packed
+/// tarball installed and used in a fresh directory.
 pub(crate) fn test() -> Result<(), String> {
     let pkg = build()?;
+    // The bindings' own wasm-bindgen tests, in wasm under Node.
+    run(
+        "env",
+        &[
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner",
+            "cargo",
+            "test",
+            "--package",
+            "crdt-wasm",
+            "--target",
+            crate::WASM_TARGET,
+        ],
+    )?;
     let root = workspace_root();
     let wasm_dir = root.join("wasm");
     run_in(
