@@ -630,3 +630,94 @@ export class Presence {
   peers(): Peer[];
   free(): void;
 }
+
+/**
+ * A counter every replica adds to and subtracts from: a state-based CRDT whose mutations
+ * return small deltas. Ship deltas (or whole states from `encode()`) any way, in any order,
+ * any number of times, and `merge` them.
+ *
+ * @example
+ * ```ts
+ * const a = new PNCounter();
+ * const b = new PNCounter();
+ * b.merge(a.add(5));
+ * a.merge(b.add(-2));
+ * a.value; // 3
+ * ```
+ */
+export class PNCounter {
+  /** A counter at 0, changed as `replica` (32 hex digits; random by default). */
+  constructor(replica?: string);
+  /** A counter from `encode()`'s bytes or a delta, changed as `replica`. */
+  static decode(bytes: Uint8Array, replica?: string): PNCounter;
+  /** Adds `by` (negative to subtract); returns the delta to send. */
+  add(by: number | bigint): Uint8Array;
+  /** The total. */
+  readonly value: number | bigint;
+  /** Merges a peer's delta or state; true if this counter changed. */
+  merge(bytes: Uint8Array): boolean;
+  /** The whole state. */
+  encode(): Uint8Array;
+  free(): void;
+}
+
+/**
+ * A set of strings where an add wins over a concurrent delete (state-based, with deltas).
+ *
+ * @example
+ * ```ts
+ * const tags = new AwSet();
+ * const delta = tags.add("urgent");
+ * peerTags.merge(delta);
+ * ```
+ */
+export class AwSet {
+  /** An empty set, changed as `replica` (random by default). */
+  constructor(replica?: string);
+  /** A set from `encode()`'s bytes or a delta. */
+  static decode(bytes: Uint8Array, replica?: string): AwSet;
+  /** Adds `element`; returns the delta. */
+  add(element: string): Uint8Array;
+  /** Deletes `element` (the adds of it seen so far); returns the delta. */
+  delete(element: string): Uint8Array;
+  /** True if `element` is in the set. */
+  has(element: string): boolean;
+  /** The elements, in order. */
+  values(): string[];
+  /** How many elements. */
+  readonly size: number;
+  /** Merges a peer's delta or state; true if this set changed. */
+  merge(bytes: Uint8Array): boolean;
+  /** The whole state. */
+  encode(): Uint8Array;
+  free(): void;
+}
+
+/**
+ * A register of strings that keeps every concurrently written value (state-based, with
+ * deltas): the app sees conflicts and resolves them by writing again.
+ *
+ * @example
+ * ```ts
+ * const title = new MvRegister();
+ * peer.merge(title.set("Draft"));
+ * title.values(); // ["Draft"]
+ * ```
+ */
+export class MvRegister {
+  /** An empty register, changed as `replica` (random by default). */
+  constructor(replica?: string);
+  /** A register from `encode()`'s bytes or a delta. */
+  static decode(bytes: Uint8Array, replica?: string): MvRegister;
+  /** Sets the value, replacing every value seen; returns the delta. */
+  set(value: string): Uint8Array;
+  /** Clears the values seen; returns the delta. */
+  clear(): Uint8Array;
+  /** Every value written concurrently and not overwritten since. */
+  values(): string[];
+  /** Merges a peer's delta or state; true if this register changed. */
+  merge(bytes: Uint8Array): boolean;
+  /** The whole state. */
+  encode(): Uint8Array;
+  free(): void;
+}

@@ -5,6 +5,7 @@
 import initWasm, { initSync as initWasmSync } from './crdt_wasm.js';
 
 export {
+  AwSet,
   Doc,
   DocMap,
   DocList,
@@ -12,6 +13,8 @@ export {
   DocCounter,
   DocRegister,
   DocView,
+  MvRegister,
+  PNCounter,
   Presence,
   SyncSession,
   UndoManager,

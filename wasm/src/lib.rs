@@ -11,6 +11,7 @@
 //! - `convert`: values between JS and the document;
 //! - `history`: earlier versions (`viewAt`, `forkAt`, `revertTo`, `encodeShallow`, the
 //!   read-only `DocView`) and cursors on texts and lists;
+//! - `state`: the state-based `PNCounter`, `AwSet`, `MvRegister`, mutations returning deltas;
 //! - `undo`: `UndoManager`, undo/redo of the local replica's changes;
 //! - `sync`: `SyncSession`, one document synced with one peer as encoded messages;
 //! - `error`: `CrdtError`, thrown with a stable `code`.
@@ -25,6 +26,7 @@ mod error;
 mod events;
 mod history;
 mod shared;
+mod state;
 mod sync;
 mod undo;
 
@@ -32,5 +34,6 @@ pub use containers::{DocCounter, DocList, DocMap, DocRegister, DocText};
 pub use doc::Doc;
 pub use error::{JsFailure, JsResult};
 pub use history::DocView;
+pub use state::{AwSet, MvRegister, PNCounter};
 pub use sync::{Presence, SyncSession};
 pub use undo::UndoManager;

@@ -1,6 +1,7 @@
 // Type-checked with `tsc --strict` by `cargo xtask test` (never run): a consumer using every
 // export of the package's hand-written types, so that they stay complete and precise.
 import {
+  AwSet,
   CrdtError,
   type CrdtErrorCode,
   Doc,
@@ -17,7 +18,9 @@ import {
   type ReadValue,
   init,
   initSync,
+  MvRegister,
   type Peer,
+  PNCounter,
   Presence,
   SyncSession,
   UndoManager,
@@ -119,4 +122,23 @@ export function presence(doc: Doc): string[] {
   const bye: Uint8Array = here.leave();
   const gone: string[] = here.expire();
   return [String(changed), String(peers.length), String(bye.length), ...gone];
+}
+
+export function stateTypes(): string {
+  const counter = new PNCounter('0123456789abcdef0123456789abcdef');
+  const delta: Uint8Array = counter.add(2n);
+  const copy: PNCounter = PNCounter.decode(counter.encode());
+  const changed: boolean = copy.merge(delta);
+  const total: number | bigint = copy.value;
+  const tags = new AwSet();
+  tags.merge(tags.add('a'));
+  tags.delete('a');
+  const has: boolean = tags.has('a');
+  const elements: string[] = tags.values();
+  const size: number = tags.size;
+  const title = new MvRegister();
+  title.set('x');
+  title.clear();
+  const values: string[] = MvRegister.decode(title.encode()).values();
+  return `${changed} ${String(total)} ${has} ${elements.length} ${size} ${values.length}`;
 }
