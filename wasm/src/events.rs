@@ -24,13 +24,21 @@ pub(crate) struct Event {
     kinds: Vec<&'static str>,
 }
 
-/// Converts a batch of patches, `doc` being the state they lead to.
+/// Converts the batches one call produced (in order), `doc` being the state after all of
+/// them. Text positions are computed over the batches together, so a call that produces
+/// several (a sync message that unblocks buffered updates) still gets each patch's position
+/// in the state it applied to.
 pub(crate) fn convert(
     doc: &Document,
-    origin: Origin,
-    patches: Vec<Patch>,
+    batches: Vec<(Origin, Vec<Patch>)>,
     unit: IndexUnit,
-) -> Event {
+) -> Vec<Event> {
+    let sizes: Vec<usize> = batches.iter().map(|(_, patches)| patches.len()).collect();
+    let origins: Vec<Origin> = batches.iter().map(|(origin, _)| *origin).collect();
+    let patches: Vec<Patch> = batches
+        .into_iter()
+        .flat_map(|(_, patches)| patches)
+        .collect();
     let mut text_positions = vec![None; patches.len()];
     let mut texts: Vec<ContainerId> = Vec::new();
     for patch in &patches {
@@ -49,19 +57,29 @@ pub(crate) fn convert(
         let final_text = doc.text(crdt_core::TextId(text)).unwrap_or_default();
         positions_in_unit(&final_text, &patches, &indices, unit, &mut text_positions);
     }
-    let kinds = patches
+    let mut kinds: Vec<&'static str> = patches
         .iter()
         .map(|patch| match doc.kind_of(patch.container) {
             Some(kind) => crate::convert::kind_name(kind),
             None => "map",
         })
         .collect();
-    Event {
-        origin,
-        patches,
-        text_positions,
-        kinds,
+    // Split back into one event per batch.
+    let mut events = Vec::with_capacity(sizes.len());
+    let mut patches = patches.into_iter();
+    let mut rest_positions = text_positions.as_slice();
+    for (size, origin) in sizes.into_iter().zip(origins) {
+        let (positions, later) = rest_positions.split_at(size);
+        rest_positions = later;
+        let batch_kinds: Vec<&'static str> = kinds.drain(..size).collect();
+        events.push(Event {
+            origin,
+            patches: patches.by_ref().take(size).collect(),
+            text_positions: positions.to_vec(),
+            kinds: batch_kinds,
+        });
     }
+    events
 }
 
 fn is_bmp(s: &str) -> bool {

@@ -304,10 +304,8 @@ impl Shared {
             Slot::Open(open) => open.doc(),
             Slot::Moving => return,
         };
-        for (origin, patches) in raw {
-            self.pending
-                .push(events::convert(doc, origin, patches, self.unit));
-        }
+        let converted = events::convert(doc, raw, self.unit);
+        self.pending.extend(converted);
     }
 }
 

@@ -151,3 +151,40 @@ describe('Presence', () => {
     assert.equal(atAlice.peers().length, 0);
   });
 });
+
+describe('events through sync', () => {
+  test('updates released from the early buffer in one call keep exact UTF-16 positions', () => {
+    const alice = new Doc();
+    const bob = new Doc();
+    const atAlice = new SyncSession(alice, 'doc-1');
+    const atBob = new SyncSession(bob, 'doc-1');
+    atAlice.receive(atBob.hello()); // alice knows bob has nothing
+    const text = alice.getText('t');
+    const updates = [];
+    for (const [index, piece] of [[0, '😀😀'], [2, 'a😀b'], [0, '🎉'], [4, 'é']]) {
+      text.insert(index, piece);
+      updates.push(atAlice.poll());
+    }
+    text.delete(2, 2); // a deletion of an emoji, too
+    updates.push(atAlice.poll());
+    let mirror = '';
+    bob.subscribe((event) => {
+      for (const change of event.changes) {
+        if (change.kind !== 'text') continue;
+        if (change.action === 'insert') {
+          mirror = mirror.slice(0, change.index) + change.text + mirror.slice(change.index);
+        } else {
+          assert.equal(mirror.slice(change.index, change.index + change.length), change.text);
+          mirror = mirror.slice(0, change.index) + mirror.slice(change.index + change.length);
+        }
+      }
+    });
+    // The later updates arrive first and wait; the first one releases them all in one call.
+    for (const update of updates.slice(1).reverse()) atBob.receive(update);
+    assert.ok(atBob.waiting > 0);
+    atBob.receive(updates[0]);
+    assert.equal(atBob.waiting, 0);
+    assert.equal(bob.getText('t').toString(), text.toString());
+    assert.equal(mirror, text.toString());
+  });
+});
