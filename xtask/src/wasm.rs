@@ -64,6 +64,7 @@ pub(crate) fn tools() -> Result<(), String> {
     let wasm_dir = workspace_root().join("wasm");
     if !wasm_dir.join("node_modules/.bin/wasm-opt").exists()
         || !wasm_dir.join("node_modules/.bin/tsc").exists()
+        || !wasm_dir.join("node_modules/playwright-core").exists()
     {
         run_in(&wasm_dir, "npm", &["ci", "--no-audit", "--no-fund"])?;
     }
@@ -187,8 +188,8 @@ fn report_size(pkg: &Path) -> Result<(), String> {
 }
 
 /// The package's tests: the bindings' wasm-bindgen tests under Node, node's test runner
-/// against the built package, the types checked strictly on a consumer file, and the packed
-/// tarball installed and used in a fresh directory.
+/// against the built package, the types checked strictly on a consumer file, the packed
+/// tarball installed and used in a fresh directory, and a page in headless Chromium.
 pub(crate) fn test() -> Result<(), String> {
     let pkg = build()?;
     // The bindings' own wasm-bindgen tests, in wasm under Node.
@@ -217,7 +218,32 @@ pub(crate) fn test() -> Result<(), String> {
         &tsc.to_string_lossy(),
         &["--project", "test/tsconfig.json"],
     )?;
-    packed_install(&pkg)
+    packed_install(&pkg)?;
+    test_in_chromium()
+}
+
+/// Where Debian's Chromium lives (TOOLCHAIN.md: Playwright drives it; never its own download).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The package in a real browser: `wasm/browser/run.mjs` serves `wasm/` on loopback, opens
+/// `browser/index.html` (a plain `<script type="module">` page) in headless Chromium, checks
+/// it reports PASS without console errors, and saves a screenshot in `wasm/pkg/`.
+fn test_in_chromium() -> Result<(), String> {
+    if !Path::new(CHROMIUM).exists() {
+        run("apt-get", &["update"])?;
+        run(
+            "env",
+            &[
+                "DEBIAN_FRONTEND=noninteractive",
+                "apt-get",
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "chromium",
+            ],
+        )?;
+    }
+    run_in(&workspace_root().join("wasm"), "node", &["browser/run.mjs"])
 }
 
 /// `npm pack`, then install the tarball in an empty directory and use it from Node ESM.
