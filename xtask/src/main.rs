@@ -12,6 +12,7 @@
 //!
 //! Every step prints what it runs; the first failure stops the run with a non-zero exit.
 
+mod bench_js;
 mod postgres;
 mod soak;
 mod wasm;
@@ -35,12 +36,13 @@ fn main() -> ExitCode {
             .and_then(|()| fuzz_briefly()),
         "setup" => setup(),
         "lint" => lint(),
-        "wasm" => wasm::wasm_command(&args[1..]),
+        "wasm" => setup().and_then(|()| wasm::wasm_command(&args[1..])),
+        "bench-js" => setup().and_then(|()| bench_js::bench_js_command(&args[1..])),
         "fuzz" => fuzz_command(&args[1..]),
         "soak" => soak::soak_command(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  test   install what is needed, then lint, run every test, fuzz each target briefly\n  setup  install what is needed (rustup target and components)\n  lint   cargo fmt --check and cargo clippy\n  wasm   [--test]: build the npm package into wasm/pkg and print its sizes (--test: and test it)\n  fuzz   [--seconds N] [TARGET ...]: run the fuzz targets (nightly, cargo-fuzz)\n  soak   [--seeds N] [--start S]: run N seeds of the deterministic simulation (release)"
+                "usage: cargo xtask <task>\n\n  test   install what is needed, then lint, run every test, fuzz each target briefly\n  setup  install what is needed (rustup target and components)\n  lint   cargo fmt --check and cargo clippy\n  wasm   [--test]: build the npm package into wasm/pkg and print its sizes (--test: and test it)\n  bench-js [ARGS]: build the package, then run bench/js (Node: crdt-toolkit, Yjs, Loro, Automerge); ARGS go to bench/js/bench.mjs\n  fuzz   [--seconds N] [TARGET ...]: run the fuzz targets (nightly, cargo-fuzz)\n  soak   [--seeds N] [--start S]: run N seeds of the deterministic simulation (release)"
             );
             return ExitCode::from(2);
         }
