@@ -266,10 +266,10 @@ impl Text {
         if index > len {
             return Err(TextError::OutOfRange { index, len });
         }
-        if !self.seq.doc.is_boundary(index, unit) {
-            return Err(TextError::NotCharBoundary { index });
-        }
-        Ok(self.seq.doc.convert(index, unit, Unit::Chars))
+        self.seq
+            .doc
+            .to_chars(index, unit)
+            .ok_or(TextError::NotCharBoundary { index })
     }
 
     /// Inserts `content` at a UTF-16 index (JavaScript).

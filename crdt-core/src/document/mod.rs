@@ -691,10 +691,8 @@ impl Document {
                 len: rope.metrics().utf16,
             });
         }
-        if !rope.is_boundary(index, Unit::Utf16) {
-            return Err(DocError::NotCharBoundary { index });
-        }
-        Ok(rope.convert(index, Unit::Utf16, Unit::Chars))
+        rope.to_chars(index, Unit::Utf16)
+            .ok_or(DocError::NotCharBoundary { index })
     }
 
     /// Converts a char index of `text` to a UTF-16 index.

@@ -174,19 +174,17 @@ impl Rope {
         if from == to || self.metrics.is_ascii() {
             return index;
         }
-        self.root.convert(index, from, to)
+        self.root.convert(self.metrics, index, from, to)
     }
 
-    /// True if `index`, counted in `unit`, falls on a character boundary (and in range).
-    pub(crate) fn is_boundary(&self, index: usize, unit: Unit) -> bool {
+    /// The char index of `index` counted in `unit`, or `None` if it is out of range or inside
+    /// a char (two descents: there and back).
+    pub(crate) fn to_chars(&self, index: usize, unit: Unit) -> Option<usize> {
         if index > unit.of(&self.metrics) {
-            return false;
-        }
-        if unit == Unit::Chars || self.metrics.is_ascii() {
-            return true;
+            return None;
         }
         let chars = self.convert(index, unit, Unit::Chars);
-        self.convert(chars, Unit::Chars, unit) == index
+        (unit == Unit::Chars || self.convert(chars, Unit::Chars, unit) == index).then_some(chars)
     }
 
     /// Calls `f` with each leaf's text in order.

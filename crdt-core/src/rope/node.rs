@@ -274,8 +274,17 @@ impl Node {
     }
 
     /// Converts `index` counted in `from` units into `to` units (rounding down inside a char).
-    pub(super) fn convert(&self, mut index: usize, from: Unit, to: Unit) -> usize {
+    /// `metrics` is this node's size: a leaf of ASCII text needs no scan (most leaves of a text
+    /// with a few non-ASCII chars), which made UTF-16 edits of such texts 5 times slower.
+    pub(super) fn convert(
+        &self,
+        metrics: Metrics,
+        mut index: usize,
+        from: Unit,
+        to: Unit,
+    ) -> usize {
         let mut node = self;
+        let mut node_metrics = metrics;
         let mut converted = 0;
         loop {
             match node {
@@ -288,6 +297,10 @@ impl Node {
                         i += 1;
                     }
                     node = &internal.children[i];
+                    node_metrics = internal.metrics[i];
+                }
+                Node::Leaf(_) if node_metrics.is_ascii() => {
+                    return converted + index.min(node_metrics.chars);
                 }
                 Node::Leaf(leaf) => {
                     let mut position = Metrics::default();

@@ -93,7 +93,8 @@ fn conversions_match_a_string() {
                 && rope.convert(c, Unit::Chars, Unit::Utf16) == utf16
                 && rope.convert(utf16, Unit::Utf16, Unit::Chars) == c
                 && rope.convert(byte, Unit::Bytes, Unit::Chars) == c
-                && rope.is_boundary(utf16, Unit::Utf16)
+                && rope.to_chars(utf16, Unit::Utf16) == Some(c)
+                && rope.to_chars(byte, Unit::Bytes) == Some(c)
                 && slice_ok
         })
     }
@@ -105,9 +106,10 @@ fn conversions_match_a_string() {
 #[test]
 fn the_middle_of_a_surrogate_pair_is_not_a_boundary() {
     let rope = Rope::from_text("a😀b");
-    assert!(rope.is_boundary(1, Unit::Utf16));
-    assert!(!rope.is_boundary(2, Unit::Utf16));
-    assert!(rope.is_boundary(3, Unit::Utf16));
-    assert!(!rope.is_boundary(5, Unit::Utf16));
+    assert_eq!(rope.to_chars(1, Unit::Utf16), Some(1));
+    assert_eq!(rope.to_chars(2, Unit::Utf16), None);
+    assert_eq!(rope.to_chars(3, Unit::Utf16), Some(2));
+    assert_eq!(rope.to_chars(4, Unit::Utf16), Some(3));
+    assert_eq!(rope.to_chars(5, Unit::Utf16), None); // out of range
     assert_eq!(rope.convert(3, Unit::Utf16, Unit::Chars), 2);
 }
