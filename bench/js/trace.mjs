@@ -51,18 +51,27 @@ function hasNonBmp(text) {
 }
 
 /**
- * Rewrites code point positions and delete counts as UTF-16 ones by replaying the trace on an
- * array of code points (one entry per code point, its UTF-16 length known).
+ * Rewrites code point positions and delete counts as UTF-16 ones. Characters outside the BMP
+ * are rare, so this keeps only their code point positions (sorted) and shifts them per patch:
+ * a position's UTF-16 offset is the position plus the number of such characters before it.
  */
 function toUtf16(txns) {
-  const doc = []; // code points as strings
+  let astral = []; // code point positions of the non-BMP chars in the current text
+  const before = (pos) => astral.filter((a) => a < pos).length;
   for (const txn of txns) {
     txn.patches = txn.patches.map(([pos, del, ins]) => {
-      let at = 0;
-      for (let i = 0; i < pos; i++) at += doc[i].length;
-      let units = 0;
-      for (let i = pos; i < pos + del; i++) units += doc[i].length;
-      doc.splice(pos, del, ...Array.from(ins));
+      const at = pos + before(pos);
+      const units = del + before(pos + del) - before(pos);
+      const chars = Array.from(ins);
+      const added = [];
+      chars.forEach((c, i) => {
+        if (c.length === 2) added.push(pos + i);
+      });
+      astral = [
+        ...astral.filter((a) => a < pos),
+        ...added,
+        ...astral.filter((a) => a >= pos + del).map((a) => a - del + chars.length),
+      ];
       return [at, units, ins];
     });
   }
