@@ -73,8 +73,12 @@ pub(crate) fn i64_to_js(n: i64) -> JsValue {
     }
 }
 
-/// A document value as JS: scalars as above, containers as handles.
-pub(crate) fn value_to_js(doc: &DocHandle, value: &Value) -> JsValue {
+/// A scalar value as JS (integers as above, bytes as a `Uint8Array`); `container` says what a
+/// container becomes, which differs by caller (a handle, or its JSON now or at a version).
+pub(crate) fn scalar_to_js(
+    value: &Value,
+    container: impl FnOnce(ContainerKind, ContainerId) -> JsValue,
+) -> JsValue {
     match value {
         Value::Null => JsValue::NULL,
         Value::Bool(b) => JsValue::from_bool(*b),
@@ -82,8 +86,13 @@ pub(crate) fn value_to_js(doc: &DocHandle, value: &Value) -> JsValue {
         Value::Float(x) => JsValue::from_f64(*x),
         Value::String(s) => JsValue::from_str(s),
         Value::Bytes(bytes) => Uint8Array::from(bytes.as_slice()).into(),
-        Value::Container(kind, id) => handle(doc, *kind, *id),
+        Value::Container(kind, id) => container(*kind, *id),
     }
+}
+
+/// A document value as JS: scalars as above, containers as handles.
+pub(crate) fn value_to_js(doc: &DocHandle, value: &Value) -> JsValue {
+    scalar_to_js(value, |kind, id| handle(doc, kind, id))
 }
 
 /// A handle object of the right class for a container.
@@ -166,13 +175,5 @@ pub(crate) fn container_to_json(doc: &Document, kind: ContainerKind, id: Contain
 }
 
 fn value_to_json(doc: &Document, value: &Value) -> JsValue {
-    match value {
-        Value::Container(kind, id) => container_to_json(doc, *kind, *id),
-        Value::Null => JsValue::NULL,
-        Value::Bool(b) => JsValue::from_bool(*b),
-        Value::Int(n) => i64_to_js(*n),
-        Value::Float(x) => JsValue::from_f64(*x),
-        Value::String(s) => JsValue::from_str(s),
-        Value::Bytes(bytes) => Uint8Array::from(bytes.as_slice()).into(),
-    }
+    scalar_to_js(value, |kind, id| container_to_json(doc, kind, id))
 }

@@ -3,14 +3,14 @@
 
 use crdt_core::codec::Encode;
 use crdt_core::{
-    Bias, ContainerKind, CursorError, DocumentView, HistoryError, ListId, MapId, TextId, Value,
-    VersionVector,
+    Bias, ContainerId, ContainerKind, CursorError, DocumentView, HistoryError, ListId, MapId,
+    TextId, Value, VersionVector,
 };
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use crate::containers::{DocList, DocText};
-use crate::convert::i64_to_js;
+use crate::convert::{i64_to_js, scalar_to_js};
 use crate::doc::{Doc, parse_version};
 use crate::error::{JsFailure, JsResult};
 use crate::shared::{DocHandle, IndexUnit};
@@ -64,44 +64,44 @@ fn set(object: &Object, key: &str, value: &JsValue) {
 
 /// A value of a view as plain JS data (containers as their content).
 fn view_value_to_json(view: &DocumentView<'_>, value: &Value) -> JsValue {
-    match value {
-        Value::Container(kind, id) => match kind {
-            ContainerKind::Map => {
-                let object = Object::new();
-                let map = MapId(*id);
-                for key in view.keys(map).unwrap_or_default() {
-                    if let Ok(Some(value)) = view.get(map, &key) {
-                        set(&object, &key, &view_value_to_json(view, &value));
-                    }
+    scalar_to_js(value, |kind, id| view_container_to_json(view, kind, id))
+}
+
+fn view_container_to_json(
+    view: &DocumentView<'_>,
+    kind: ContainerKind,
+    id: ContainerId,
+) -> JsValue {
+    match kind {
+        ContainerKind::Map => {
+            let object = Object::new();
+            let map = MapId(id);
+            for key in view.keys(map).unwrap_or_default() {
+                if let Ok(Some(value)) = view.get(map, &key) {
+                    set(&object, &key, &view_value_to_json(view, &value));
                 }
-                object.into()
             }
-            ContainerKind::List => view
-                .list(ListId(*id))
-                .unwrap_or_default()
-                .iter()
-                .map(|v| view_value_to_json(view, v))
-                .collect::<Array>()
-                .into(),
-            ContainerKind::Text => view
-                .text(TextId(*id))
-                .map(|s| JsValue::from_str(&s))
-                .unwrap_or(JsValue::NULL),
-            ContainerKind::Counter => view
-                .counter(crdt_core::CounterId(*id))
-                .map(i64_to_js)
-                .unwrap_or(JsValue::NULL),
-            ContainerKind::Register => match view.register(crdt_core::RegisterId(*id)) {
-                Ok(Some(value)) => view_value_to_json(view, &value),
-                _ => JsValue::NULL,
-            },
+            object.into()
+        }
+        ContainerKind::List => view
+            .list(ListId(id))
+            .unwrap_or_default()
+            .iter()
+            .map(|v| view_value_to_json(view, v))
+            .collect::<Array>()
+            .into(),
+        ContainerKind::Text => view
+            .text(TextId(id))
+            .map(|s| JsValue::from_str(&s))
+            .unwrap_or(JsValue::NULL),
+        ContainerKind::Counter => view
+            .counter(crdt_core::CounterId(id))
+            .map(i64_to_js)
+            .unwrap_or(JsValue::NULL),
+        ContainerKind::Register => match view.register(crdt_core::RegisterId(id)) {
+            Ok(Some(value)) => view_value_to_json(view, &value),
+            _ => JsValue::NULL,
         },
-        Value::Null => JsValue::NULL,
-        Value::Bool(b) => JsValue::from_bool(*b),
-        Value::Int(n) => i64_to_js(*n),
-        Value::Float(x) => JsValue::from_f64(*x),
-        Value::String(s) => JsValue::from_str(s),
-        Value::Bytes(bytes) => Uint8Array::from(bytes.as_slice()).into(),
     }
 }
 

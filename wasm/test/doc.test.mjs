@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { CrdtError, Doc, DocList, DocMap, DocText } from '../pkg/node.js';
+import { applyTextChanges } from '../test-support/text-mirror.mjs';
 
 /** Applies everything `from` has that `to` lacks. */
 function sync(from, to) {
@@ -255,17 +256,7 @@ describe('events', () => {
     // Replaying every event on a string gives the text, on both sides.
     for (const side of ['a', 'b']) {
       let mirror = '';
-      for (const event of seen[side]) {
-        for (const change of event.changes) {
-          if (change.kind !== 'text') continue;
-          if (change.action === 'insert') {
-            mirror = mirror.slice(0, change.index) + change.text + mirror.slice(change.index);
-          } else {
-            assert.equal(mirror.slice(change.index, change.index + change.length), change.text);
-            mirror = mirror.slice(0, change.index) + mirror.slice(change.index + change.length);
-          }
-        }
-      }
+      for (const event of seen[side]) mirror = applyTextChanges(mirror, event.changes);
       assert.equal(mirror, '😀 !hi');
     }
   });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { CrdtError, Doc, SyncSession, UndoManager } from '../pkg/node.js';
+import { applyTextChanges } from '../test-support/text-mirror.mjs';
 
 describe('UndoManager', () => {
   test('undoes and redoes local steps, keeping remote edits', () => {
@@ -169,15 +170,7 @@ describe('events through sync', () => {
     updates.push(atAlice.poll());
     let mirror = '';
     bob.subscribe((event) => {
-      for (const change of event.changes) {
-        if (change.kind !== 'text') continue;
-        if (change.action === 'insert') {
-          mirror = mirror.slice(0, change.index) + change.text + mirror.slice(change.index);
-        } else {
-          assert.equal(mirror.slice(change.index, change.index + change.length), change.text);
-          mirror = mirror.slice(0, change.index) + mirror.slice(change.index + change.length);
-        }
-      }
+      mirror = applyTextChanges(mirror, event.changes);
     });
     // The later updates arrive first and wait; the first one releases them all in one call.
     for (const update of updates.slice(1).reverse()) atBob.receive(update);
