@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import { writeFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { LIBRARIES } from "./libraries.mjs";
+import { traceName } from "./trace.mjs";
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const TRACES = here("../../../shared/traces/");
@@ -87,7 +88,7 @@ function measure(library, trace, runs, timeoutSeconds) {
     }, timeoutSeconds * 1000);
     child.on("close", (code) => {
       clearTimeout(timer);
-      const name = trace.split("/").pop().replace(/\.json(\.gz)?$/, "");
+      const name = traceName(trace);
       const failed = (problem) => ({ library, version: null, trace: name, ok: false, runs: 0, problems: [problem] });
       if (timedOut) return resolve(failed(`not finished within the ${timeoutSeconds} s limit`));
       try {

@@ -16,7 +16,7 @@ export function loadTrace(path) {
   let raw = readFileSync(path);
   if (path.endsWith(".gz")) raw = gunzipSync(raw);
   const json = JSON.parse(raw.toString("utf8"));
-  const name = basename(path).replace(/\.json(\.gz)?$/, "");
+  const name = traceName(path);
   const concurrent = json.kind === "concurrent" && json.txns.some((t) => t.parents.length > 0);
   const txns = json.txns.map((t, index) => ({
     parents: t.parents ?? (index === 0 ? [] : [index - 1]),
@@ -40,6 +40,12 @@ export function loadTrace(path) {
     ops,
     nonBmp,
   };
+}
+
+/** The file name without `.json[.gz]`, with `ascii_only/` kept for the ASCII copies. */
+export function traceName(path) {
+  const name = basename(path).replace(/\.json(\.gz)?$/, "");
+  return path.includes("/ascii_only/") ? `ascii_only/${name}` : name;
 }
 
 function hasNonBmp(text) {
