@@ -140,10 +140,9 @@ function report(traceName, header, rows) {
   );
   const peers = rows.filter((r) => r.library !== "crdt-toolkit" && r.ok);
   const best = {};
-  for (const [h, key] of COLUMNS) {
+  for (const [, key] of COLUMNS) {
     const candidates = peers.filter((r) => typeof r[key] === "number" && r[key] > 0);
     if (candidates.length > 0) best[key] = candidates.reduce((a, b) => (b[key] < a[key] ? b : a));
-    void h;
   }
   out.push(
     `best peer: ${COLUMNS.filter(([, key]) => best[key]).map(([h, key, kind]) => `${h} ${best[key].library} (${format(best[key][key], kind)})`).join(" | ")}`,
