@@ -225,11 +225,15 @@ pub(crate) fn test() -> Result<(), String> {
 /// Where Debian's Chromium lives (TOOLCHAIN.md: Playwright drives it; never its own download).
 const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// Debian's `fonts-noto-color-emoji`, so screenshots show emoji.
+const EMOJI_FONT: &str = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf";
+
 /// The package in a real browser: `wasm/browser/run.mjs` serves `wasm/` on loopback, opens
 /// `browser/index.html` (a plain `<script type="module">` page) in headless Chromium, checks
 /// it reports PASS without console errors, and saves a screenshot in `wasm/pkg/`.
 fn test_in_chromium() -> Result<(), String> {
-    if !Path::new(CHROMIUM).exists() {
+    // The emoji font too: without it the screenshot shows the page's emoji as empty boxes.
+    if !Path::new(CHROMIUM).exists() || !Path::new(EMOJI_FONT).exists() {
         run("apt-get", &["update"])?;
         run(
             "env",
@@ -240,6 +244,7 @@ fn test_in_chromium() -> Result<(), String> {
                 "-y",
                 "--no-install-recommends",
                 "chromium",
+                "fonts-noto-color-emoji",
             ],
         )?;
     }
