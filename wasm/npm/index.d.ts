@@ -230,6 +230,10 @@ export class Doc {
    * The map named `name` at the root. Every replica that asks for "name" gets the same map,
    * even when they create it at the same time. Throws `KEY_HOLDS` if the key holds another
    * kind.
+   *
+   * The first call on a document that lacks it creates it, and that is a change like an edit
+   * (listeners hear a `set` at the root, and `updateSince` a version taken before carries
+   * it); later calls only read.
    */
   getMap(name: string): DocMap;
   /** The list named `name` at the root (see {@link Doc.getMap}). */
