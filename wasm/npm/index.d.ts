@@ -185,6 +185,72 @@ export interface Head {
   counter: number;
 }
 
+/** One change (a transaction or an applied peer's change) in a document's history. */
+export interface ChangeRecord {
+  /** The replica that made it. */
+  replica: string;
+  /** The counter of its first event (a replica's events count from 1). */
+  counter: number;
+  /** How many events it holds (one per inserted or deleted element or value written). */
+  events: number;
+  /** How many operations, as the author made them (typing "abc" is one of three events). */
+  operations: number;
+  /** The message given to {@link Doc.transact}, or `null`. */
+  message: string | null;
+  /** When it was committed, in milliseconds since the Unix epoch, or `null`. */
+  timestamp: number | null;
+  /** The document's version right after this change (and every change listed before it). */
+  version: Uint8Array;
+}
+
+/** What {@link Doc.inspectUpdate} reads from encoded bytes. */
+export interface UpdateInfo {
+  /** Changes (from `updateSince`), a whole document (`encode`) or a shallow snapshot. */
+  kind: "changes" | "snapshot" | "shallowSnapshot";
+  /** For a shallow snapshot: the version its history was trimmed at. */
+  base?: Uint8Array;
+  /** The events carried, as runs of one replica's counters `from` (inclusive) to `to` (exclusive). */
+  events: { replica: string; from: number; to: number }[];
+  /** How many events it carries. */
+  eventCount: number;
+  /** Events it builds on without carrying them: a document must hold these to apply it. */
+  dependencies: Head[];
+  /** How many operations (runs of events on one container). */
+  operations: number;
+  /** Its size in bytes. */
+  bytes: number;
+}
+
+/**
+ * True if version `a` holds every event version `b` holds (versions from
+ * {@link Doc.version}): a peer at `a` lacks nothing of `b`.
+ *
+ * @example
+ * ```ts
+ * versionIncludes(serverVersion, doc.version()); // the server has all local edits
+ * ```
+ */
+export function versionIncludes(a: Uint8Array, b: Uint8Array): boolean;
+/**
+ * The events both versions hold: fold it over several peers' versions to get what all of
+ * them hold (what {@link Doc.compact} may drop).
+ *
+ * @example
+ * ```ts
+ * const stable = [v1, v2, v3].reduce(versionMeet);
+ * ```
+ */
+export function versionMeet(a: Uint8Array, b: Uint8Array): Uint8Array;
+/**
+ * The events either version holds.
+ *
+ * @example
+ * ```ts
+ * const seen = versionJoin(seenSoFar, message.version);
+ * ```
+ */
+export function versionJoin(a: Uint8Array, b: Uint8Array): Uint8Array;
+
 /**
  * A collaborative JSON-like document: named maps, lists, texts, counters and registers that
  * every replica shares, edited locally and merged with updates from peers. Replicas that have
@@ -323,6 +389,61 @@ export class Doc {
    * `HISTORY_TRIMMED`.
    */
   encodeShallow(version: Uint8Array): Uint8Array;
+  /**
+   * The changes `until` holds and `since` lacks (defaults: from the start, until now),
+   * oldest first. Each carries the version right after it: give it to {@link Doc.viewAt}
+   * for a history slider, or to {@link Doc.diff}.
+   *
+   * @example
+   * ```ts
+   * doc.transact(() => doc.getText("t").insert(0, "hello"), "greeting");
+   * const [first] = doc.changes();
+   * first.message; // "greeting"
+   * doc.viewAt(first.version).toJSON(); // { t: "hello" }
+   * ```
+   */
+  changes(since?: Uint8Array, until?: Uint8Array): ChangeRecord[];
+  /**
+   * What changed from version `from` to version `to` (default: now), as the changes a
+   * listener would have received: applied in order to `viewAt(from).toJSON()` they give
+   * `viewAt(to).toJSON()`. Text positions are in the document's index unit. Throws
+   * `INVALID_ARGUMENT` if `to` does not include `from`, `UNKNOWN_VERSION` for versions this
+   * document has not seen.
+   *
+   * @example
+   * ```ts
+   * const before = doc.version();
+   * doc.getText("t").insert(0, "hi");
+   * doc.diff(before); // [{ path: ["t"], kind: "text", action: "insert", index: 0, text: "hi" }]
+   * ```
+   */
+  diff(from: Uint8Array, to?: Uint8Array): DocChange[];
+  /**
+   * Drops the history before `stable`, a version every peer already holds (fold
+   * {@link versionMeet} over their versions), keeping the state and every later change: the
+   * document encodes and loads smaller. Returns the version compacted to (at most `stable`).
+   * Peers that still lack part of the dropped history get `HISTORY_TRIMMED` when they sync;
+   * `viewAt` before it is no longer possible. Throws `UNDO_RECORDING` while an
+   * {@link UndoManager} records this document (destroy it first) and `TRANSACTION_OPEN`
+   * inside {@link Doc.transact}.
+   *
+   * @example
+   * ```ts
+   * const stable = versionMeet(doc.version(), peerVersion);
+   * doc.compact(stable);
+   * ```
+   */
+  compact(stable: Uint8Array): Uint8Array;
+  /**
+   * What encoded bytes (an update, a snapshot or a shallow snapshot) hold, read without
+   * applying them. Throws `BAD_ENCODING` (or another load code) for bytes that are not one.
+   *
+   * @example
+   * ```ts
+   * Doc.inspectUpdate(doc.updateSince()).eventCount; // how many events it carries
+   * ```
+   */
+  static inspectUpdate(bytes: Uint8Array): UpdateInfo;
   /** Releases the document's memory now (handles keep it alive until they are freed too). */
   free(): void;
   [Symbol.dispose](): void;
@@ -720,6 +841,46 @@ export class MvRegister {
   /** Every value written concurrently and not overwritten since. */
   values(): string[];
   /** Merges a peer's delta or state; true if this register changed. */
+  merge(bytes: Uint8Array): boolean;
+  /** The whole state. */
+  encode(): Uint8Array;
+  free(): void;
+}
+
+/**
+ * A map from string keys to multi-value string registers (state-based, with deltas): a write
+ * wins over a concurrent delete of its key, and concurrent writes of one key are all kept
+ * until written again.
+ *
+ * @example
+ * ```ts
+ * const prefs = new OrMap();
+ * const delta = prefs.set("theme", "dark");
+ * const elsewhere = new OrMap();
+ * elsewhere.merge(delta);
+ * elsewhere.get("theme"); // ["dark"]
+ * ```
+ */
+export class OrMap {
+  /** An empty map, changed as `replica` (random by default). */
+  constructor(replica?: string);
+  /** A map from `encode()`'s bytes or a delta. */
+  static decode(bytes: Uint8Array, replica?: string): OrMap;
+  /** Writes `value` under `key`, replacing every value seen there; returns the delta. */
+  set(key: string, value: string): Uint8Array;
+  /** Deletes `key` as far as seen (a concurrent write keeps it); returns the delta. */
+  delete(key: string): Uint8Array;
+  /** The values under `key` (several if written concurrently), or `undefined` if absent. */
+  get(key: string): string[] | undefined;
+  /** True if `key` is present. */
+  has(key: string): boolean;
+  /** The present keys, in order. */
+  keys(): string[];
+  /** How many keys are present. */
+  readonly size: number;
+  /** Every present key with its values. */
+  toJSON(): { [key: string]: string[] };
+  /** Merges a peer's delta or state; true if this map changed. */
   merge(bytes: Uint8Array): boolean;
   /** The whole state. */
   encode(): Uint8Array;

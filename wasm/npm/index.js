@@ -14,10 +14,14 @@ export {
   DocRegister,
   DocView,
   MvRegister,
+  OrMap,
   PNCounter,
   Presence,
   SyncSession,
   UndoManager,
+  versionIncludes,
+  versionJoin,
+  versionMeet,
 } from './crdt_wasm.js';
 export { CrdtError } from './errors.js';
 

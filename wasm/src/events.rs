@@ -7,7 +7,7 @@
 //! work). Otherwise the states before each patch are rebuilt backwards from the state after
 //! the batch, which the document holds when the patches are converted.
 
-use crdt_core::{ContainerId, Document, Origin, Patch, PatchAction, PathSegment, Value};
+use crdt_core::{ContainerId, Document, Origin, Patch, PatchAction, PathSegment, TextId, Value};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -33,6 +33,23 @@ pub(crate) fn convert(
     batches: Vec<(Origin, Vec<Patch>)>,
     unit: IndexUnit,
 ) -> Vec<Event> {
+    convert_with(
+        doc,
+        &|text| doc.text(text).unwrap_or_default(),
+        batches,
+        unit,
+    )
+}
+
+/// [`convert`] for patches whose final state is not `doc`'s (a `diff` to an earlier
+/// version): `final_text` gives each text's content after the patches. `doc` still names
+/// the kinds of containers.
+pub(crate) fn convert_with(
+    doc: &Document,
+    final_text: &dyn Fn(TextId) -> String,
+    batches: Vec<(Origin, Vec<Patch>)>,
+    unit: IndexUnit,
+) -> Vec<Event> {
     let sizes: Vec<usize> = batches.iter().map(|(_, patches)| patches.len()).collect();
     let origins: Vec<Origin> = batches.iter().map(|(origin, _)| *origin).collect();
     let patches: Vec<Patch> = batches
@@ -54,7 +71,7 @@ pub(crate) fn convert(
         let indices: Vec<usize> = (0..patches.len())
             .filter(|&i| patches[i].container == text)
             .collect();
-        let final_text = doc.text(crdt_core::TextId(text)).unwrap_or_default();
+        let final_text = final_text(TextId(text));
         positions_in_unit(&final_text, &patches, &indices, unit, &mut text_positions);
     }
     let mut kinds: Vec<&'static str> = patches
@@ -155,6 +172,12 @@ impl Event {
             _ => "remote",
         };
         set(&event, "origin", &JsValue::from_str(origin));
+        set(&event, "changes", &self.changes_to_js(doc));
+        event.into()
+    }
+
+    /// The event's `changes` array alone (what `diff` returns).
+    pub(crate) fn changes_to_js(&self, doc: &DocHandle) -> Array {
         let changes = Array::new();
         for ((patch, text_position), kind) in self
             .patches
@@ -166,8 +189,7 @@ impl Event {
             set(&change, "kind", &JsValue::from_str(kind));
             changes.push(&change);
         }
-        set(&event, "changes", &changes);
-        event.into()
+        changes
     }
 }
 

@@ -28,6 +28,7 @@ impl From<HistoryError> for JsFailure {
                 JsFailure::new("CONCURRENT_VERSION", error.to_string())
             }
             HistoryError::UndoRecording => JsFailure::new("UNDO_RECORDING", error.to_string()),
+            HistoryError::NotIncluded => JsFailure::invalid_argument(error.to_string()),
             _ => JsFailure::new("UNKNOWN_VERSION", error.to_string()),
         }
     }

@@ -9,9 +9,12 @@
 //!   callbacks from ever re-entering a borrowed document;
 //! - `events`: change events for JS listeners, with text positions in UTF-16;
 //! - `convert`: values between JS and the document;
+//! - `changes`: the history as data (`changes`, `diff`, `compact`, `inspectUpdate`) and the
+//!   version helpers `versionIncludes` / `versionMeet` / `versionJoin`;
 //! - `history`: earlier versions (`viewAt`, `forkAt`, `revertTo`, `encodeShallow`, the
 //!   read-only `DocView`) and cursors on texts and lists;
-//! - `state`: the state-based `PNCounter`, `AwSet`, `MvRegister`, mutations returning deltas;
+//! - `state`: the state-based `PNCounter`, `AwSet`, `MvRegister`, `OrMap`, mutations returning
+//!   deltas;
 //! - `undo`: `UndoManager`, undo/redo of the local replica's changes;
 //! - `sync`: `SyncSession`, one document synced with one peer as encoded messages;
 //! - `error`: `CrdtError`, thrown with a stable `code`.
@@ -19,6 +22,7 @@
 //! Nothing a JS caller passes can trap the instance: every failure is a thrown `CrdtError`,
 //! and the document is left as it was before the failing call.
 
+mod changes;
 mod containers;
 mod convert;
 mod doc;
@@ -30,10 +34,11 @@ mod state;
 mod sync;
 mod undo;
 
+pub use changes::{version_includes, version_join, version_meet};
 pub use containers::{DocCounter, DocList, DocMap, DocRegister, DocText};
 pub use doc::Doc;
 pub use error::{JsFailure, JsResult};
 pub use history::DocView;
-pub use state::{AwSet, MvRegister, PNCounter};
+pub use state::{AwSet, MvRegister, OrMap, PNCounter};
 pub use sync::{Presence, SyncSession};
 pub use undo::UndoManager;

@@ -1,5 +1,6 @@
-//! The state-based types for JavaScript: `PNCounter`, `AwSet` (of strings) and `MvRegister`
-//! (of strings), each mutation returning its delta as bytes.
+//! The state-based types for JavaScript: `PNCounter`, `AwSet` (of strings), `MvRegister`
+//! (of strings) and `OrMap` (string keys to multi-value string registers), each mutation
+//! returning its delta as bytes.
 //!
 //! Deltas and whole states are the same type, encoded with the core's versioned, checked
 //! codec: ship either, in any order, any number of times, and `merge` them; every replica
@@ -7,8 +8,9 @@
 
 use std::cell::RefCell;
 
+use crdt_core::PNCounter as CorePnCounter;
 use crdt_core::codec::Encode;
-use crdt_core::{AwSet as CoreAwSet, MvRegister as CoreMvRegister, PNCounter as CorePnCounter};
+use crdt_core::{AwSet as CoreAwSet, MvRegister as CoreMvRegister, OrMap as CoreOrMap};
 use crdt_core::{ReplicaId, StateCrdt};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -227,6 +229,101 @@ impl MvRegister {
     }
 
     /// Merges a peer's delta or state; true if it changed this register.
+    pub fn merge(&self, bytes: &[u8]) -> Result<bool, JsFailure> {
+        merge_into(&self.state, bytes)
+    }
+
+    /// The whole state, encoded.
+    pub fn encode(&self) -> Result<Uint8Array, JsFailure> {
+        Ok(encoded(&*borrow(&self.state)?))
+    }
+}
+
+/// A map from string keys to multi-value string registers, where a write wins over a
+/// concurrent delete of its key (state-based, with deltas).
+#[wasm_bindgen]
+pub struct OrMap {
+    replica: ReplicaId,
+    state: RefCell<CoreOrMap<String, CoreMvRegister<String>>>,
+}
+
+fn strings<'a>(values: impl Iterator<Item = &'a String>) -> Array {
+    values.map(|s| JsValue::from_str(s)).collect()
+}
+
+#[wasm_bindgen]
+impl OrMap {
+    /// An empty map, changed as `replica` (random by default).
+    #[wasm_bindgen(constructor)]
+    pub fn new(replica_id: Option<String>) -> Result<OrMap, JsFailure> {
+        Ok(OrMap {
+            replica: replica(replica_id)?,
+            state: RefCell::new(CoreOrMap::default()),
+        })
+    }
+
+    /// A map from `encode()`'s bytes (or a delta), changed as `replica`.
+    pub fn decode(bytes: &[u8], replica_id: Option<String>) -> Result<OrMap, JsFailure> {
+        Ok(OrMap {
+            replica: replica(replica_id)?,
+            state: RefCell::new(decoded(bytes)?),
+        })
+    }
+
+    /// Writes `value` under `key` (replacing every value seen there); returns the delta.
+    pub fn set(&self, key: String, value: String) -> Result<Uint8Array, JsFailure> {
+        let replica = self.replica;
+        let delta =
+            borrow(&self.state)?.update(replica, key, |register| register.set(replica, value));
+        Ok(encoded(&delta))
+    }
+
+    /// Deletes `key` (the writes to it seen so far; a concurrent write keeps it); returns the
+    /// delta.
+    pub fn delete(&self, key: String) -> Result<Uint8Array, JsFailure> {
+        let delta = borrow(&self.state)?.remove(&key);
+        Ok(encoded(&delta))
+    }
+
+    /// The values under `key`: one, or several written concurrently; `undefined` if absent.
+    pub fn get(&self, key: String) -> Result<Option<Array>, JsFailure> {
+        Ok(borrow(&self.state)?
+            .get(&key)
+            .map(|register| strings(register.values())))
+    }
+
+    /// True if `key` is present.
+    pub fn has(&self, key: String) -> Result<bool, JsFailure> {
+        Ok(borrow(&self.state)?.contains_key(&key))
+    }
+
+    /// The present keys, in order.
+    pub fn keys(&self) -> Result<Array, JsFailure> {
+        Ok(strings(borrow(&self.state)?.keys()))
+    }
+
+    /// How many keys are present.
+    #[wasm_bindgen(getter)]
+    pub fn size(&self) -> Result<usize, JsFailure> {
+        Ok(borrow(&self.state)?.len())
+    }
+
+    /// Every present key with its values, as a plain object.
+    #[wasm_bindgen(js_name = toJSON)]
+    pub fn to_json(&self) -> Result<JsValue, JsFailure> {
+        let object = js_sys::Object::new();
+        for (key, register) in borrow(&self.state)?.iter() {
+            // Setting a fresh plain object's own data property cannot fail.
+            let _ = js_sys::Reflect::set(
+                &object,
+                &JsValue::from_str(key),
+                &strings(register.values()),
+            );
+        }
+        Ok(object.into())
+    }
+
+    /// Merges a peer's delta or state; true if it changed this map.
     pub fn merge(&self, bytes: &[u8]) -> Result<bool, JsFailure> {
         merge_into(&self.state, bytes)
     }

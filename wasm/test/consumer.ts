@@ -2,6 +2,7 @@
 // export of the package's hand-written types, so that they stay complete and precise.
 import {
   AwSet,
+  type ChangeRecord,
   CrdtError,
   type CrdtErrorCode,
   Doc,
@@ -19,11 +20,16 @@ import {
   init,
   initSync,
   MvRegister,
+  OrMap,
   type Peer,
   PNCounter,
   Presence,
   SyncSession,
   UndoManager,
+  type UpdateInfo,
+  versionIncludes,
+  versionJoin,
+  versionMeet,
 } from '../npm/index.js';
 
 export async function tour(wasmBytes: Uint8Array): Promise<string> {
@@ -141,4 +147,32 @@ export function stateTypes(): string {
   title.clear();
   const values: string[] = MvRegister.decode(title.encode()).values();
   return `${changed} ${String(total)} ${has} ${elements.length} ${size} ${values.length}`;
+}
+
+export function historyAsData(doc: Doc, peerVersion: Uint8Array): number {
+  const changes: ChangeRecord[] = doc.changes();
+  const first: ChangeRecord | undefined = changes[0];
+  const message: string | null = first ? first.message : null;
+  const when: number | null = first ? first.timestamp : null;
+  const slider: JsonValue[] = changes.map((c) => doc.viewAt(c.version).toJSON());
+  const diff: DocChange[] = doc.diff(first ? first.version : doc.version(), doc.version());
+  const info: UpdateInfo = Doc.inspectUpdate(doc.updateSince(peerVersion));
+  const deps: Head[] = info.dependencies;
+  const base: Uint8Array | undefined = info.base;
+  const stable: Uint8Array = versionMeet(doc.version(), peerVersion);
+  const all: Uint8Array = versionJoin(doc.version(), peerVersion);
+  const compacted: Uint8Array = doc.compact(stable);
+  const ok: boolean = versionIncludes(all, compacted);
+  const map = new OrMap();
+  const delta: Uint8Array = map.set('k', 'v');
+  map.merge(delta);
+  const values: string[] | undefined = map.get('k');
+  const keys: string[] = OrMap.decode(map.encode()).keys();
+  const json: { [key: string]: string[] } = map.toJSON();
+  map.delete('k');
+  return (
+    slider.length + diff.length + deps.length + info.eventCount + (base ? 1 : 0) + (ok ? 1 : 0) +
+    (values ? values.length : 0) + keys.length + Object.keys(json).length + map.size +
+    (message ? 1 : 0) + (when ?? 0)
+  );
 }

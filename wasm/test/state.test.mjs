@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { AwSet, CrdtError, MvRegister, PNCounter } from '../pkg/node.js';
+import { AwSet, CrdtError, MvRegister, OrMap, PNCounter } from '../pkg/node.js';
 
 /** Every order of `items` (small arrays only). */
 function permutations(items) {
@@ -60,4 +60,32 @@ test('MvRegister: concurrent writes are kept, a later write replaces them', () =
   assert.deepEqual(MvRegister.decode(b.encode()).values(), ['agreed']);
   a.merge(a.clear());
   assert.deepEqual(a.values(), []);
+});
+
+test('OrMap: a write wins over a concurrent delete of its key; all orders converge', () => {
+  const a = new OrMap();
+  const b = new OrMap();
+  const theme = a.set('theme', 'dark');
+  b.merge(theme);
+  const removed = b.delete('theme'); // b saw the first write
+  const rewritten = a.set('theme', 'light'); // concurrently, a writes again
+  const font = a.set('font', 'serif');
+  const concurrentFont = b.set('font', 'mono');
+  for (const order of permutations([theme, removed, rewritten, font, concurrentFont])) {
+    const c = new OrMap();
+    for (const delta of [...order, ...order]) c.merge(delta);
+    assert.deepEqual(c.keys(), ['font', 'theme']);
+    assert.deepEqual(c.get('theme'), ['light']);
+    assert.deepEqual(c.get('font').sort(), ['mono', 'serif']);
+    assert.equal(c.size, 2);
+  }
+  const c = OrMap.decode(a.encode());
+  c.merge(b.encode());
+  c.merge(c.set('font', 'sans')); // a later write replaces both concurrent values
+  assert.deepEqual(c.toJSON(), { font: ['sans'], theme: ['light'] });
+  c.delete('theme');
+  assert.equal(c.has('theme'), false);
+  assert.equal(c.get('theme'), undefined);
+  assert.equal(c.merge(c.encode()), false);
+  assert.throws(() => c.merge(new AwSet().encode()), (e) => e.code === 'BAD_ENCODING');
 });
