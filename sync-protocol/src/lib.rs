@@ -31,6 +31,7 @@
 //! assert_eq!(Frame::decode(&bytes).unwrap(), hello);
 //! ```
 
+pub mod client;
 mod fragment;
 mod frame;
 mod status;
