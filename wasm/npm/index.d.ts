@@ -84,7 +84,11 @@ export type CrdtErrorCode =
   | "UNDO_RECORDING"
   | "SYNC_BUFFER_FULL"
   | "DESTROYED"
-  | "DOCUMENT_ERROR";
+  | "DOCUMENT_ERROR"
+  /** A message from the sync server did not decode (the client reconnects). */
+  | "BAD_FRAME"
+  /** The sync server refused a document's changes for good (`whenSaved` rejects with it). */
+  | "REFUSED";
 
 /**
  * What every failing call throws. The document is left as it was before the call.
@@ -884,5 +888,194 @@ export class OrMap {
   merge(bytes: Uint8Array): boolean;
   /** The whole state. */
   encode(): Uint8Array;
+  free(): void;
+}
+
+/** Where a {@link SyncClient} stands with the server. */
+export type SyncStatus =
+  /** No connection: waiting to retry (or destroyed). */
+  | "offline"
+  /** Opening the socket and waiting for the server's welcome. */
+  | "connecting"
+  /** Connected, no document open. */
+  | "online"
+  /** Connected, some local changes not yet acknowledged (or documents still subscribing). */
+  | "syncing"
+  /** Connected, and the server durably stored every local change of every open document. */
+  | "saved";
+
+/** Why the server refused a batch of changes. */
+export type RefusalStatus =
+  | "permissionDenied"
+  | "tooLarge"
+  | "rateLimited"
+  | "invalid"
+  | "overloaded"
+  | "missingDependencies";
+
+/** The minimal WebSocket a {@link SyncClient} needs: the browser's, or Node's `ws` package. */
+export interface WebSocketLike {
+  binaryType: string;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: unknown) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** Options of a {@link SyncClient}. */
+export interface SyncClientOptions {
+  /** A token the server verifies (HS256 JWT listing readable and writable documents). */
+  token?: string;
+  /** The WebSocket class: the browser's by default; in Node 20 pass `WebSocket` from `ws`. */
+  WebSocket?: new (url: string, protocol: string) => WebSocketLike;
+  /** Reconnection delays: a random wait up to `initialMs * 2^attempt`, capped at `maxMs` (defaults 500 and 30,000). */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Client name and version for the server's logs. */
+  agent?: string;
+  /** The random source of the backoff jitter, in [0, 1) (tests pass a fixed one). */
+  random?: () => number;
+  /** The timer functions (tests pass a fake clock); `globalThis` by default. */
+  timers?: {
+    setTimeout(callback: () => void, ms: number): unknown;
+    clearTimeout(handle: unknown): void;
+    setInterval(callback: () => void, ms: number): unknown;
+    clearInterval(handle: unknown): void;
+  };
+}
+
+/** Another client present on a document, with the state it set by `setPresence`. */
+export interface SyncPeer {
+  replica: string;
+  state: unknown;
+}
+
+/** The events of a {@link SyncClient}, by name. */
+export interface SyncClientEvents {
+  /** The status changed. */
+  status: SyncStatus;
+  /** The server refused a batch; the changes stay local (retryable ones are sent again). */
+  refused: { doc: string; batch: number; status: RefusalStatus; retryable: boolean };
+  /** The server reported an error (about a document if `doc` is set), or a frame was bad. */
+  error: { doc?: string; code: string; message: string };
+  /** Another client's presence on `doc` changed. */
+  presence: { doc: string };
+  /** A reconnection is scheduled after `delayMs`. */
+  retry: { attempt: number; delayMs: number };
+}
+
+/**
+ * Documents synced with a `sync-server` over one WebSocket: edits apply locally at once and
+ * reach the server in the background; peers' edits arrive as remote changes of the `Doc`.
+ * The connection comes back by itself (exponential backoff with full jitter, and at once on
+ * the browser's `online` event); {@link SyncClient.whenSaved} says when the server has
+ * durably stored every local change.
+ *
+ * @example
+ * ```ts
+ * import { SyncClient } from "crdt-toolkit";
+ *
+ * const client = new SyncClient("ws://127.0.0.1:8080", { token });
+ * const doc = client.open("notes/1");
+ * doc.getText("body").insert(0, "Hello");
+ * client.on("status", (status) => console.log(status)); // "syncing", then "saved"
+ * await client.whenSaved();
+ * ```
+ */
+export class SyncClient {
+  /** Connects to the server at `url` (`ws://host:port`, the path `/sync` added if none). */
+  constructor(url: string, options?: SyncClientOptions);
+  /** Where the client stands; see {@link SyncStatus}. */
+  readonly status: SyncStatus;
+  /**
+   * Starts syncing the document `id` and returns it: `options.doc` (for example one loaded
+   * from storage) or a new empty one. Opening an open id returns its `Doc`.
+   */
+  open(id: string, options?: { doc?: Doc }): Doc;
+  /** Stops syncing `id` (the `Doc` stays usable). */
+  close(id: string): void;
+  /** True when the server durably stored every local change of `id` (default: every open document). */
+  isSaved(id?: string): boolean;
+  /**
+   * Resolves once the server durably stored every local change of `id` (default: every open
+   * document). Rejects with `REFUSED` if the server refused them for good, `DESTROYED` if
+   * the client is destroyed first.
+   */
+  whenSaved(id?: string): Promise<void>;
+  /** Replaces the token: sent on the live connection and used by later ones. */
+  setToken(token: string | undefined): void;
+  /** Sets this client's presence on `id` (any JSON value; `null` withdraws it). */
+  setPresence(id: string, state: unknown): void;
+  /** The other clients present on `id`. */
+  peers(id: string): SyncPeer[];
+  /** Calls `listener` on each event named `event`; returns a function that stops it. */
+  on<E extends keyof SyncClientEvents>(event: E, listener: (payload: SyncClientEvents[E]) => void): () => void;
+  /** Connects now if offline, without waiting for the backoff. */
+  reconnect(): void;
+  /** Closes the connection and stops; the documents stay usable, unsynced. */
+  destroy(): void;
+}
+
+/** What {@link WireClient.receive} reports. */
+export type WireEvent =
+  | { type: "welcome"; server: string }
+  | { type: "authorized"; expiresAt: number | null }
+  | { type: "connectionError"; code: string; message: string }
+  | { type: "subscribed"; doc: string; access: "read" | "write" }
+  | { type: "changed"; doc: string }
+  | { type: "acknowledged"; doc: string; batch: number }
+  | { type: "refused"; doc: string; batch: number; status: RefusalStatus; retryable: boolean }
+  | { type: "error"; doc: string; code: string; message: string }
+  | { type: "badUpdate"; doc: string; message: string }
+  | { type: "presence"; doc: string };
+
+/**
+ * The sync server's wire protocol without I/O, as {@link SyncClient} uses it: give it what
+ * the socket receives, send what it returns. For other transports only.
+ *
+ * @example
+ * ```ts
+ * const wire = new WireClient("my-app/1.0");
+ * wire.open("notes/1", doc);
+ * socket.onopen = () => wire.connected().forEach((m) => socket.send(m));
+ * socket.onmessage = (e) => {
+ *   wire.receive(new Uint8Array(e.data));
+ *   wire.poll().forEach((m) => socket.send(m));
+ * };
+ * ```
+ */
+export class WireClient {
+  constructor(agent: string, token?: string);
+  /** Starts syncing `doc` as `id`. */
+  open(id: string, doc: Doc): void;
+  /** Stops syncing `id`; returns the messages to send. */
+  close(id: string): Uint8Array[];
+  /** The socket opened: the messages to send first. */
+  connected(): Uint8Array[];
+  /** The socket closed. */
+  disconnected(): void;
+  /** True once the server welcomed the client. */
+  readonly ready: boolean;
+  /** Replaces the token. */
+  setToken(token?: string): void;
+  /** Handles one message from the server (throws `BAD_FRAME` for one that does not decode). */
+  receive(message: Uint8Array): WireEvent[];
+  /** The messages due now. */
+  poll(): Uint8Array[];
+  /** When (`Date.now()` ms) a poll is due without any event, if ever. */
+  nextWakeup(): number | undefined;
+  /** True when the server durably stored everything `id` holds. */
+  isSaved(id: string): boolean;
+  /** The refusal stopping `id`'s changes, if any. */
+  refusal(id: string): RefusalStatus | undefined;
+  /** What the server lets this client do with `id`, once subscribed. */
+  access(id: string): "read" | "write" | undefined;
+  /** Sets or (`undefined`) withdraws this client's presence bytes on `id`. */
+  setPresence(id: string, state?: Uint8Array): void;
+  /** Marks live presence to be sent again. */
+  refreshPresence(): void;
+  /** The other clients present on `id`. */
+  peers(id: string): { replica: string; state: Uint8Array }[];
   free(): void;
 }

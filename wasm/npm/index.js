@@ -20,10 +20,12 @@ export {
   SyncSession,
   UndoManager,
   versionIncludes,
+  WireClient,
   versionJoin,
   versionMeet,
 } from './crdt_wasm.js';
 export { CrdtError } from './errors.js';
+export { SyncClient } from './client.js';
 
 let ready = false;
 

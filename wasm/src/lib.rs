@@ -17,6 +17,8 @@
 //!   deltas;
 //! - `undo`: `UndoManager`, undo/redo of the local replica's changes;
 //! - `sync`: `SyncSession`, one document synced with one peer as encoded messages;
+//! - `wire`: `WireClient`, the sync server's wire protocol (`sync-protocol`'s `ClientSession`)
+//!   around `Doc`s, for the TypeScript `SyncClient` in `npm/client.js`;
 //! - `error`: `CrdtError`, thrown with a stable `code`.
 //!
 //! Nothing a JS caller passes can trap the instance: every failure is a thrown `CrdtError`,
@@ -33,6 +35,7 @@ mod shared;
 mod state;
 mod sync;
 mod undo;
+mod wire;
 
 pub use changes::{version_includes, version_join, version_meet};
 pub use containers::{DocCounter, DocList, DocMap, DocRegister, DocText};
@@ -42,3 +45,4 @@ pub use history::DocView;
 pub use state::{AwSet, MvRegister, OrMap, PNCounter};
 pub use sync::{Presence, SyncSession};
 pub use undo::UndoManager;
+pub use wire::WireClient;

@@ -15,6 +15,7 @@ import {
   DocText,
   DocView,
   type Head,
+  type RefusalStatus,
   type JsonValue,
   type ReadValue,
   init,
@@ -24,8 +25,14 @@ import {
   type Peer,
   PNCounter,
   Presence,
+  SyncClient,
+  type SyncClientOptions,
+  type SyncPeer,
   SyncSession,
+  type SyncStatus,
   UndoManager,
+  WireClient,
+  type WireEvent,
   type UpdateInfo,
   versionIncludes,
   versionJoin,
@@ -175,4 +182,35 @@ export function historyAsData(doc: Doc, peerVersion: Uint8Array): number {
     (values ? values.length : 0) + keys.length + Object.keys(json).length + map.size +
     (message ? 1 : 0) + (when ?? 0)
   );
+}
+
+export async function syncClient(WebSocketImpl: NonNullable<SyncClientOptions['WebSocket']>): Promise<string> {
+  const client = new SyncClient('ws://127.0.0.1:8080', {
+    WebSocket: WebSocketImpl,
+    token: 'a.b.c',
+    backoff: { initialMs: 100, maxMs: 10_000 },
+  });
+  const doc: Doc = client.open('notes/1');
+  doc.getText('body').insert(0, 'hi');
+  const stop: () => void = client.on('refused', (refusal) => {
+    const status: RefusalStatus = refusal.status;
+    console.log(refusal.doc, refusal.batch, status, refusal.retryable);
+  });
+  client.on('status', (status: SyncStatus) => console.log(status));
+  client.on('retry', ({ attempt, delayMs }) => console.log(attempt + delayMs));
+  client.setPresence('notes/1', { name: 'Ana' });
+  const peers: SyncPeer[] = client.peers('notes/1');
+  await client.whenSaved();
+  const saved: boolean = client.isSaved('notes/1');
+  stop();
+  client.setToken(undefined);
+  client.reconnect();
+  client.close('notes/1');
+  client.destroy();
+  const wire = new WireClient('agent/1');
+  wire.open('d', doc);
+  const out: Uint8Array[] = wire.connected();
+  const events: WireEvent[] = wire.receive(out[0] ?? new Uint8Array());
+  const wake: number | undefined = wire.nextWakeup();
+  return `${peers.length} ${saved} ${client.status} ${events.length} ${wake ?? 0}`;
 }

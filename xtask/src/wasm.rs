@@ -207,10 +207,22 @@ pub(crate) fn test() -> Result<(), String> {
     )?;
     let root = workspace_root();
     let wasm_dir = root.join("wasm");
+    // The SyncClient tests start real server processes (already built by the Rust tests, so
+    // this is quick).
+    run("cargo", &["build", "--package", "sync-server", "--bin", "sync-server"])?;
+    let server = root.join("target/debug/sync-server");
+    let server_env = format!("SYNC_SERVER_BIN={}", server.display());
     run_in(
         &wasm_dir,
-        "node",
-        &["--expose-gc", "--test", "--test-reporter=spec", "test/"],
+        "env",
+        &[
+            &server_env,
+            "node",
+            "--expose-gc",
+            "--test",
+            "--test-reporter=spec",
+            "test/",
+        ],
     )?;
     let tsc = wasm_dir.join("node_modules/.bin/tsc");
     run_in(

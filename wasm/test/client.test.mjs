@@ -1,0 +1,200 @@
+// SyncClient through the built package against a real sync-server process on loopback, with
+// Node's `ws` as the WebSocket: convergence, nothing acknowledged lost across a server kill,
+// refusals surfaced, and the reconnection backoff observed on a fake clock.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { WebSocket } from 'ws';
+
+import { CrdtError, Doc, SyncClient } from '../pkg/node.js';
+import { startServer, until } from '../test-support/server.mjs';
+
+const servers = [];
+const clients = [];
+after(async () => {
+  for (const client of clients) client.destroy();
+  for (const server of servers) await server.kill();
+});
+
+async function server(options) {
+  const started = await startServer(options);
+  servers.push(started);
+  return started;
+}
+
+function client(url, options = {}) {
+  const made = new SyncClient(url, { WebSocket, backoff: { initialMs: 50, maxMs: 500 }, ...options });
+  clients.push(made);
+  return made;
+}
+
+describe('SyncClient against sync-server', () => {
+  test('two clients converge, and whenSaved resolves once the server stored every change', async () => {
+    const { url } = await server();
+    const a = client(url);
+    const b = client(url);
+    assert.equal(a.status, 'connecting');
+    const statuses = [];
+    a.on('status', (status) => statuses.push(status));
+    const docA = a.open('notes/1');
+    const docB = b.open('notes/1');
+    docA.getText('body').insert(0, 'Hello 👋');
+    docB.getList('items').push('from b');
+    await Promise.all([a.whenSaved(), b.whenSaved()]);
+    assert.equal(a.isSaved(), true);
+    await until(() => docA.getList('items').length === 1 && docB.getText('body').toString() === 'Hello 👋');
+    assert.deepEqual(docA.toJSON(), docB.toJSON());
+    // Many edits in one task travel as one batch and are all acknowledged.
+    for (let i = 0; i < 100; i++) docB.getText('body').insert(0, String(i % 10));
+    await b.whenSaved('notes/1');
+    await until(() => docA.getText('body').length === docB.getText('body').length);
+    assert.deepEqual(docA.toJSON(), docB.toJSON());
+    assert.equal(a.status, 'saved');
+    assert.deepEqual(statuses.slice(0, 3), ['online', 'syncing', 'saved']);
+  });
+
+  test('a server killed mid-edit loses nothing acknowledged; offline edits go out on reconnect', async () => {
+    const first = await server();
+    const a = client(first.url);
+    const doc = a.open('notes/2');
+    const list = doc.getList('log');
+    for (let i = 0; i < 20; i++) list.push(`saved ${i}`);
+    await a.whenSaved();
+    await first.kill();
+    await until(() => a.status === 'offline', 5_000, 'offline');
+    // Edits while the server is down stay local and unacknowledged.
+    list.push('offline edit');
+    assert.equal(a.isSaved(), false);
+    let saved = false;
+    const whenSaved = a.whenSaved().then(() => {
+      saved = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(saved, false);
+    // The same server (port and data) comes back; the client reconnects by itself.
+    const second = await server({ port: first.port, dataDir: first.dataDir });
+    await whenSaved;
+    const fresh = client(second.url);
+    const copy = fresh.open('notes/2');
+    await until(() => copy.getList('log').length === 21, 10_000, 'the fresh client to catch up');
+    assert.deepEqual(copy.toJSON(), doc.toJSON());
+  });
+
+  test('refusals surface as events and whenSaved rejects; the edit stays local', async () => {
+    const { url } = await server({ args: ['--max-document', '2000'] });
+    const a = client(url);
+    const refusals = [];
+    a.on('refused', (refusal) => refusals.push(refusal));
+    const doc = a.open('big');
+    doc.root.set('blob', 'x'.repeat(50_000));
+    await assert.rejects(a.whenSaved(), (e) => e instanceof CrdtError && e.code === 'REFUSED');
+    assert.deepEqual(
+      refusals.map((r) => [r.doc, r.status, r.retryable]),
+      [['big', 'tooLarge', false]],
+    );
+    assert.equal(doc.root.get('blob').length, 50_000);
+    assert.equal(a.isSaved(), false);
+  });
+
+  test('presence: peers see each other, and a withdrawn presence disappears', async () => {
+    const { url } = await server();
+    const a = client(url);
+    const b = client(url);
+    a.open('room');
+    b.open('room');
+    a.setPresence('room', { name: 'Ana', color: '#c33' });
+    await until(() => b.peers('room').length === 1, 10_000, 'b to see a');
+    assert.deepEqual(b.peers('room')[0].state, { name: 'Ana', color: '#c33' });
+    assert.deepEqual(a.peers('room'), []); // its own presence is not a peer
+    a.setPresence('room', null);
+    await until(() => b.peers('room').length === 0, 10_000, 'a to leave');
+  });
+
+  test('bad arguments throw typed errors', () => {
+    assert.throws(() => new SyncClient('ws://127.0.0.1:1', {}), (e) => {
+      // Node 20 has no global WebSocket: the error says what to pass.
+      return typeof globalThis.WebSocket === 'function' || (e instanceof CrdtError && e.code === 'INVALID_ARGUMENT');
+    });
+    const a = client('ws://127.0.0.1:1');
+    assert.throws(() => a.open(''), (e) => e.code === 'INVALID_ARGUMENT');
+    const doc = a.open('x');
+    assert.throws(() => a.open('x', { doc: new Doc() }), (e) => e.code === 'INVALID_ARGUMENT');
+    assert.equal(a.open('x'), doc);
+    assert.throws(() => a.peers('not open'), (e) => e.code === 'INVALID_ARGUMENT');
+  });
+});
+
+describe('reconnection backoff', () => {
+  /** A WebSocket whose connections always fail, a moment after they start. */
+  class FailingSocket {
+    static attempts = 0;
+    constructor() {
+      FailingSocket.attempts += 1;
+      this.onopen = this.onmessage = this.onclose = this.onerror = null;
+      queueMicrotask(() => this.onclose?.({}));
+    }
+    send() {}
+    close() {}
+  }
+
+  /** Timers that run only when the test says so. */
+  function fakeTimers() {
+    const pending = [];
+    return {
+      pending,
+      setTimeout(callback, ms) {
+        const timer = { callback, ms };
+        pending.push(timer);
+        return timer;
+      },
+      clearTimeout(timer) {
+        const i = pending.indexOf(timer);
+        if (i >= 0) pending.splice(i, 1);
+      },
+      setInterval() {
+        return null;
+      },
+      clearInterval() {},
+      /** Runs the earliest timer. */
+      fire() {
+        pending.sort((x, y) => x.ms - y.ms);
+        pending.shift().callback();
+      },
+    };
+  }
+
+  test('waits are random up to an exponentially growing cap (full jitter), reset by reconnect()', async () => {
+    const timers = fakeTimers();
+    const delays = [];
+    const a = new SyncClient('ws://127.0.0.1:9', {
+      WebSocket: FailingSocket,
+      timers,
+      random: () => 0.999,
+      backoff: { initialMs: 100, maxMs: 1_000 },
+    });
+    a.on('retry', ({ delayMs }) => delays.push(delayMs));
+    for (let i = 0; i < 6; i++) {
+      await until(() => timers.pending.length === 1, 1_000, 'a scheduled retry');
+      timers.fire();
+    }
+    await until(() => delays.length === 7, 1_000, 'the seventh retry');
+    assert.deepEqual(delays, [99, 199, 399, 799, 999, 999, 999]);
+    assert.equal(FailingSocket.attempts, 7);
+    // The browser's `online` event calls reconnect(): at once, and the cap starts again.
+    a.reconnect();
+    await until(() => delays.length === 8, 1_000, 'the retry after reconnect');
+    assert.equal(delays[7], 99);
+    assert.equal(FailingSocket.attempts, 8);
+    // Another random draw gives another wait under the same cap.
+    a.destroy();
+    const b = new SyncClient('ws://127.0.0.1:9', {
+      WebSocket: FailingSocket,
+      timers: fakeTimers(),
+      random: () => 0.25,
+      backoff: { initialMs: 100, maxMs: 1_000 },
+    });
+    const first = await new Promise((resolve) => b.on('retry', ({ delayMs }) => resolve(delayMs)));
+    assert.equal(first, 25);
+    assert.equal(b.status, 'offline');
+    b.destroy();
+  });
+});
