@@ -209,7 +209,10 @@ pub(crate) fn test() -> Result<(), String> {
     let wasm_dir = root.join("wasm");
     // The SyncClient tests start real server processes (already built by the Rust tests, so
     // this is quick).
-    run("cargo", &["build", "--package", "sync-server", "--bin", "sync-server"])?;
+    run(
+        "cargo",
+        &["build", "--package", "sync-server", "--bin", "sync-server"],
+    )?;
     let server = root.join("target/debug/sync-server");
     let server_env = format!("SYNC_SERVER_BIN={}", server.display());
     run_in(
