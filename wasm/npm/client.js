@@ -2,16 +2,47 @@
 // fragments, subscriptions, numbered batches, acknowledgements, refusals) is decided in wasm
 // by WireClient; this file owns what wasm cannot: the socket, timers, reconnection with
 // backoff, status, events and promises. Types and docs: index.d.ts.
-import { Doc, WireClient } from './crdt_wasm.js';
+import { Doc, WireClient, versionIncludes } from './crdt_wasm.js';
 import { CrdtError } from './errors.js';
+import { IndexedDbStorage } from './storage.js';
 
 /** The WebSocket subprotocol of the server's wire format (`sync-protocol`'s SUBPROTOCOL). */
 const SUBPROTOCOL = 'crdt-sync.v1';
 /** Presence lasts 30 s on other clients; it is sent again at a third of that. */
 const PRESENCE_REFRESH_MS = 10_000;
 
+/** Appended updates per document before they are folded into one snapshot. */
+const COMPACT_AFTER = 100;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/**
+ * Applies stored parts (a snapshot and updates, possibly written by several tabs in any
+ * order) to `doc`, retrying those that wait for others; returns the errors of parts that
+ * could not be applied.
+ */
+function applyParts(doc, parts) {
+  const errors = [];
+  let pending = parts;
+  while (pending.length > 0) {
+    const waiting = [];
+    for (const part of pending) {
+      try {
+        doc.applyUpdate(part);
+      } catch (error) {
+        if (error?.code === 'MISSING_DEPENDENCY') waiting.push({ part, error });
+        else errors.push(error);
+      }
+    }
+    if (waiting.length === pending.length) {
+      errors.push(...waiting.map((w) => w.error));
+      break;
+    }
+    pending = waiting.map((w) => w.part);
+  }
+  return errors;
+}
 
 /** `ws://host:port` gets the server's `/sync` path; a URL with a path is kept as given. */
 function syncUrl(url) {
@@ -40,6 +71,14 @@ export class SyncClient {
     this._maxDelay = options.backoff?.maxMs ?? 30_000;
     this._random = options.random ?? Math.random;
     this._timers = options.timers ?? globalThis;
+    this._storage =
+      options.storage !== undefined
+        ? options.storage
+        : typeof globalThis.indexedDB !== 'undefined'
+          ? new IndexedDbStorage()
+          : null;
+    /** @type {Map<string, Promise<Doc>>} */
+    this._opening = new Map();
     /** @type {Map<string, { doc: Doc, listener: number }>} */
     this._docs = new Map();
     /** @type {Map<string, Set<Function>>} */
@@ -72,28 +111,118 @@ export class SyncClient {
   /**
    * @param {string} id
    * @param {{ doc?: Doc }} [options]
-   * @returns {Doc}
+   * @returns {Promise<Doc>}
    */
   open(id, options = {}) {
     if (typeof id !== 'string' || id.length === 0) {
-      throw new CrdtError('INVALID_ARGUMENT', 'a document id is a non-empty string');
+      return Promise.reject(new CrdtError('INVALID_ARGUMENT', 'a document id is a non-empty string'));
     }
-    const open = this._docs.get(id);
-    if (open) {
-      if (options.doc && options.doc !== open.doc) {
-        throw new CrdtError('INVALID_ARGUMENT', `document ${JSON.stringify(id)} is already open with another Doc`);
+    if (this._destroyed) {
+      return Promise.reject(new CrdtError('DESTROYED', 'the sync client was destroyed'));
+    }
+    const opening = this._opening.get(id);
+    if (opening) {
+      return opening.then((doc) => {
+        if (options.doc && options.doc !== doc) {
+          throw new CrdtError('INVALID_ARGUMENT', `document ${JSON.stringify(id)} is already open with another Doc`);
+        }
+        return doc;
+      });
+    }
+    const promise = this._load(id, options.doc);
+    this._opening.set(id, promise);
+    promise.catch(() => this._opening.delete(id));
+    return promise;
+  }
+
+  async _load(id, given) {
+    const doc = given ?? new Doc();
+    let parts = [];
+    if (this._storage) {
+      try {
+        parts = await this._storage.load(id);
+      } catch (error) {
+        this._emit('storageError', { doc: id, error });
       }
-      return open.doc;
     }
-    const doc = options.doc ?? new Doc();
-    this._wire.open(id, doc);
+    for (const error of applyParts(doc, parts)) this._emit('storageError', { doc: id, error });
+    if (this._destroyed) throw new CrdtError('DESTROYED', 'the sync client was destroyed');
+    const entry = {
+      doc,
+      listener: 0,
+      // What storage holds: everything loaded (a given doc's own content is stored next).
+      storedVersion: given ? new Doc().version() : doc.version(),
+      appends: 0,
+      persisting: Promise.resolve(),
+      persistQueued: false,
+      storageError: null,
+    };
     // Local edits go out in one batch per task: many edits in one tick make one message.
-    const listener = doc.subscribe((event) => {
+    entry.listener = doc.subscribe((event) => {
       if (event.origin === 'local') this._queueFlush();
+      this._schedulePersist(id);
     });
-    this._docs.set(id, { doc, listener });
+    this._wire.open(id, doc);
+    this._docs.set(id, entry);
+    this._schedulePersist(id);
     this._flush();
     return doc;
+  }
+
+  /** @param {string} [id] @returns {Promise<void>} */
+  async whenStored(id) {
+    const ids = id === undefined ? [...this._docs.keys()] : [id];
+    for (const each of ids) {
+      const entry = this._docs.get(each);
+      if (!entry) throw new CrdtError('INVALID_ARGUMENT', `document ${JSON.stringify(each)} is not open`);
+      if (!this._storage) continue;
+      for (;;) {
+        this._schedulePersist(each);
+        await new Promise((resolve) => queueMicrotask(resolve));
+        await entry.persisting;
+        if (entry.storageError) throw entry.storageError;
+        if (versionIncludes(entry.storedVersion, entry.doc.version())) break;
+      }
+    }
+  }
+
+  _schedulePersist(id) {
+    const entry = this._docs.get(id);
+    if (!entry || !this._storage || entry.persistQueued) return;
+    entry.persistQueued = true;
+    queueMicrotask(() => {
+      entry.persistQueued = false;
+      entry.persisting = entry.persisting.then(() => this._persist(id, entry));
+    });
+  }
+
+  /** Writes what storage lacks of one document: an update, or every 100th time a snapshot. */
+  async _persist(id, entry) {
+    const doc = entry.doc;
+    const version = doc.version();
+    if (versionIncludes(entry.storedVersion, version)) return;
+    try {
+      if (entry.appends >= COMPACT_AFTER) {
+        let stored = version;
+        await this._storage.compact(id, (parts) => {
+          // Other tabs' parts are merged in, so the snapshot replacing them holds them all.
+          for (const error of applyParts(doc, parts)) this._emit('storageError', { doc: id, error });
+          stored = doc.version();
+          return doc.encode();
+        });
+        entry.appends = 0;
+        entry.storedVersion = stored;
+      } else {
+        await this._storage.append(id, doc.updateSince(entry.storedVersion));
+        entry.appends += 1;
+        entry.storedVersion = version;
+      }
+      entry.storageError = null;
+    } catch (error) {
+      // A full quota or a failing disk: the edits stay in memory and are written next time.
+      entry.storageError = error;
+      this._emit('storageError', { doc: id, error });
+    }
   }
 
   /** @param {string} id */
@@ -101,6 +230,7 @@ export class SyncClient {
     const open = this._docs.get(id);
     if (!open) return;
     this._docs.delete(id);
+    this._opening.delete(id);
     open.doc.unsubscribe(open.listener);
     this._sendAll(this._wire.close(id));
     this._checkSaved();

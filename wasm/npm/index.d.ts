@@ -936,6 +936,11 @@ export interface SyncClientOptions {
   agent?: string;
   /** The random source of the backoff jitter, in [0, 1) (tests pass a fixed one). */
   random?: () => number;
+  /**
+   * Where documents are kept between page loads: IndexedDB in browsers by default
+   * ({@link IndexedDbStorage}), none elsewhere; `null` keeps nothing.
+   */
+  storage?: DocStorage | null;
   /** The timer functions (tests pass a fake clock); `globalThis` by default. */
   timers?: {
     setTimeout(callback: () => void, ms: number): unknown;
@@ -963,6 +968,58 @@ export interface SyncClientEvents {
   presence: { doc: string };
   /** A reconnection is scheduled after `delayMs`. */
   retry: { attempt: number; delayMs: number };
+  /**
+   * Storage failed (a full quota, stored data that does not load): the edits stay in memory
+   * and are written again after the next change.
+   */
+  storageError: { doc: string; error: unknown };
+}
+
+/**
+ * Where a {@link SyncClient} keeps documents: each is stored as parts (a snapshot and the
+ * updates after it). Implement it to store elsewhere.
+ */
+export interface DocStorage {
+  /** Every part stored for document `key`, in the order written. */
+  load(key: string): Promise<Uint8Array[]>;
+  /** Stores one more part of `key`. */
+  append(key: string, update: Uint8Array): Promise<void>;
+  /**
+   * Replaces the parts of `key` by what `merge(parts)` returns (it merges them into the
+   * document and returns its snapshot), atomically against other writers.
+   */
+  compact(key: string, merge: (parts: Uint8Array[]) => Uint8Array): Promise<void>;
+}
+
+/**
+ * Documents in the browser's IndexedDB (database `name`, default `"crdt-toolkit"`); tabs of
+ * one origin may write at once. The default storage of a {@link SyncClient} in browsers.
+ *
+ * @example
+ * ```ts
+ * const client = new SyncClient(url, { storage: new IndexedDbStorage("my-app") });
+ * ```
+ */
+export class IndexedDbStorage implements DocStorage {
+  constructor(name?: string);
+  load(key: string): Promise<Uint8Array[]>;
+  append(key: string, update: Uint8Array): Promise<void>;
+  compact(key: string, merge: (parts: Uint8Array[]) => Uint8Array): Promise<void>;
+}
+
+/**
+ * Documents in memory, gone with the process (Node, tests).
+ *
+ * @example
+ * ```ts
+ * const client = new SyncClient(url, { WebSocket, storage: new MemoryStorage() });
+ * ```
+ */
+export class MemoryStorage implements DocStorage {
+  constructor();
+  load(key: string): Promise<Uint8Array[]>;
+  append(key: string, update: Uint8Array): Promise<void>;
+  compact(key: string, merge: (parts: Uint8Array[]) => Uint8Array): Promise<void>;
 }
 
 /**
@@ -977,7 +1034,7 @@ export interface SyncClientEvents {
  * import { SyncClient } from "crdt-toolkit";
  *
  * const client = new SyncClient("ws://127.0.0.1:8080", { token });
- * const doc = client.open("notes/1");
+ * const doc = await client.open("notes/1"); // at once from IndexedDB, offline too
  * doc.getText("body").insert(0, "Hello");
  * client.on("status", (status) => console.log(status)); // "syncing", then "saved"
  * await client.whenSaved();
@@ -989,10 +1046,17 @@ export class SyncClient {
   /** Where the client stands; see {@link SyncStatus}. */
   readonly status: SyncStatus;
   /**
-   * Starts syncing the document `id` and returns it: `options.doc` (for example one loaded
-   * from storage) or a new empty one. Opening an open id returns its `Doc`.
+   * Starts syncing the document `id` and returns it once loaded from storage (with its
+   * unsynced edits from earlier visits), or a new document; `options.doc` is a `Doc` to
+   * sync instead (what storage holds is merged into it). Opening an open id returns its
+   * `Doc`.
    */
-  open(id: string, options?: { doc?: Doc }): Doc;
+  open(id: string, options?: { doc?: Doc }): Promise<Doc>;
+  /**
+   * Resolves once storage holds every change of `id` (default: every open document);
+   * rejects with the storage's error if writing failed.
+   */
+  whenStored(id?: string): Promise<void>;
   /** Stops syncing `id` (the `Doc` stays usable). */
   close(id: string): void;
   /** True when the server durably stored every local change of `id` (default: every open document). */

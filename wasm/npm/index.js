@@ -26,6 +26,7 @@ export {
 } from './crdt_wasm.js';
 export { CrdtError } from './errors.js';
 export { SyncClient } from './client.js';
+export { IndexedDbStorage, MemoryStorage } from './storage.js';
 
 let ready = false;
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 
-import { CrdtError, Doc, SyncClient } from '../pkg/node.js';
+import { CrdtError, Doc, MemoryStorage, SyncClient } from '../pkg/node.js';
 import { startServer, until } from '../test-support/server.mjs';
 
 const servers = [];
@@ -35,8 +35,8 @@ describe('SyncClient against sync-server', () => {
     assert.equal(a.status, 'connecting');
     const statuses = [];
     a.on('status', (status) => statuses.push(status));
-    const docA = a.open('notes/1');
-    const docB = b.open('notes/1');
+    const docA = await a.open('notes/1');
+    const docB = await b.open('notes/1');
     docA.getText('body').insert(0, 'Hello 👋');
     docB.getList('items').push('from b');
     await Promise.all([a.whenSaved(), b.whenSaved()]);
@@ -55,7 +55,7 @@ describe('SyncClient against sync-server', () => {
   test('a server killed mid-edit loses nothing acknowledged; offline edits go out on reconnect', async () => {
     const first = await server();
     const a = client(first.url);
-    const doc = a.open('notes/2');
+    const doc = await a.open('notes/2');
     const list = doc.getList('log');
     for (let i = 0; i < 20; i++) list.push(`saved ${i}`);
     await a.whenSaved();
@@ -74,7 +74,7 @@ describe('SyncClient against sync-server', () => {
     const second = await server({ port: first.port, dataDir: first.dataDir });
     await whenSaved;
     const fresh = client(second.url);
-    const copy = fresh.open('notes/2');
+    const copy = await fresh.open('notes/2');
     await until(() => copy.getList('log').length === 21, 10_000, 'the fresh client to catch up');
     assert.deepEqual(copy.toJSON(), doc.toJSON());
   });
@@ -84,7 +84,7 @@ describe('SyncClient against sync-server', () => {
     const a = client(url);
     const refusals = [];
     a.on('refused', (refusal) => refusals.push(refusal));
-    const doc = a.open('big');
+    const doc = await a.open('big');
     doc.root.set('blob', 'x'.repeat(50_000));
     await assert.rejects(a.whenSaved(), (e) => e instanceof CrdtError && e.code === 'REFUSED');
     assert.deepEqual(
@@ -99,8 +99,8 @@ describe('SyncClient against sync-server', () => {
     const { url } = await server();
     const a = client(url);
     const b = client(url);
-    a.open('room');
-    b.open('room');
+    await a.open('room');
+    await b.open('room');
     a.setPresence('room', { name: 'Ana', color: '#c33' });
     await until(() => b.peers('room').length === 1, 10_000, 'b to see a');
     assert.deepEqual(b.peers('room')[0].state, { name: 'Ana', color: '#c33' });
@@ -109,17 +109,81 @@ describe('SyncClient against sync-server', () => {
     await until(() => b.peers('room').length === 0, 10_000, 'a to leave');
   });
 
-  test('bad arguments throw typed errors', () => {
+  test('bad arguments throw typed errors', async () => {
     assert.throws(() => new SyncClient('ws://127.0.0.1:1', {}), (e) => {
       // Node 20 has no global WebSocket: the error says what to pass.
       return typeof globalThis.WebSocket === 'function' || (e instanceof CrdtError && e.code === 'INVALID_ARGUMENT');
     });
     const a = client('ws://127.0.0.1:1');
-    assert.throws(() => a.open(''), (e) => e.code === 'INVALID_ARGUMENT');
-    const doc = a.open('x');
-    assert.throws(() => a.open('x', { doc: new Doc() }), (e) => e.code === 'INVALID_ARGUMENT');
-    assert.equal(a.open('x'), doc);
+    await assert.rejects(a.open(''), (e) => e.code === 'INVALID_ARGUMENT');
+    const doc = await a.open('x');
+    await assert.rejects(a.open('x', { doc: new Doc() }), (e) => e.code === 'INVALID_ARGUMENT');
+    assert.equal(await a.open('x'), doc);
     assert.throws(() => a.peers('not open'), (e) => e.code === 'INVALID_ARGUMENT');
+  });
+});
+
+describe('storage', () => {
+  test('a client started while the server is down shows the stored edits, then syncs them', async () => {
+    const storage = new MemoryStorage();
+    const first = await server();
+    const a = client(first.url, { storage });
+    const doc = await a.open('offline-first');
+    doc.getText('t').insert(0, 'saved');
+    await a.whenSaved();
+    await first.kill();
+    doc.getText('t').insert(5, ' + unsynced');
+    await a.whenStored();
+    a.destroy();
+    // "Reload" while the server is down: the document is there at once, with its unsynced edit.
+    const b = client(first.url, { storage });
+    const reloaded = await b.open('offline-first');
+    assert.equal(reloaded.getText('t').toString(), 'saved + unsynced');
+    assert.notEqual(reloaded.replica, doc.replica); // a new replica per load, never a reused one
+    assert.equal(b.isSaved(), false);
+    // The server comes back: the unsynced edit reaches it.
+    const second = await server({ port: first.port, dataDir: first.dataDir });
+    await b.whenSaved();
+    const c = client(second.url);
+    const copy = await c.open('offline-first');
+    await until(() => copy.getText('t').toString() === 'saved + unsynced');
+  });
+
+  test('many small writes are folded into a snapshot; what loads is the same document', async () => {
+    const storage = new MemoryStorage();
+    const a = client('ws://127.0.0.1:9', { storage });
+    const doc = await a.open('log');
+    for (let i = 0; i < 250; i++) {
+      doc.getList('l').push(i);
+      await a.whenStored('log');
+    }
+    const parts = await storage.load('log');
+    assert.ok(parts.length < 100, `${parts.length} parts`);
+    const b = client('ws://127.0.0.1:9', { storage });
+    const loaded = await b.open('log');
+    assert.deepEqual(loaded.toJSON(), doc.toJSON());
+  });
+
+  test('a storage failure is an event and a rejected whenStored; the next write catches up', async () => {
+    const storage = new MemoryStorage();
+    let full = true;
+    const append = storage.append.bind(storage);
+    storage.append = async (key, update) => {
+      if (full) throw new Error('QuotaExceededError');
+      return append(key, update);
+    };
+    const a = client('ws://127.0.0.1:9', { storage });
+    const errors = [];
+    a.on('storageError', ({ error }) => errors.push(String(error)));
+    const doc = await a.open('quota');
+    doc.root.set('k', 1);
+    await assert.rejects(a.whenStored(), /QuotaExceededError/);
+    assert.ok(errors.length >= 1);
+    full = false;
+    doc.root.set('k2', 2);
+    await a.whenStored();
+    const loaded = await client('ws://127.0.0.1:9', { storage }).open('quota');
+    assert.deepEqual(loaded.toJSON(), { k: 1, k2: 2 });
   });
 });
 

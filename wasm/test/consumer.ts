@@ -15,6 +15,9 @@ import {
   DocText,
   DocView,
   type Head,
+  type DocStorage,
+  IndexedDbStorage,
+  MemoryStorage,
   type RefusalStatus,
   type JsonValue,
   type ReadValue,
@@ -189,8 +192,13 @@ export async function syncClient(WebSocketImpl: NonNullable<SyncClientOptions['W
     WebSocket: WebSocketImpl,
     token: 'a.b.c',
     backoff: { initialMs: 100, maxMs: 10_000 },
+    storage: new MemoryStorage(),
   });
-  const doc: Doc = client.open('notes/1');
+  const custom: DocStorage = new IndexedDbStorage('app');
+  await custom.compact('k', (parts) => parts[0] ?? new Uint8Array());
+  const doc: Doc = await client.open('notes/1');
+  await client.whenStored('notes/1');
+  client.on('storageError', ({ doc: id, error }) => console.log(id, error));
   doc.getText('body').insert(0, 'hi');
   const stop: () => void = client.on('refused', (refusal) => {
     const status: RefusalStatus = refusal.status;
