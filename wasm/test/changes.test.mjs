@@ -146,7 +146,8 @@ describe('compact', () => {
     peer.applyUpdate(doc.updateSince(peer.version()));
     doc.applyUpdate(peer.updateSince(doc.version()));
     assert.deepEqual(doc.toJSON(), peer.toJSON());
-    assert.equal(doc.getText('t').toString().slice(0, 7), '> late ');
+    // Both concurrent inserts at 0 (their order depends on the random replica ids).
+    assert.ok(['> late ', 'late > '].includes(doc.getText('t').toString().slice(0, 7)));
     // An empty newcomer gets the compacted document whole; a replica with edits of its own
     // that lacks the dropped history cannot be served from it.
     const newcomer = new Doc();
