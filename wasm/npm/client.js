@@ -2,9 +2,10 @@
 // fragments, subscriptions, numbered batches, acknowledgements, refusals) is decided in wasm
 // by WireClient; this file owns what wasm cannot: the socket, timers, reconnection with
 // backoff, status, events and promises. Types and docs: index.d.ts.
-import { Doc, WireClient, versionIncludes } from './crdt_wasm.js';
+import { Doc, WireClient, versionIncludes, versionJoin } from './crdt_wasm.js';
 import { CrdtError } from './errors.js';
 import { IndexedDbStorage } from './storage.js';
+import { TabChannel } from './tabs.js';
 
 /** The WebSocket subprotocol of the server's wire format (`sync-protocol`'s SUBPROTOCOL). */
 const SUBPROTOCOL = 'crdt-sync.v1';
@@ -79,6 +80,7 @@ export class SyncClient {
           : null;
     /** @type {Map<string, Promise<Doc>>} */
     this._opening = new Map();
+    this._broadcast = options.broadcast ?? typeof globalThis.BroadcastChannel === 'function';
     /** @type {Map<string, { doc: Doc, listener: number }>} */
     this._docs = new Map();
     /** @type {Map<string, Set<Function>>} */
@@ -156,12 +158,29 @@ export class SyncClient {
       persisting: Promise.resolve(),
       persistQueued: false,
       storageError: null,
+      /** @type {TabChannel | null} */
+      tab: null,
+      /** @type {Uint8Array | null} what other tabs' servers acknowledged */
+      sharedDurable: null,
     };
-    // Local edits go out in one batch per task: many edits in one tick make one message.
-    entry.listener = doc.subscribe((event) => {
-      if (event.origin === 'local') this._queueFlush();
+    // Edits go out in one batch per task: many edits in one tick make one message. Changes
+    // from other tabs go to the server too (this tab may be the one connected).
+    entry.listener = doc.subscribe(() => {
+      this._queueFlush();
       this._schedulePersist(id);
+      if (entry.tab && !entry.tab.applying) entry.tab.changed();
     });
+    if (this._broadcast) {
+      entry.tab = new TabChannel(
+        `crdt-toolkit|${this._url}|${id}`,
+        doc,
+        (version) => {
+          entry.sharedDurable = entry.sharedDurable ? versionJoin(entry.sharedDurable, version) : version;
+          this._queueFlush();
+        },
+        (error) => this._emit('error', { doc: id, code: 'badTabUpdate', message: String(error?.message ?? error) }),
+      );
+    }
     this._wire.open(id, doc);
     this._docs.set(id, entry);
     this._schedulePersist(id);
@@ -232,6 +251,7 @@ export class SyncClient {
     this._docs.delete(id);
     this._opening.delete(id);
     open.doc.unsubscribe(open.listener);
+    open.tab?.close();
     this._sendAll(this._wire.close(id));
     this._checkSaved();
   }
@@ -240,7 +260,17 @@ export class SyncClient {
   isSaved(id) {
     if (this._destroyed) return false;
     const ids = id === undefined ? [...this._docs.keys()] : [id];
-    return ids.every((each) => this._docs.has(each) && this._wire.isSaved(each));
+    return ids.every((each) => {
+      const entry = this._docs.get(each);
+      if (!entry) return false;
+      if (this._wire.isSaved(each)) return true;
+      // Another tab's server acknowledged everything this document holds.
+      return (
+        entry.sharedDurable !== null &&
+        this._wire.refusal(each) === undefined &&
+        versionIncludes(entry.sharedDurable, entry.doc.version())
+      );
+    });
   }
 
   /** @param {string} [id] @returns {Promise<void>} */
@@ -428,6 +458,12 @@ export class SyncClient {
       case 'connectionError':
         this._emit('error', { code: event.code, message: event.message });
         break;
+      case 'acknowledged': {
+        const entry = this._docs.get(event.doc);
+        const durable = this._wire.durableVersion(event.doc);
+        if (entry?.tab && durable) entry.tab.durable(durable);
+        break;
+      }
       case 'refused':
         this._emit('refused', { doc: event.doc, batch: event.batch, status: event.status, retryable: event.retryable });
         break;

@@ -941,6 +941,13 @@ export interface SyncClientOptions {
    * ({@link IndexedDbStorage}), none elsewhere; `null` keeps nothing.
    */
   storage?: DocStorage | null;
+  /**
+   * Share changes at once with the other tabs of this origin that opened the same document
+   * on the same server, through `BroadcastChannel` (default: where it exists). Every tab
+   * keeps its own connection; one connected tab is enough for all tabs' edits to reach the
+   * server, and a tab knows its edits are saved when any tab's server acknowledged them.
+   */
+  broadcast?: boolean;
   /** The timer functions (tests pass a fake clock); `globalThis` by default. */
   timers?: {
     setTimeout(callback: () => void, ms: number): unknown;

@@ -274,6 +274,16 @@ impl WireClient {
         handle.read(|document| Ok(self.session()?.is_saved(id, document)))
     }
 
+    /// What the server has confirmed durable for `id`, as an encoded version.
+    #[wasm_bindgen(js_name = durableVersion)]
+    pub fn durable_version(&self, id: &str) -> Result<Option<Uint8Array>, JsFailure> {
+        use crdt_core::codec::Encode;
+        Ok(self
+            .session()?
+            .durable_version(id)
+            .map(|version| Uint8Array::from(version.encode().as_slice())))
+    }
+
     /// The refusal that stops `id`'s changes from being sent (`"permissionDenied"`,
     /// `"tooLarge"`, `"invalid"`), if any.
     pub fn refusal(&self, id: &str) -> Result<Option<String>, JsFailure> {

@@ -22,7 +22,14 @@ async function server(options) {
 }
 
 function client(url, options = {}) {
-  const made = new SyncClient(url, { WebSocket, backoff: { initialMs: 50, maxMs: 500 }, ...options });
+  // No BroadcastChannel unless a test asks: clients in one process would otherwise share
+  // changes without the server, and the server tests would prove nothing.
+  const made = new SyncClient(url, {
+    WebSocket,
+    backoff: { initialMs: 50, maxMs: 500 },
+    broadcast: false,
+    ...options,
+  });
   clients.push(made);
   return made;
 }
@@ -184,6 +191,50 @@ describe('storage', () => {
     await a.whenStored();
     const loaded = await client('ws://127.0.0.1:9', { storage }).open('quota');
     assert.deepEqual(loaded.toJSON(), { k: 1, k2: 2 });
+  });
+});
+
+describe('tabs', () => {
+  test('clients of one process share changes through BroadcastChannel with no server', async () => {
+    const url = 'ws://127.0.0.1:9'; // nothing listens: both "tabs" are offline
+    const a = client(url, { broadcast: true });
+    const docA = await a.open('shared');
+    docA.getText('t').insert(0, 'written before b opened');
+    const b = client(url, { broadcast: true });
+    const docB = await b.open('shared');
+    // B catches up from A on open, then edits flow both ways at once.
+    await until(() => docB.getText('t').toString() === 'written before b opened', 5_000, 'catch-up');
+    docB.getText('t').insert(0, '> ');
+    docA.root.set('k', 1);
+    await until(() => docA.getText('t').length === docB.getText('t').length && docB.root.get('k') === 1, 5_000, 'both ways');
+    assert.deepEqual(docA.toJSON(), docB.toJSON());
+    // Another document, or the same id on another server, is not shared.
+    const other = await client('ws://127.0.0.1:10', { broadcast: true }).open('shared');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(other.toJSON(), {});
+  });
+
+  test("one connected tab saves every tab's edits; the offline tab learns they are saved", async () => {
+    const { url } = await server();
+    const online = client(url, { broadcast: true });
+    const docOnline = await online.open('tabs');
+    // This "tab" never reaches the server (wrong port) but shares the channel name's URL.
+    const offline = client(url, { broadcast: true, WebSocket: class {
+      constructor() {
+        this.onopen = this.onmessage = this.onclose = this.onerror = null;
+        queueMicrotask(() => this.onclose?.({}));
+      }
+      send() {}
+      close() {}
+    } });
+    const docOffline = await offline.open('tabs');
+    docOffline.getList('l').push('from the offline tab');
+    await until(() => docOnline.getList('l').length === 1, 5_000, 'the edit to reach the online tab');
+    await offline.whenSaved(); // acknowledged through the online tab's connection
+    assert.equal(offline.status, 'offline');
+    const fresh = client(url);
+    const copy = await fresh.open('tabs');
+    await until(() => copy.getList('l').length === 1, 5_000, 'the server to have it');
   });
 });
 
