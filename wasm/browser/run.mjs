@@ -2,48 +2,25 @@
 // over the wasm/ directory, checks that the page reports PASS with no console or page errors,
 // and saves a screenshot. Run by `cargo xtask test` after the package is built into pkg/.
 // Stops by itself within a minute in every case.
-import { createServer } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize, sep } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { serveDirectory } from '../test-support/static-server.mjs';
+
 const root = fileURLToPath(new URL('..', import.meta.url)); // wasm/
 const screenshot = join(root, 'pkg', 'browser-screenshot.png');
-const types = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.wasm': 'application/wasm', // lets the browser compile while downloading
-  '.json': 'application/json',
-  '.png': 'image/png',
-};
-
-const server = createServer((request, response) => {
-  const path = normalize(decodeURIComponent(new URL(request.url, 'http://x').pathname));
-  const file = join(root, path);
-  if (!file.startsWith(root.endsWith(sep) ? root : root + sep)) {
-    response.writeHead(403).end();
-    return;
-  }
-  try {
-    if (!statSync(file).isFile()) throw new Error('not a file');
-    response.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' });
-    response.end(readFileSync(file));
-  } catch {
-    response.writeHead(404).end();
-  }
-});
 
 const deadline = setTimeout(() => {
   console.error('browser test: timed out after 60 s');
   process.exit(1);
 }, 60_000);
 
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-const { port } = server.address();
+const server = await serveDirectory(root);
+const { port } = server;
 const profile = mkdtempSync(join(tmpdir(), 'crdt-chromium-'));
 const problems = [];
 let context;

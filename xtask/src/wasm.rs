@@ -245,7 +245,8 @@ const EMOJI_FONT: &str = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf";
 
 /// The package in a real browser: `wasm/browser/run.mjs` serves `wasm/` on loopback, opens
 /// `browser/index.html` (a plain `<script type="module">` page) in headless Chromium, checks
-/// it reports PASS without console errors, and saves a screenshot in `wasm/pkg/`.
+/// it reports PASS without console errors, and saves a screenshot in `wasm/pkg/`; then
+/// `browser/sync.test.mjs` runs pages of `browser/sync.html` against a real sync-server.
 fn test_in_chromium() -> Result<(), String> {
     // The emoji font too: without it the screenshot shows the page's emoji as empty boxes.
     if !Path::new(CHROMIUM).exists() || !Path::new(EMOJI_FONT).exists() {
@@ -263,7 +264,23 @@ fn test_in_chromium() -> Result<(), String> {
             ],
         )?;
     }
-    run_in(&workspace_root().join("wasm"), "node", &["browser/run.mjs"])
+    let wasm_dir = workspace_root().join("wasm");
+    run_in(&wasm_dir, "node", &["browser/run.mjs"])?;
+    // The sync client end to end: pages syncing through a real server (screenshots in
+    // pkg/screenshots/).
+    let server = workspace_root().join("target/debug/sync-server");
+    let server_env = format!("SYNC_SERVER_BIN={}", server.display());
+    run_in(
+        &wasm_dir,
+        "env",
+        &[
+            &server_env,
+            "node",
+            "--test",
+            "--test-reporter=spec",
+            "browser/sync.test.mjs",
+        ],
+    )
 }
 
 /// `npm pack`, then install the tarball in an empty directory and use it from Node ESM.
