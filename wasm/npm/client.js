@@ -45,6 +45,31 @@ function applyParts(doc, parts) {
   return errors;
 }
 
+/**
+ * Presence travels as JSON; byte arrays (a stable cursor from `text.cursor(i)`) are kept as
+ * `{ "$bytes": base64 }` and come back as `Uint8Array`s.
+ */
+function presenceToBytes(state) {
+  const json = JSON.stringify(state, (_key, value) => {
+    if (value instanceof Uint8Array) {
+      let binary = '';
+      for (const byte of value) binary += String.fromCharCode(byte);
+      return { $bytes: btoa(binary) };
+    }
+    return value;
+  });
+  return encoder.encode(json);
+}
+
+function presenceFromBytes(bytes) {
+  return JSON.parse(decoder.decode(bytes), (_key, value) => {
+    if (value && typeof value === 'object' && typeof value.$bytes === 'string' && Object.keys(value).length === 1) {
+      return Uint8Array.from(atob(value.$bytes), (c) => c.charCodeAt(0));
+    }
+    return value;
+  });
+}
+
 /** `ws://host:port` gets the server's `/sync` path; a URL with a path is kept as given. */
 function syncUrl(url) {
   const parsed = new URL(url);
@@ -293,7 +318,7 @@ export class SyncClient {
   /** @param {string} id @param {unknown} state */
   setPresence(id, state) {
     this._requireOpen(id);
-    const bytes = state === null || state === undefined ? undefined : encoder.encode(JSON.stringify(state));
+    const bytes = state === null || state === undefined ? undefined : presenceToBytes(state);
     this._wire.setPresence(id, bytes);
     this._flush();
   }
@@ -304,7 +329,7 @@ export class SyncClient {
     const peers = [];
     for (const { replica, state } of this._wire.peers(id)) {
       try {
-        peers.push({ replica, state: JSON.parse(decoder.decode(state)) });
+        peers.push({ replica, state: presenceFromBytes(state) });
       } catch {
         // Presence that is not JSON comes from another kind of client: not shown.
       }
@@ -454,6 +479,9 @@ export class SyncClient {
       case 'welcome':
         this._attempt = 0;
         this._setStatus('online');
+        break;
+      case 'authorized':
+        this._emit('authorized', { expiresAt: event.expiresAt });
         break;
       case 'connectionError':
         this._emit('error', { code: event.code, message: event.message });

@@ -975,6 +975,8 @@ export interface SyncClientEvents {
   presence: { doc: string };
   /** A reconnection is scheduled after `delayMs`. */
   retry: { attempt: number; delayMs: number };
+  /** The server accepted a token given by `setToken` (expiry in seconds since the epoch). */
+  authorized: { expiresAt: number | null };
   /**
    * Storage failed (a full quota, stored data that does not load): the edits stay in memory
    * and are written again after the next change.
@@ -1074,9 +1076,25 @@ export class SyncClient {
    * the client is destroyed first.
    */
   whenSaved(id?: string): Promise<void>;
-  /** Replaces the token: sent on the live connection and used by later ones. */
+  /**
+   * Replaces the token before the old one expires: sent on the live connection (the
+   * `authorized` event follows) and used by later ones.
+   */
   setToken(token: string | undefined): void;
-  /** Sets this client's presence on `id` (any JSON value; `null` withdraws it). */
+  /**
+   * Sets this client's presence on `id`: any JSON value, where `Uint8Array`s (a stable
+   * cursor from `text.cursor(i)`) are allowed and reach peers as `Uint8Array`s; `null`
+   * withdraws it. It is refreshed while the client lives and expires 30 s after it stops.
+   *
+   * @example
+   * ```ts
+   * client.setPresence("notes/1", { name: "Ana", color: "#c33", cursor: body.cursor(4) });
+   * for (const peer of client.peers("notes/1")) {
+   *   const { name, cursor } = peer.state as { name: string; cursor: Uint8Array };
+   *   console.log(name, body.resolveCursor(cursor));
+   * }
+   * ```
+   */
   setPresence(id: string, state: unknown): void;
   /** The other clients present on `id`. */
   peers(id: string): SyncPeer[];

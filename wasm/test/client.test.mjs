@@ -2,6 +2,7 @@
 // Node's `ws` as the WebSocket: convergence, nothing acknowledged lost across a server kill,
 // refusals surfaced, and the reconnection backoff observed on a fake clock.
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 
@@ -106,11 +107,19 @@ describe('SyncClient against sync-server', () => {
     const { url } = await server();
     const a = client(url);
     const b = client(url);
-    await a.open('room');
-    await b.open('room');
-    a.setPresence('room', { name: 'Ana', color: '#c33' });
+    const text = (await b.open('room')).getText('t');
+    text.insert(0, 'hello world');
+    await b.whenSaved();
+    const docA = await a.open('room');
+    await until(() => docA.getText('t').length === 11, 10_000, 'a to get the text');
+    // A stable cursor travels in presence as bytes and resolves on the peer.
+    a.setPresence('room', { name: 'Ana', color: '#c33', cursor: docA.getText('t').cursor(6) });
     await until(() => b.peers('room').length === 1, 10_000, 'b to see a');
-    assert.deepEqual(b.peers('room')[0].state, { name: 'Ana', color: '#c33' });
+    const { name, color, cursor } = b.peers('room')[0].state;
+    assert.deepEqual([name, color], ['Ana', '#c33']);
+    assert.ok(cursor instanceof Uint8Array);
+    text.insert(0, '>> ');
+    assert.equal(text.resolveCursor(cursor), 9); // still before 'world'
     assert.deepEqual(a.peers('room'), []); // its own presence is not a peer
     a.setPresence('room', null);
     await until(() => b.peers('room').length === 0, 10_000, 'a to leave');
@@ -129,6 +138,50 @@ describe('SyncClient against sync-server', () => {
     assert.throws(() => a.peers('not open'), (e) => e.code === 'INVALID_ARGUMENT');
   });
 });
+
+describe('connections', () => {
+  test('many documents over one connection', async () => {
+    const { url } = await server();
+    const a = client(url);
+    const b = client(url);
+    const ids = ['one', 'two', 'three'];
+    for (const id of ids) (await a.open(id)).root.set('id', id);
+    await a.whenSaved();
+    const docs = await Promise.all(ids.map((id) => b.open(id)));
+    await until(() => docs.every((doc, i) => doc.root.get('id') === ids[i]), 10_000, 'every document');
+    a.close('two');
+    (await b.open('two')).root.set('later', 1);
+    await b.whenSaved();
+    assert.equal(a.isSaved('two'), false); // closed: not synced any more
+  });
+
+  test('tokens: a valid one syncs, a refreshed one is accepted, a bad one is an error event', async () => {
+    const secret = 'a test secret that is long enough';
+    const { url } = await server({ args: ['--jwt-secret', secret] });
+    const token = (sub, exp) => jwt(secret, { sub, exp, read: ['*'], write: ['*'] });
+    const now = Math.floor(Date.now() / 1000);
+    const a = client(url, { token: token('ana', now + 60) });
+    const doc = await a.open('secret');
+    doc.root.set('k', 1);
+    await a.whenSaved();
+    const authorized = new Promise((resolve) => a.on('authorized', resolve));
+    a.setToken(token('ana', now + 3600));
+    assert.equal((await authorized).expiresAt, now + 3600);
+    const errors = [];
+    const bad = client(url, { token: 'not.a.token' });
+    bad.on('error', (error) => errors.push(error.code));
+    await bad.open('secret');
+    await until(() => errors.includes('unauthorized'), 10_000, 'the unauthorized error');
+  });
+});
+
+/** An HS256 JSON Web Token, as the server verifies them. */
+function jwt(secret, claims) {
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
+  const signature = createHmac('sha256', secret).update(body).digest('base64url');
+  return `${body}.${signature}`;
+}
 
 describe('storage', () => {
   test('a client started while the server is down shows the stored edits, then syncs them', async () => {
