@@ -41,14 +41,13 @@
 //! assert!(!client.is_saved("notes", &doc));
 //! ```
 
-use std::collections::BTreeMap;
-
 use crdt_core::sync::{LocalPresence, Message, PresenceSet, SyncSession};
 use crdt_core::{Document, ReplicaId, VersionVector};
 
 use crate::fragment::{FragmentError, Reassembler, split_into_fragments};
 use crate::frame::{Frame, FrameError, WIRE_VERSION};
 use crate::status::{Access, AckStatus, ErrorCode};
+use crate::vec_map::VecMap;
 use crate::{DEFAULT_MAX_FRAME, PIECE_OVERHEAD};
 
 /// How long a document waits before subscribing again after a retryable refusal.
@@ -189,7 +188,7 @@ pub struct ClientSession {
     token: Option<String>,
     sent_token: Option<String>,
     phase: Phase,
-    docs: BTreeMap<String, DocSync>,
+    docs: VecMap<String, DocSync>,
     next_batch: u64,
     next_fragment: u32,
     reassembler: Reassembler,
@@ -203,7 +202,7 @@ impl ClientSession {
             token,
             sent_token: None,
             phase: Phase::Disconnected,
-            docs: BTreeMap::new(),
+            docs: VecMap::default(),
             next_batch: 1,
             next_fragment: 0,
             reassembler: new_reassembler(),
@@ -213,7 +212,10 @@ impl ClientSession {
     /// Starts syncing document `doc` (edited locally as `replica`, whose id presence uses).
     /// Opening a document already open does nothing.
     pub fn open(&mut self, doc: &str, replica: ReplicaId) {
-        self.docs.entry(doc.to_owned()).or_insert_with(|| DocSync {
+        if self.docs.contains_key(doc) {
+            return;
+        }
+        let state = DocSync {
             session: SyncSession::new(doc),
             durable: VersionVector::new(),
             access: None,
@@ -226,7 +228,8 @@ impl ClientSession {
             my_presence: None,
             presence_dirty: false,
             peers: PresenceSet::default(),
-        });
+        };
+        self.docs.insert(doc.to_owned(), state);
     }
 
     /// Stops syncing `doc`; returns the frames to send (an `Unsubscribe` when connected).
@@ -241,9 +244,9 @@ impl ClientSession {
         }
     }
 
-    /// The documents open, in order.
+    /// The documents open, in the order they were opened (closing one may move the last).
     pub fn documents(&self) -> impl Iterator<Item = &str> {
-        self.docs.keys().map(String::as_str)
+        self.docs.iter().map(|(id, _)| id.as_str())
     }
 
     /// The socket opened: returns the `Hello` to send first. Every document subscribes again

@@ -5,10 +5,10 @@
 //! refused again on every reconnect. Fragments keep every message under the cap; the receiver
 //! bounds what it buffers, so a peer cannot make it hold unbounded memory.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::frame::{Frame, FrameError};
+use crate::vec_map::VecMap;
 
 /// Bytes of a `Fragment` frame beyond its payload: header, variant tag and three varints. The
 /// split leaves this much room under `max_frame`.
@@ -103,7 +103,7 @@ pub struct Reassembler {
     max_in_flight: usize,
     max_buffered: usize,
     timeout_ms: u64,
-    partial: BTreeMap<u32, Partial>,
+    partial: VecMap<u32, Partial>,
     /// Bytes charged for every partial frame (payload plus overhead per piece).
     buffered: usize,
 }
@@ -140,7 +140,7 @@ impl Reassembler {
             max_in_flight,
             max_buffered: max_message,
             timeout_ms,
-            partial: BTreeMap::new(),
+            partial: VecMap::default(),
             buffered: 0,
         }
     }

@@ -35,6 +35,7 @@ pub mod client;
 mod fragment;
 mod frame;
 mod status;
+mod vec_map;
 
 pub use fragment::{
     FragmentError, PIECE_OVERHEAD, Reassembled, Reassembler, split_encoded, split_into_fragments,

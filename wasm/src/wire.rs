@@ -4,7 +4,6 @@
 //! decoded, fragmented and interpreted here, so there is one implementation of the protocol.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use sync_protocol::client::{ClientSession, DocUpdate, Received};
@@ -21,7 +20,9 @@ use crate::shared::{DocHandle, now_ms};
 #[wasm_bindgen]
 pub struct WireClient {
     session: RefCell<ClientSession>,
-    docs: RefCell<BTreeMap<String, DocHandle>>,
+    /// The open documents by id: a few per connection, so a vector (a `BTreeMap` here cost
+    /// kilobytes of wasm).
+    docs: RefCell<Vec<(String, DocHandle)>>,
 }
 
 fn set(object: &Object, key: &str, value: &JsValue) {
@@ -133,8 +134,9 @@ impl WireClient {
         self.docs
             .try_borrow()
             .map_err(|_| JsFailure::new("REENTRANT", "the client is busy with another call"))?
-            .get(doc)
-            .cloned()
+            .iter()
+            .find(|(id, _)| id == doc)
+            .map(|(_, handle)| handle.clone())
             .ok_or_else(|| JsFailure::invalid_argument(format!("document {doc:?} is not open")))
     }
 }
@@ -147,19 +149,30 @@ impl WireClient {
     pub fn new(agent: &str, token: Option<String>) -> WireClient {
         WireClient {
             session: RefCell::new(ClientSession::new(agent, token)),
-            docs: RefCell::new(BTreeMap::new()),
+            docs: RefCell::new(Vec::new()),
         }
     }
 
     /// Starts syncing `doc` under the id `id` (it subscribes once connected).
+    /// Throws `INVALID_ARGUMENT` if `id` is open with another document.
     pub fn open(&self, id: &str, doc: &Doc) -> Result<(), JsFailure> {
         let handle = doc.handle();
         let replica = handle.read(|document| Ok(document.replica()))?;
-        self.session()?.open(id, replica);
-        self.docs
+        let mut docs = self
+            .docs
             .try_borrow_mut()
-            .map_err(|_| JsFailure::new("REENTRANT", "the client is busy with another call"))?
-            .insert(id.to_owned(), handle);
+            .map_err(|_| JsFailure::new("REENTRANT", "the client is busy with another call"))?;
+        if let Some((_, open)) = docs.iter().find(|(open, _)| open == id) {
+            return if open.same(&handle) {
+                Ok(())
+            } else {
+                Err(JsFailure::invalid_argument(format!(
+                    "document {id:?} is open with another Doc"
+                )))
+            };
+        }
+        self.session()?.open(id, replica);
+        docs.push((id.to_owned(), handle));
         Ok(())
     }
 
@@ -167,7 +180,7 @@ impl WireClient {
     pub fn close(&self, id: &str) -> Result<Array, JsFailure> {
         let frames = self.session()?.close(id);
         if let Ok(mut docs) = self.docs.try_borrow_mut() {
-            docs.remove(id);
+            docs.retain(|(open, _)| open != id);
         }
         Ok(messages(frames))
     }
