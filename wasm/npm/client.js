@@ -120,6 +120,12 @@ export class SyncClient {
     this._flushQueued = false;
     this._destroyed = false;
     this._presenceTimer = this._timers.setInterval(() => {
+      // Peers whose presence ran out without a leave (a closed laptop) disappear now.
+      for (const [id, entry] of this._docs) {
+        const count = this._wire.peers(id).length;
+        if (count !== entry.peerCount) this._emit('presence', { doc: id });
+        entry.peerCount = count;
+      }
       this._wire.refreshPresence();
       this._flush();
     }, PRESENCE_REFRESH_MS);
@@ -187,6 +193,8 @@ export class SyncClient {
       tab: null,
       /** @type {Uint8Array | null} what other tabs' servers acknowledged */
       sharedDurable: null,
+      reportedReadOnly: false,
+      peerCount: 0,
     };
     // Edits go out in one batch per task: many edits in one tick make one message. Changes
     // from other tabs go to the server too (this tab may be the one connected).
@@ -296,6 +304,12 @@ export class SyncClient {
         versionIncludes(entry.sharedDurable, entry.doc.version())
       );
     });
+  }
+
+  /** @param {string} id @returns {Uint8Array | undefined} */
+  savedVersion(id) {
+    this._requireOpen(id);
+    return this._wire.durableVersion(id);
   }
 
   /** @param {string} [id] @returns {Promise<void>} */
@@ -523,6 +537,7 @@ export class SyncClient {
     if (this._destroyed) return;
     if (this._socket && this._wire.ready) {
       this._sendAll(this._wire.poll());
+      this._reportReadOnly();
       this._setStatus(this._docs.size > 0 && this.isSaved() ? 'saved' : this._docs.size > 0 ? 'syncing' : 'online');
       this._scheduleWake();
     }
@@ -546,15 +561,35 @@ export class SyncClient {
     for (const message of messages) socket.send(message);
   }
 
+  /** Why `id`'s local changes cannot be saved, if they cannot. */
+  _refusal(id) {
+    const status = this._wire.refusal(id);
+    if (status) return status;
+    // Read-only access: local edits are never sent, so they can never be saved.
+    if (this._wire.access(id) === 'read' && !this.isSaved(id)) return 'permissionDenied';
+    return undefined;
+  }
+
   _refusedAmong(id) {
     const ids = id === undefined ? [...this._docs.keys()] : [id];
     for (const each of ids) {
-      const status = this._wire.refusal(each);
+      const status = this._refusal(each);
       if (status) {
         return new CrdtError('REFUSED', `the server refused changes of ${JSON.stringify(each)}: ${status}`);
       }
     }
     return undefined;
+  }
+
+  /** Reports local edits on a read-only document once (the server never sees them). */
+  _reportReadOnly() {
+    for (const [id, entry] of this._docs) {
+      const stuck = this._wire.access(id) === 'read' && !this.isSaved(id);
+      if (stuck && !entry.reportedReadOnly) {
+        this._emit('refused', { doc: id, batch: 0, status: 'permissionDenied', retryable: false });
+      }
+      entry.reportedReadOnly = stuck;
+    }
   }
 
   _checkSaved() {

@@ -1071,6 +1071,16 @@ export class SyncClient {
   /** True when the server durably stored every local change of `id` (default: every open document). */
   isSaved(id?: string): boolean;
   /**
+   * The version of `id` the server has acknowledged as durable (give it to `doc.viewAt` to
+   * see what is saved); empty before the first acknowledgement.
+   *
+   * @example
+   * ```ts
+   * const saved = doc.viewAt(client.savedVersion("notes/1")!).toJSON();
+   * ```
+   */
+  savedVersion(id: string): Uint8Array | undefined;
+  /**
    * Resolves once the server durably stored every local change of `id` (default: every open
    * document). Rejects with `REFUSED` if the server refused them for good, `DESTROYED` if
    * the client is destroyed first.

@@ -62,28 +62,41 @@ describe('SyncClient against sync-server', () => {
 
   test('a server killed mid-edit loses nothing acknowledged; offline edits go out on reconnect', async () => {
     const first = await server();
-    const a = client(first.url);
+    const storage = new MemoryStorage();
+    const a = client(first.url, { storage });
     const doc = await a.open('notes/2');
     const list = doc.getList('log');
-    for (let i = 0; i < 20; i++) list.push(`saved ${i}`);
-    await a.whenSaved();
-    await first.kill();
+    // A burst of edits, and how many of them the server acknowledged as durable.
+    const acknowledged = () => doc.viewAt(a.savedVersion('notes/2')).toJSON().log?.length ?? 0;
+    let killed = false;
+    const burst = (async () => {
+      for (let i = 0; !killed || i < 400; i++) {
+        list.push(i);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    })();
+    await until(() => acknowledged() >= 50, 10_000, '50 acknowledged edits');
+    await first.kill(); // SIGKILL in the middle of the burst
+    killed = true;
+    const atKill = acknowledged();
+    await burst;
+    assert.ok(list.length > atKill, `${list.length} edits, ${atKill} acknowledged`);
     await until(() => a.status === 'offline', 5_000, 'offline');
-    // Edits while the server is down stay local and unacknowledged.
-    list.push('offline edit');
-    assert.equal(a.isSaved(), false);
-    let saved = false;
-    const whenSaved = a.whenSaved().then(() => {
-      saved = true;
-    });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.equal(saved, false);
-    // The same server (port and data) comes back; the client reconnects by itself.
+    assert.equal(a.isSaved(), false); // the edits after the kill wait
+    await a.whenStored();
+    a.destroy();
+    // The server comes back (same port and data). Before any client resends anything, it
+    // holds every edit it acknowledged.
     const second = await server({ port: first.port, dataDir: first.dataDir });
-    await whenSaved;
     const fresh = client(second.url);
     const copy = await fresh.open('notes/2');
-    await until(() => copy.getList('log').length === 21, 10_000, 'the fresh client to catch up');
+    await until(() => copy.getList('log').length >= atKill, 10_000, 'the acknowledged edits');
+    assert.deepEqual(copy.getList('log').toArray().slice(0, atKill), list.toArray().slice(0, atKill));
+    // The writer comes back from storage and sends what the server lacks.
+    const again = client(second.url, { storage });
+    await again.open('notes/2');
+    await again.whenSaved();
+    await until(() => copy.getList('log').length === list.length, 10_000, 'every edit');
     assert.deepEqual(copy.toJSON(), doc.toJSON());
   });
 
@@ -167,6 +180,18 @@ describe('connections', () => {
     const authorized = new Promise((resolve) => a.on('authorized', resolve));
     a.setToken(token('ana', now + 3600));
     assert.equal((await authorized).expiresAt, now + 3600);
+    // Read-only: local edits stay local, are reported once, and whenSaved rejects.
+    const reader = client(url, { token: jwt(secret, { sub: 'r', exp: now + 60, read: ['*'], write: [] }) });
+    const refusals = [];
+    reader.on('refused', (refusal) => refusals.push(refusal));
+    const readOnly = await reader.open('secret');
+    await until(() => readOnly.root.get('k') === 1, 10_000, 'the reader to get the document');
+    assert.equal(reader.isSaved(), true); // nothing of its own yet
+    readOnly.root.set('mine', 2);
+    await assert.rejects(reader.whenSaved(), (e) => e.code === 'REFUSED');
+    await until(() => refusals.length === 1, 5_000, 'the read-only refusal');
+    assert.deepEqual([refusals[0].status, refusals[0].retryable], ['permissionDenied', false]);
+    assert.equal(readOnly.root.get('mine'), 2);
     const errors = [];
     const bad = client(url, { token: 'not.a.token' });
     bad.on('error', (error) => errors.push(error.code));
