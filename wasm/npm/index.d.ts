@@ -891,230 +891,18 @@ export class OrMap {
   free(): void;
 }
 
-/** Where a {@link SyncClient} stands with the server. */
-export type SyncStatus =
-  /** No connection: waiting to retry (or destroyed). */
-  | "offline"
-  /** Opening the socket and waiting for the server's welcome. */
-  | "connecting"
-  /** Connected, no document open. */
-  | "online"
-  /** Connected, some local changes not yet acknowledged (or documents still subscribing). */
-  | "syncing"
-  /** Connected, and the server durably stored every local change of every open document. */
-  | "saved";
-
-/** Why the server refused a batch of changes. */
-export type RefusalStatus =
-  | "permissionDenied"
-  | "tooLarge"
-  | "rateLimited"
-  | "invalid"
-  | "overloaded"
-  | "missingDependencies";
-
-/** The minimal WebSocket a {@link SyncClient} needs: the browser's, or Node's `ws` package. */
-export interface WebSocketLike {
-  binaryType: string;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: unknown) => void) | null;
-  onerror: ((event: unknown) => void) | null;
-  send(data: Uint8Array): void;
-  close(code?: number, reason?: string): void;
-}
-
-/** Options of a {@link SyncClient}. */
-export interface SyncClientOptions {
-  /** A token the server verifies (HS256 JWT listing readable and writable documents). */
-  token?: string;
-  /** The WebSocket class: the browser's by default; in Node 20 pass `WebSocket` from `ws`. */
-  WebSocket?: new (url: string, protocol: string) => WebSocketLike;
-  /** Reconnection delays: a random wait up to `initialMs * 2^attempt`, capped at `maxMs` (defaults 500 and 30,000). */
-  backoff?: { initialMs?: number; maxMs?: number };
-  /** Client name and version for the server's logs. */
-  agent?: string;
-  /** The random source of the backoff jitter, in [0, 1) (tests pass a fixed one). */
-  random?: () => number;
-  /**
-   * Where documents are kept between page loads: IndexedDB in browsers by default
-   * ({@link IndexedDbStorage}), none elsewhere; `null` keeps nothing.
-   */
-  storage?: DocStorage | null;
-  /**
-   * Share changes at once with the other tabs of this origin that opened the same document
-   * on the same server, through `BroadcastChannel` (default: where it exists). Every tab
-   * keeps its own connection; one connected tab is enough for all tabs' edits to reach the
-   * server, and a tab knows its edits are saved when any tab's server acknowledged them.
-   */
-  broadcast?: boolean;
-  /** The timer functions (tests pass a fake clock); `globalThis` by default. */
-  timers?: {
-    setTimeout(callback: () => void, ms: number): unknown;
-    clearTimeout(handle: unknown): void;
-    setInterval(callback: () => void, ms: number): unknown;
-    clearInterval(handle: unknown): void;
-  };
-}
-
-/** Another client present on a document, with the state it set by `setPresence`. */
-export interface SyncPeer {
-  replica: string;
-  state: unknown;
-}
-
-/** The events of a {@link SyncClient}, by name. */
-export interface SyncClientEvents {
-  /** The status changed. */
-  status: SyncStatus;
-  /** The server refused a batch; the changes stay local (retryable ones are sent again). */
-  refused: { doc: string; batch: number; status: RefusalStatus; retryable: boolean };
-  /** The server reported an error (about a document if `doc` is set), or a frame was bad. */
-  error: { doc?: string; code: string; message: string };
-  /** Another client's presence on `doc` changed. */
-  presence: { doc: string };
-  /** A reconnection is scheduled after `delayMs`. */
-  retry: { attempt: number; delayMs: number };
-  /** The server accepted a token given by `setToken` (expiry in seconds since the epoch). */
-  authorized: { expiresAt: number | null };
-  /**
-   * Storage failed (a full quota, stored data that does not load): the edits stay in memory
-   * and are written again after the next change.
-   */
-  storageError: { doc: string; error: unknown };
-}
-
-/**
- * Where a {@link SyncClient} keeps documents: each is stored as parts (a snapshot and the
- * updates after it). Implement it to store elsewhere.
- */
-export interface DocStorage {
-  /** Every part stored for document `key`, in the order written. */
-  load(key: string): Promise<Uint8Array[]>;
-  /** Stores one more part of `key`. */
-  append(key: string, update: Uint8Array): Promise<void>;
-  /**
-   * Replaces the parts of `key` by what `merge(parts)` returns (it merges them into the
-   * document and returns its snapshot), atomically against other writers.
-   */
-  compact(key: string, merge: (parts: Uint8Array[]) => Uint8Array): Promise<void>;
-}
-
-/**
- * Documents in the browser's IndexedDB (database `name`, default `"crdt-toolkit"`); tabs of
- * one origin may write at once. The default storage of a {@link SyncClient} in browsers.
- *
- * @example
- * ```ts
- * const client = new SyncClient(url, { storage: new IndexedDbStorage("my-app") });
- * ```
- */
-export class IndexedDbStorage implements DocStorage {
-  constructor(name?: string);
-  load(key: string): Promise<Uint8Array[]>;
-  append(key: string, update: Uint8Array): Promise<void>;
-  compact(key: string, merge: (parts: Uint8Array[]) => Uint8Array): Promise<void>;
-}
-
-/**
- * Documents in memory, gone with the process (Node, tests).
- *
- * @example
- * ```ts
- * const client = new SyncClient(url, { WebSocket, storage: new MemoryStorage() });
- * ```
- */
-export class MemoryStorage implements DocStorage {
-  constructor();
-  load(key: string): Promise<Uint8Array[]>;
-  append(key: string, update: Uint8Array): Promise<void>;
-  compact(key: string, merge: (parts: Uint8Array[]) => Uint8Array): Promise<void>;
-}
-
-/**
- * Documents synced with a `sync-server` over one WebSocket: edits apply locally at once and
- * reach the server in the background; peers' edits arrive as remote changes of the `Doc`.
- * The connection comes back by itself (exponential backoff with full jitter, and at once on
- * the browser's `online` event); {@link SyncClient.whenSaved} says when the server has
- * durably stored every local change.
- *
- * @example
- * ```ts
- * import { SyncClient } from "crdt-toolkit";
- *
- * const client = new SyncClient("ws://127.0.0.1:8080", { token });
- * const doc = await client.open("notes/1"); // at once from IndexedDB, offline too
- * doc.getText("body").insert(0, "Hello");
- * client.on("status", (status) => console.log(status)); // "syncing", then "saved"
- * await client.whenSaved();
- * ```
- */
-export class SyncClient {
-  /** Connects to the server at `url` (`ws://host:port`, the path `/sync` added if none). */
-  constructor(url: string, options?: SyncClientOptions);
-  /** Where the client stands; see {@link SyncStatus}. */
-  readonly status: SyncStatus;
-  /**
-   * Starts syncing the document `id` and returns it once loaded from storage (with its
-   * unsynced edits from earlier visits), or a new document; `options.doc` is a `Doc` to
-   * sync instead (what storage holds is merged into it). Opening an open id returns its
-   * `Doc`.
-   */
-  open(id: string, options?: { doc?: Doc }): Promise<Doc>;
-  /**
-   * Resolves once storage holds every change of `id` (default: every open document);
-   * rejects with the storage's error if writing failed.
-   */
-  whenStored(id?: string): Promise<void>;
-  /** Stops syncing `id` (the `Doc` stays usable). */
-  close(id: string): void;
-  /** True when the server durably stored every local change of `id` (default: every open document). */
-  isSaved(id?: string): boolean;
-  /**
-   * The version of `id` the server has acknowledged as durable (give it to `doc.viewAt` to
-   * see what is saved); empty before the first acknowledgement.
-   *
-   * @example
-   * ```ts
-   * const saved = doc.viewAt(client.savedVersion("notes/1")!).toJSON();
-   * ```
-   */
-  savedVersion(id: string): Uint8Array | undefined;
-  /**
-   * Resolves once the server durably stored every local change of `id` (default: every open
-   * document). Rejects with `REFUSED` if the server refused them for good, `DESTROYED` if
-   * the client is destroyed first.
-   */
-  whenSaved(id?: string): Promise<void>;
-  /**
-   * Replaces the token before the old one expires: sent on the live connection (the
-   * `authorized` event follows) and used by later ones.
-   */
-  setToken(token: string | undefined): void;
-  /**
-   * Sets this client's presence on `id`: any JSON value, where `Uint8Array`s (a stable
-   * cursor from `text.cursor(i)`) are allowed and reach peers as `Uint8Array`s; `null`
-   * withdraws it. It is refreshed while the client lives and expires 30 s after it stops.
-   *
-   * @example
-   * ```ts
-   * client.setPresence("notes/1", { name: "Ana", color: "#c33", cursor: body.cursor(4) });
-   * for (const peer of client.peers("notes/1")) {
-   *   const { name, cursor } = peer.state as { name: string; cursor: Uint8Array };
-   *   console.log(name, body.resolveCursor(cursor));
-   * }
-   * ```
-   */
-  setPresence(id: string, state: unknown): void;
-  /** The other clients present on `id`. */
-  peers(id: string): SyncPeer[];
-  /** Calls `listener` on each event named `event`; returns a function that stops it. */
-  on<E extends keyof SyncClientEvents>(event: E, listener: (payload: SyncClientEvents[E]) => void): () => void;
-  /** Connects now if offline, without waiting for the backoff. */
-  reconnect(): void;
-  /** Closes the connection and stops; the documents stay usable, unsynced. */
-  destroy(): void;
-}
+export {
+  SyncClient,
+  type RefusalStatus,
+  type SyncClientEvents,
+  type SyncClientOptions,
+  type SyncPeer,
+  type SyncStatus,
+  type Timers,
+  type WebSocketLike,
+} from './client.js';
+export { type DocStorage, IndexedDbStorage, MemoryStorage } from './storage.js';
+import type { RefusalStatus } from './client.js';
 
 /** What {@link WireClient.receive} reports. */
 export type WireEvent =
@@ -1166,6 +954,8 @@ export class WireClient {
   nextWakeup(): number | undefined;
   /** True when the server durably stored everything `id` holds. */
   isSaved(id: string): boolean;
+  /** What the server has confirmed durable for `id` (an encoded version). */
+  durableVersion(id: string): Uint8Array | undefined;
   /** The refusal stopping `id`'s changes, if any. */
   refusal(id: string): RefusalStatus | undefined;
   /** What the server lets this client do with `id`, once subscribed. */

@@ -119,8 +119,22 @@ pub(crate) fn build() -> Result<PathBuf, String> {
     )?;
     for entry in std::fs::read_dir(root.join("wasm/npm")).map_err(|e| format!("wasm/npm: {e}"))? {
         let entry = entry.map_err(|e| format!("wasm/npm: {e}"))?;
-        copy(&entry.path(), &pkg.join(entry.file_name()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // TypeScript sources are compiled below; their build settings stay out of the package.
+        let typescript_source = name.ends_with(".ts") && !name.ends_with(".d.ts");
+        if !typescript_source && name != "tsconfig.json" {
+            copy(&entry.path(), &pkg.join(entry.file_name()))?;
+        }
     }
+    // The sync client (client.ts, storage.ts, tabs.ts) into JS and declarations in pkg/.
+    let tsc = root.join("wasm/node_modules/.bin/tsc");
+    run(
+        &tsc.to_string_lossy(),
+        &[
+            "--project",
+            &root.join("wasm/npm/tsconfig.json").to_string_lossy(),
+        ],
+    )?;
     copy(&root.join("wasm/js/errors.js"), &pkg.join("errors.js"))?;
     copy(&root.join("wasm/README.md"), &pkg.join("README.md"))?;
     share_error_module(&pkg)?;
@@ -165,7 +179,13 @@ fn share_error_module(pkg: &Path) -> Result<(), String> {
 /// Prints the raw and gzip sizes of the wasm and the JS glue.
 fn report_size(pkg: &Path) -> Result<(), String> {
     println!("\npackage sizes (raw / gzip -9):");
-    for name in ["crdt_wasm_bg.wasm", "crdt_wasm.js"] {
+    for name in [
+        "crdt_wasm_bg.wasm",
+        "crdt_wasm.js",
+        "client.js",
+        "storage.js",
+        "tabs.js",
+    ] {
         let bytes = std::fs::read(pkg.join(name)).map_err(|e| format!("{name}: {e}"))?;
         let mut gzip = Command::new("gzip")
             .args(["-9", "-c"])
