@@ -18,7 +18,7 @@
 //! - `undo`: `UndoManager`, undo/redo of the local replica's changes;
 //! - `sync`: `SyncSession`, one document synced with one peer as encoded messages;
 //! - `wire`: `WireClient`, the sync server's wire protocol (`sync-protocol`'s `ClientSession`)
-//!   around `Doc`s, for the TypeScript `SyncClient` in `npm/client.js`;
+//!   around `Doc`s, for the TypeScript `SyncClient` in `npm/client.ts`;
 //! - `error`: `CrdtError`, thrown with a stable `code`.
 //!
 //! Nothing a JS caller passes can trap the instance: every failure is a thrown `CrdtError`,

@@ -1,6 +1,6 @@
 //! `WireClient`: the sync server's wire protocol for JavaScript, as `sync-protocol`'s
 //! I/O-free `ClientSession` around the package's `Doc`s. The TypeScript `SyncClient`
-//! (`npm/client.js`) owns the WebSocket, the timers and the storage; every frame is encoded,
+//! (`npm/client.ts`) owns the WebSocket, the timers and the storage; every frame is encoded,
 //! decoded, fragmented and interpreted here, so there is one implementation of the protocol.
 
 use std::cell::RefCell;
