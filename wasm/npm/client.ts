@@ -126,6 +126,8 @@ interface Entry {
   sharedDurable: Uint8Array | null;
   reportedReadOnly: boolean;
   peerCount: number;
+  /** Stored parts this client could not read: never compacted away. */
+  keepParts: boolean;
 }
 
 interface SavedWaiter {
@@ -502,7 +504,8 @@ export class SyncClient {
         this.emit('storageError', { doc: id, error });
       }
     }
-    for (const error of applyParts(doc, parts)) this.emit('storageError', { doc: id, error });
+    const unreadable = applyParts(doc, parts);
+    for (const error of unreadable) this.emit('storageError', { doc: id, error });
     if (this.destroyed) throw new CrdtError('DESTROYED', 'the sync client was destroyed');
     const entry: Entry = {
       doc,
@@ -517,6 +520,7 @@ export class SyncClient {
       sharedDurable: null,
       reportedReadOnly: false,
       peerCount: 0,
+      keepParts: unreadable.length > 0,
     };
     // Edits go out in one batch per task: many edits in one tick make one message. Changes
     // from other tabs go to the server too (this tab may be the one connected).
@@ -561,27 +565,50 @@ export class SyncClient {
     const version = doc.version();
     if (versionIncludes(entry.storedVersion, version)) return;
     try {
-      if (entry.appends >= COMPACT_AFTER) {
-        let stored = version;
-        await storage.compact(id, (parts) => {
-          // Other tabs' parts are merged in, so the snapshot replacing them holds them all.
-          for (const error of applyParts(doc, parts)) this.emit('storageError', { doc: id, error });
-          stored = doc.version();
-          return doc.encode();
-        });
-        entry.appends = 0;
-        entry.storedVersion = stored;
-      } else {
-        await storage.append(id, doc.updateSince(entry.storedVersion));
-        entry.appends += 1;
-        entry.storedVersion = version;
+      if (entry.appends >= COMPACT_AFTER && !entry.keepParts && (await this.compact(id, entry, storage))) {
+        return;
       }
+      await storage.append(id, doc.updateSince(entry.storedVersion));
+      entry.appends += 1;
+      entry.storedVersion = version;
       entry.storageError = null;
     } catch (error) {
       // A full quota or a failing disk: the edits stay in memory and are written next time.
       entry.storageError = error;
       this.emit('storageError', { doc: id, error });
     }
+  }
+
+  /**
+   * Folds a document's stored parts into one snapshot; false if it did not (an error was
+   * reported, and the update is appended instead).
+   */
+  private async compact(id: string, entry: Entry, storage: DocStorage): Promise<boolean> {
+    const doc = entry.doc;
+    let stored = doc.version();
+    let unreadable = false;
+    try {
+      await storage.compact(id, (parts) => {
+        // Other tabs' parts are merged in, so the snapshot replacing them holds them all.
+        const errors = applyParts(doc, parts);
+        if (errors.length > 0) {
+          unreadable = true;
+          throw errors[0];
+        }
+        stored = doc.version();
+        return doc.encode();
+      });
+    } catch (error) {
+      // A part this version cannot read (written by a newer one, or damaged) is never
+      // replaced: this client stops compacting the document and only appends.
+      if (unreadable) entry.keepParts = true;
+      this.emit('storageError', { doc: id, error });
+      return false;
+    }
+    entry.appends = 0;
+    entry.storedVersion = stored;
+    entry.storageError = null;
+    return true;
   }
 
   // --- connection ---

@@ -249,6 +249,26 @@ describe('storage', () => {
     assert.deepEqual(loaded.toJSON(), doc.toJSON());
   });
 
+  test('a stored part this client cannot read is reported and never compacted away', async () => {
+    const storage = new MemoryStorage();
+    const unreadable = new Uint8Array([0xc7, 0xff, 1, 2, 3]); // as if from a newer version
+    await storage.append('future', unreadable);
+    const a = client('ws://127.0.0.1:9', { storage });
+    const errors = [];
+    a.on('storageError', ({ error }) => errors.push(error));
+    const doc = await a.open('future');
+    assert.equal(errors.length, 1);
+    for (let i = 0; i < 150; i++) {
+      doc.getList('l').push(i); // past the point where parts are folded into a snapshot
+      await a.whenStored('future');
+    }
+    const parts = await storage.load('future');
+    assert.deepEqual(parts[0], unreadable);
+    assert.ok(parts.length > 100, `${parts.length} parts`);
+    const loaded = await client('ws://127.0.0.1:9', { storage }).open('future');
+    assert.equal(loaded.getList('l').length, 150);
+  });
+
   test('a storage failure is an event and a rejected whenStored; the next write catches up', async () => {
     const storage = new MemoryStorage();
     let full = true;
