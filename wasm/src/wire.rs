@@ -114,9 +114,9 @@ fn update_to_js(doc: &str, update: DocUpdate) -> Object {
             set(&object, "message", &JsValue::from_str(&message));
             object
         }
-        DocUpdate::BadUpdate(message) => {
+        DocUpdate::BadUpdate(error) => {
             let object = event("badUpdate", Some(doc));
-            set(&object, "message", &JsValue::from_str(&message));
+            set(&object, "message", &JsValue::from_str(&error.to_string()));
             object
         }
         DocUpdate::Presence => event("presence", Some(doc)),

@@ -8,6 +8,10 @@
 //! the clock and the documents: it passes each document in when a frame or a poll concerns it,
 //! so the documents can live wherever the caller keeps them (behind a JS handle, a mutex).
 //!
+//! Per document, the decisions are [`DocumentSync`]'s (the Rust `sync-client` keeps one
+//! beside each of its documents); `ClientSession` adds the connection: hello, welcome,
+//! tokens, batch numbers, fragments.
+//!
 //! ```
 //! use crdt_core::{Document, MapId, ReplicaId};
 //! use sync_protocol::client::{ClientSession, Received};
@@ -41,7 +45,10 @@
 //! assert!(!client.is_saved("notes", &doc));
 //! ```
 
-use crdt_core::sync::{LocalPresence, Message, PresenceSet, SyncSession};
+mod document;
+
+pub use document::{DocUpdate, DocumentSync, PRESENCE_TTL_MS, RETRY_PAUSE_MS};
+
 use crdt_core::{Document, ReplicaId, VersionVector};
 
 use crate::fragment::{FragmentError, Reassembler, split_into_fragments};
@@ -49,13 +56,6 @@ use crate::frame::{Frame, FrameError, WIRE_VERSION};
 use crate::status::{Access, AckStatus, ErrorCode};
 use crate::vec_map::VecMap;
 use crate::{DEFAULT_MAX_FRAME, PIECE_OVERHEAD};
-
-/// How long a document waits before subscribing again after a retryable refusal.
-pub const RETRY_PAUSE_MS: u64 = 1_000;
-
-/// How long this client's presence lasts on other clients without a refresh; the caller
-/// refreshes it by calling [`ClientSession::refresh_presence`] at a third of this.
-pub const PRESENCE_TTL_MS: u64 = 30_000;
 
 /// Bounds on what the server may make the client buffer while reassembling fragments.
 const MAX_MESSAGE: usize = 256 << 20;
@@ -93,42 +93,6 @@ pub enum Received {
     },
 }
 
-/// What applying a document frame did, for the caller's events.
-#[derive(Clone, Debug, PartialEq)]
-pub enum DocUpdate {
-    /// The server confirmed the subscription with this access.
-    Subscribed(Access),
-    /// Changes from the server were applied (the document's own listeners heard of them).
-    Changed,
-    /// The server made a batch durable; `version` is its durable version after it.
-    Acknowledged {
-        /// The batch number.
-        batch: u64,
-        /// The server's durable version.
-        version: VersionVector,
-    },
-    /// The server refused a batch; the changes stay local. Retryable refusals resubscribe
-    /// after [`RETRY_PAUSE_MS`], which sends them again.
-    Refused {
-        /// The batch number.
-        batch: u64,
-        /// Why.
-        status: AckStatus,
-    },
-    /// The server reported an error about this document (`PermissionDenied` stops syncing it).
-    Error {
-        /// Why, for programs.
-        code: ErrorCode,
-        /// Why, for people.
-        message: String,
-    },
-    /// The server sent changes the document could not apply (a bug or a hostile server); the
-    /// document is unchanged and subscribes again after a pause.
-    BadUpdate(String),
-    /// Another client's presence changed.
-    Presence,
-}
-
 /// Why a frame from the server could not be read. The connection should be closed and
 /// opened again.
 #[derive(Debug, PartialEq)]
@@ -150,29 +114,6 @@ impl std::fmt::Display for ReceiveError {
 
 impl std::error::Error for ReceiveError {}
 
-/// One open document's sync state.
-#[derive(Debug)]
-struct DocSync {
-    session: SyncSession,
-    /// What the server said is committed to its storage.
-    durable: VersionVector,
-    access: Option<Access>,
-    /// Whether a `Subscribe` was sent on this connection.
-    subscribed: bool,
-    /// Messages the session produced while applying a frame, sent by the next poll.
-    outbox: Vec<Message>,
-    /// Subscribe again at this time (ms) after a retryable refusal.
-    resubscribe_at: Option<u64>,
-    /// A refusal that retrying will not fix (cleared by the next subscription).
-    refusal: Option<AckStatus>,
-    /// The local replica (its own presence echoes are not a peer).
-    replica: ReplicaId,
-    local_presence: LocalPresence,
-    my_presence: Option<Vec<u8>>,
-    presence_dirty: bool,
-    peers: PresenceSet,
-}
-
 #[derive(Debug, PartialEq)]
 enum Phase {
     Disconnected,
@@ -188,7 +129,7 @@ pub struct ClientSession {
     token: Option<String>,
     sent_token: Option<String>,
     phase: Phase,
-    docs: VecMap<String, DocSync>,
+    docs: VecMap<String, DocumentSync>,
     next_batch: u64,
     next_fragment: u32,
     reassembler: Reassembler,
@@ -212,30 +153,16 @@ impl ClientSession {
     /// Starts syncing document `doc` (edited locally as `replica`, whose id presence uses).
     /// Opening a document already open does nothing.
     pub fn open(&mut self, doc: &str, replica: ReplicaId) {
-        if self.docs.contains_key(doc) {
-            return;
+        if !self.docs.contains_key(doc) {
+            self.docs
+                .insert(doc.to_owned(), DocumentSync::new(doc, replica));
         }
-        let state = DocSync {
-            session: SyncSession::new(doc),
-            durable: VersionVector::new(),
-            access: None,
-            subscribed: false,
-            outbox: Vec::new(),
-            resubscribe_at: None,
-            refusal: None,
-            replica,
-            local_presence: LocalPresence::new(replica, PRESENCE_TTL_MS),
-            my_presence: None,
-            presence_dirty: false,
-            peers: PresenceSet::default(),
-        };
-        self.docs.insert(doc.to_owned(), state);
     }
 
     /// Stops syncing `doc`; returns the frames to send (an `Unsubscribe` when connected).
     pub fn close(&mut self, doc: &str) -> Vec<Vec<u8>> {
         match self.docs.remove(doc) {
-            Some(state) if state.subscribed && self.is_ready() => {
+            Some(state) if state.is_subscribed() && self.is_ready() => {
                 self.encode(&Frame::Unsubscribe {
                     doc: doc.to_owned(),
                 })
@@ -270,11 +197,7 @@ impl ClientSession {
         self.phase = Phase::Disconnected;
         self.reassembler = new_reassembler();
         for state in self.docs.values_mut() {
-            state.session.reset();
-            state.subscribed = false;
-            state.outbox.clear();
-            state.access = None;
-            state.peers = PresenceSet::default();
+            state.disconnected();
         }
     }
 
@@ -347,188 +270,60 @@ impl ClientSession {
         document: &mut Document,
         now_ms: u64,
     ) -> Vec<DocUpdate> {
-        let Some(state) = self.docs.get_mut(doc) else {
-            return Vec::new();
-        };
-        let mut updates = Vec::new();
-        match frame {
-            Frame::Subscribed {
-                doc,
-                version,
-                access,
-            } => {
-                state.access = Some(access);
-                state.refusal = None;
-                state.durable.merge(&version);
-                state.presence_dirty = state.my_presence.is_some();
-                let hello = Message::Hello {
-                    doc,
-                    protocol: crdt_core::sync::PROTOCOL_VERSION,
-                    version,
-                };
-                // The server's version becomes what the session knows it has; the changes it
-                // lacks go out with the next poll (a hello for this document's session, at
-                // this protocol version, cannot fail).
-                let replies = state.session.receive(document, hello).unwrap_or_default();
-                if access.can_write() {
-                    state.outbox.extend(replies);
-                }
-                updates.push(DocUpdate::Subscribed(access));
-            }
-            Frame::Changes {
-                doc,
-                update,
-                version,
-                ..
-            } => {
-                // The server sends only what it has committed.
-                state.durable.merge(&version);
-                let message = Message::Changes {
-                    doc,
-                    update,
-                    version,
-                };
-                match state.session.receive(document, message) {
-                    Ok(replies) => {
-                        // A `Have`: the server need not send these changes again.
-                        state.outbox.extend(replies);
-                        updates.push(DocUpdate::Changed);
-                    }
-                    Err(error) => {
-                        state.subscribed = false;
-                        state.resubscribe_at = Some(now_ms + RETRY_PAUSE_MS);
-                        updates.push(DocUpdate::BadUpdate(error.to_string()));
-                    }
-                }
-            }
-            Frame::Ack {
-                batch,
-                status,
-                version,
-                ..
-            } => {
-                if status == AckStatus::Ok {
-                    state.durable.merge(&version);
-                    updates.push(DocUpdate::Acknowledged { batch, version });
-                } else {
-                    if status.is_retryable() {
-                        // Subscribing again makes both sides recompute what the other lacks.
-                        state.subscribed = false;
-                        state.resubscribe_at = Some(now_ms + RETRY_PAUSE_MS);
-                    } else {
-                        state.refusal = Some(status);
-                        if status == AckStatus::PermissionDenied {
-                            state.access = Some(Access::ReadOnly);
-                        }
-                    }
-                    updates.push(DocUpdate::Refused { batch, status });
-                }
-            }
-            frame @ Frame::Presence { .. } => {
-                if let Some(message) = frame.into_sync_message()
-                    && state.peers.receive(&message, now_ms)
-                {
-                    updates.push(DocUpdate::Presence);
-                }
-            }
-            Frame::Error { code, message, .. } => {
-                if code == ErrorCode::PermissionDenied {
-                    state.access = None;
-                    state.refusal = Some(AckStatus::PermissionDenied);
-                } else {
-                    state.subscribed = false;
-                    state.resubscribe_at = Some(now_ms + RETRY_PAUSE_MS);
-                }
-                updates.push(DocUpdate::Error { code, message });
-            }
-            _ => {}
+        match self.docs.get_mut(doc) {
+            Some(state) => state.apply(frame, document, now_ms),
+            None => Vec::new(),
         }
-        updates
     }
 
-    /// The frames due for `doc` at time `now_ms`: its subscription, the local changes the
+    /// The messages due for `doc` at time `now_ms`: its subscription, the local changes the
     /// server lacks (one numbered batch), its presence. Call after local edits, after
     /// [`apply`](Self::apply), and on a timer while a resubscription is pending.
     pub fn poll(&mut self, doc: &str, document: &Document, now_ms: u64) -> Vec<Vec<u8>> {
-        let Phase::Ready { .. } = self.phase else {
+        if !self.is_ready() {
             return Vec::new();
-        };
+        }
         let Some(state) = self.docs.get_mut(doc) else {
             return Vec::new();
         };
-        let mut frames = Vec::new();
-        for message in std::mem::take(&mut state.outbox) {
-            let batch = if matches!(message, Message::Changes { .. }) {
-                self.next_batch += 1;
-                self.next_batch - 1
-            } else {
-                0
-            };
-            frames.push(Frame::from_sync_message(message, batch));
-        }
-        if !state.subscribed {
-            if state.resubscribe_at.is_none_or(|at| at <= now_ms) {
-                state.resubscribe_at = None;
-                state.session.reset();
-                state.subscribed = true;
-                frames.push(Frame::Subscribe {
-                    doc: doc.to_owned(),
-                    version: document.version(),
-                });
-            }
-        } else if state.access.is_some_and(Access::can_write)
-            && state.refusal.is_none()
-            && let Some(message) = state.session.poll(document)
-        {
-            frames.push(Frame::from_sync_message(message, self.next_batch));
-            self.next_batch += 1;
-        }
-        if state.access.is_some() && state.presence_dirty {
-            state.presence_dirty = false;
-            let message = match state.my_presence.clone() {
-                Some(presence) => state.local_presence.update(doc, presence),
-                None => state.local_presence.leave(doc),
-            };
-            frames.push(Frame::from_sync_message(message, 0));
-        }
+        let frames = state.poll(document, now_ms, &mut self.next_batch);
         frames.iter().flat_map(|frame| self.encode(frame)).collect()
     }
 
     /// When `doc` next needs a poll without any event (a pending resubscription), if ever.
     pub fn next_wakeup(&self, doc: &str) -> Option<u64> {
-        self.docs.get(doc)?.resubscribe_at
+        self.docs.get(doc)?.next_wakeup()
     }
 
     /// True when the server has durably stored everything `document` holds (and nothing was
     /// refused for good).
     pub fn is_saved(&self, doc: &str, document: &Document) -> bool {
-        self.docs.get(doc).is_some_and(|state| {
-            state.refusal.is_none() && state.durable.includes(&document.version())
-        })
+        self.docs
+            .get(doc)
+            .is_some_and(|state| state.is_saved(document))
     }
 
     /// What the server has confirmed durable for `doc`.
     pub fn durable_version(&self, doc: &str) -> Option<&VersionVector> {
-        self.docs.get(doc).map(|state| &state.durable)
+        self.docs.get(doc).map(DocumentSync::durable_version)
     }
 
     /// The refusal that stops `doc`'s changes from being sent, if any (`PermissionDenied`,
     /// `TooLarge`, `Invalid`): cleared when the document subscribes again.
     pub fn refusal(&self, doc: &str) -> Option<AckStatus> {
-        self.docs.get(doc)?.refusal
+        self.docs.get(doc)?.refusal()
     }
 
     /// What the server lets this client do with `doc`, once subscribed.
     pub fn access(&self, doc: &str) -> Option<Access> {
-        self.docs.get(doc)?.access
+        self.docs.get(doc)?.access()
     }
 
     /// Sets (or, with `None`, withdraws) this client's presence on `doc`; sent by the next
     /// poll.
     pub fn set_presence(&mut self, doc: &str, state: Option<Vec<u8>>) {
         if let Some(entry) = self.docs.get_mut(doc) {
-            entry.my_presence = state;
-            entry.presence_dirty = true;
+            entry.set_presence(state);
         }
     }
 
@@ -536,28 +331,17 @@ impl ClientSession {
     /// `PRESENCE_TTL_MS / 3`).
     pub fn refresh_presence(&mut self) {
         for state in self.docs.values_mut() {
-            if state.my_presence.is_some() {
-                state.presence_dirty = true;
-            }
+            state.refresh_presence();
         }
     }
 
     /// The other clients present on `doc` at `now_ms` (expired ones are dropped): replica and
     /// state.
     pub fn peers(&mut self, doc: &str, now_ms: u64) -> Vec<(ReplicaId, Vec<u8>)> {
-        let Some(state) = self.docs.get_mut(doc) else {
-            return Vec::new();
-        };
-        state.peers.expire(now_ms);
-        let own = state.replica;
-        let mut peers: Vec<(ReplicaId, Vec<u8>)> = state
-            .peers
-            .iter()
-            .filter(|(replica, entry)| *replica != own && !entry.state.is_empty())
-            .map(|(replica, entry)| (replica, entry.state.clone()))
-            .collect();
-        peers.sort_unstable_by_key(|(replica, _)| *replica);
-        peers
+        match self.docs.get_mut(doc) {
+            Some(state) => state.peers(now_ms),
+            None => Vec::new(),
+        }
     }
 
     fn encode(&mut self, frame: &Frame) -> Vec<Vec<u8>> {
