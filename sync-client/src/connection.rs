@@ -5,12 +5,12 @@
 //! version, so the sync sessions recompute exactly what each side lacks.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use crdt_core::sync::Message as SyncMessage;
 use futures_util::{SinkExt, StreamExt};
-use sync_protocol::{AckStatus, ErrorCode, Frame, Reassembler, WIRE_VERSION, split_into_fragments};
+use sync_protocol::client::{DocUpdate, PRESENCE_TTL_MS};
+use sync_protocol::{ErrorCode, Frame, Reassembler, WIRE_VERSION, split_into_fragments};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::backoff::Backoff;
 use crate::client::{ConnectError, Shared, Status};
-use crate::document::{DocEntry, PRESENCE_TTL_MS};
+use crate::document::DocEntry;
 use crate::error::DocSyncError;
 use crate::events::DocEvent;
 use crate::tls::{self, Stream};
@@ -37,9 +37,6 @@ const MAX_MESSAGE: usize = 256 << 20;
 
 /// Time for the close frame on [`Client::close`](crate::Client::close).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Pause before resubscribing after a retryable refusal.
-const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut backoff = Backoff::new(shared.config.backoff_base, shared.config.backoff_max);
@@ -77,9 +74,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 let end = connection.serve().await;
                 tracing::info!(reason = %end, "disconnected");
                 for entry in shared.entries() {
-                    let mut state = entry.lock();
-                    state.subscribed = false;
-                    state.session.reset();
+                    entry.lock().sync.disconnected();
                 }
                 if end == "closing" {
                     break;
@@ -322,36 +317,12 @@ impl Connection {
             }
             self.sent_token = token;
         }
-        let now = Instant::now();
+        let now = self.shared.now_ms();
         for entry in self.shared.entries() {
             let frames = {
                 let mut state = entry.lock();
-                let mut frames = Vec::new();
-                let due = state.resubscribe_at.is_none_or(|at| at <= now);
-                if !state.subscribed && due {
-                    state.resubscribe_at = None;
-                    state.session.reset();
-                    state.subscribed = true;
-                    frames.push(Frame::Subscribe {
-                        doc: entry.id.clone(),
-                        version: state.document.version(),
-                    });
-                } else if state.access.is_some_and(|a| a.can_write()) {
-                    let state = &mut *state;
-                    if let Some(message) = state.session.poll(&state.document) {
-                        frames.push(Frame::from_sync_message(message, self.next_batch));
-                        self.next_batch += 1;
-                    }
-                }
-                if state.access.is_some() && state.presence_dirty {
-                    state.presence_dirty = false;
-                    let message = match state.my_presence.clone() {
-                        Some(presence) => state.local_presence.update(&entry.id, presence),
-                        None => state.local_presence.leave(&entry.id),
-                    };
-                    frames.push(Frame::from_sync_message(message, 0));
-                }
-                frames
+                let state = &mut *state;
+                state.sync.poll(&state.document, now, &mut self.next_batch)
             };
             for frame in frames {
                 self.send(&frame).await?;
@@ -363,10 +334,7 @@ impl Connection {
     /// Marks live presence for resending before it expires on the other side.
     fn refresh_presence(&mut self) {
         for entry in self.shared.entries() {
-            let mut state = entry.lock();
-            if state.my_presence.is_some() {
-                state.presence_dirty = true;
-            }
+            entry.lock().sync.refresh_presence();
         }
     }
 
@@ -396,132 +364,58 @@ impl Connection {
                 _ => Ok(()),
             };
         };
-        let replies = self.apply(&entry, frame)?;
+        self.apply(&entry, frame);
         entry.notify();
-        for reply in replies {
-            self.send(&reply).await?;
-        }
         Ok(())
     }
 
-    /// Applies a document frame; returns frames to answer with.
-    fn apply(&mut self, entry: &DocEntry, frame: Frame) -> Result<Vec<Frame>, String> {
+    /// Applies a document frame (the answers it calls for go out with the next push).
+    fn apply(&mut self, entry: &DocEntry, frame: Frame) {
         let mut state = entry.lock();
         let state = &mut *state;
         entry.events.tidy(&mut state.document);
-        let mut replies = Vec::new();
-        match frame {
-            Frame::Subscribed {
-                doc,
-                version,
-                access,
-            } => {
-                state.access = Some(access);
-                // A new attempt: what was refused before is sent again.
-                state.refusal = None;
-                state.durable.merge(&version);
-                state.presence_dirty = state.my_presence.is_some();
-                let hello = SyncMessage::Hello {
-                    doc,
-                    protocol: crdt_core::sync::PROTOCOL_VERSION,
-                    version,
-                };
-                // Same document, same protocol: a hello cannot fail.
-                let out = state
-                    .session
-                    .receive(&mut state.document, hello)
-                    .unwrap_or_default();
-                if access.can_write() {
-                    for message in out {
-                        replies.push(Frame::from_sync_message(message, self.next_batch));
-                        self.next_batch += 1;
+        let now = self.shared.now_ms();
+        for update in state.sync.apply(frame, &mut state.document, now) {
+            match update {
+                DocUpdate::Subscribed(_) => {
+                    // A new attempt: what was refused before is sent again.
+                    state.refusal = None;
+                }
+                DocUpdate::Changed => {
+                    if let Err(error) = state.save() {
+                        tracing::error!(%error, "saving the document locally failed");
+                        entry.report(state, error);
                     }
                 }
-            }
-            Frame::Changes {
-                doc,
-                update,
-                version,
-                ..
-            } => {
-                // The server only sends what it has committed.
-                state.durable.merge(&version);
-                let message = SyncMessage::Changes {
-                    doc,
-                    update,
-                    version,
-                };
-                match state.session.receive(&mut state.document, message) {
-                    Ok(out) => {
-                        for message in out {
-                            replies.push(Frame::from_sync_message(message, 0));
-                        }
-                        if let Err(error) = state.save() {
-                            tracing::error!(%error, "saving the document locally failed");
-                            entry.report(state, error);
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(doc = %entry.id, %error, "a server update was refused; resubscribing");
-                        entry.report(state, DocSyncError::RemoteUpdate(error));
-                        state.subscribed = false;
-                        state.resubscribe_at = Some(Instant::now() + RETRY_PAUSE);
-                    }
-                }
-            }
-            Frame::Ack {
-                batch,
-                status,
-                version,
-                ..
-            } => match status {
-                AckStatus::Ok => {
-                    state.durable.merge(&version);
+                DocUpdate::Acknowledged { batch, version } => {
                     entry
                         .events
                         .record(DocEvent::Acknowledged { batch, version });
                 }
-                status => {
+                DocUpdate::Refused { batch, status } => {
                     tracing::warn!(doc = %entry.id, batch, %status, "the server refused a batch");
                     let error = DocSyncError::BatchRefused { batch, status };
                     if !status.is_retryable() {
                         state.refusal = Some(error.clone());
                     }
                     entry.report(state, error);
-                    if status.is_retryable() {
-                        // Resubscribing makes both sides recompute what the other lacks.
-                        state.subscribed = false;
-                        state.resubscribe_at = Some(Instant::now() + RETRY_PAUSE);
-                    } else if status == AckStatus::PermissionDenied {
-                        state.access = Some(sync_protocol::Access::ReadOnly);
+                }
+                DocUpdate::Error { code, message } => {
+                    tracing::warn!(doc = %entry.id, %code, %message, "server error");
+                    let error = DocSyncError::Server { code, message };
+                    if code == ErrorCode::PermissionDenied {
+                        state.refusal = Some(error.clone());
                     }
+                    entry.report(state, error);
                 }
-            },
-            Frame::Presence { .. } => {
-                let now = self.shared.now_ms();
-                if let Some(message) = frame.into_sync_message() {
-                    state.presence.receive(&message, now);
+                DocUpdate::BadUpdate(error) => {
+                    tracing::warn!(doc = %entry.id, %error, "a server update was refused; resubscribing");
+                    entry.report(state, DocSyncError::RemoteUpdate(error));
                 }
+                DocUpdate::Presence => {}
             }
-            Frame::Error { code, message, .. } => {
-                tracing::warn!(doc = %entry.id, %code, %message, "server error");
-                let error = DocSyncError::Server { code, message };
-                if code == ErrorCode::PermissionDenied {
-                    state.refusal = Some(error.clone());
-                }
-                entry.report(state, error);
-                match code {
-                    ErrorCode::PermissionDenied => state.access = None,
-                    _ => {
-                        state.subscribed = false;
-                        state.resubscribe_at = Some(Instant::now() + RETRY_PAUSE);
-                    }
-                }
-            }
-            _ => {}
         }
         entry.check_saved(state);
-        Ok(replies)
     }
 
     async fn send(&mut self, frame: &Frame) -> Result<(), String> {

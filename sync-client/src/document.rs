@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crdt_core::sync::{LocalPresence, PresenceSet, SyncSession};
 use crdt_core::{Document, ReplicaId, VersionVector};
 use sync_protocol::Access;
+use sync_protocol::client::DocumentSync;
 use tokio::sync::watch;
 
 use crate::client::{ClientError, Shared, Status};
@@ -15,21 +15,12 @@ use crate::error::{DocSyncError, WaitSavedError};
 use crate::events::{Dispatcher, DocEvent, EventHub, Subscription};
 use crate::local_store;
 
-/// How long presence lasts without a refresh; the client refreshes at half of it.
-pub(crate) const PRESENCE_TTL_MS: u64 = 30_000;
-
 /// The mutable state of one open document, behind a mutex that is never held across an await.
 pub(crate) struct DocState {
     pub document: Document,
-    pub session: SyncSession,
-    /// What the server acknowledged as committed to its storage.
-    pub durable: VersionVector,
-    /// What the server's token allows, once subscribed.
-    pub access: Option<Access>,
-    /// Whether a Subscribe was sent on the current connection.
-    pub subscribed: bool,
-    /// Resubscribe after this instant (after a retryable refusal).
-    pub resubscribe_at: Option<Instant>,
+    /// The protocol's decisions for this document (subscription, durable version, refusals,
+    /// batches, presence), shared with the browser client.
+    pub sync: DocumentSync,
     /// The last refusal or error the server reported for this document.
     pub last_error: Option<DocSyncError>,
     /// A refusal the client will not retry on this connection (it makes waiting for the
@@ -37,11 +28,6 @@ pub(crate) struct DocState {
     pub refusal: Option<DocSyncError>,
     /// Whether the document was saved when last looked at (for [`DocEvent::Saved`]).
     pub was_saved: bool,
-    pub presence: PresenceSet,
-    pub local_presence: LocalPresence,
-    pub my_presence: Option<Vec<u8>>,
-    /// Whether this client's presence must be (re)sent.
-    pub presence_dirty: bool,
     pub file: Option<PathBuf>,
 }
 
@@ -61,7 +47,9 @@ impl DocState {
     }
 
     pub(crate) fn is_saved(&self) -> bool {
-        self.durable.includes(&self.document.version())
+        self.sync
+            .durable_version()
+            .includes(&self.document.version())
     }
 }
 
@@ -106,18 +94,10 @@ impl DocEntry {
             id: id.to_owned(),
             state: Mutex::new(DocState {
                 document,
-                session: SyncSession::new(id),
-                durable: VersionVector::new(),
-                access: None,
-                subscribed: false,
-                resubscribe_at: None,
+                sync: DocumentSync::new(id, replica),
                 last_error: None,
                 refusal: None,
                 was_saved,
-                presence: PresenceSet::default(),
-                local_presence: LocalPresence::new(replica, PRESENCE_TTL_MS),
-                my_presence: None,
-                presence_dirty: false,
                 file,
             }),
             changed,
@@ -215,7 +195,7 @@ impl DocHandle {
     /// The version the server confirmed as durably stored: every change it includes survives a
     /// server crash.
     pub fn saved_version(&self) -> VersionVector {
-        self.entry.lock().durable.clone()
+        self.entry.lock().sync.durable_version().clone()
     }
 
     /// The latest error about this document, if any: a refused batch, a server error (a
@@ -241,7 +221,7 @@ impl DocHandle {
 
     /// What the server allows on this document, once subscribed.
     pub fn access(&self) -> Option<Access> {
-        self.entry.lock().access
+        self.entry.lock().sync.access()
     }
 
     /// Waits until [`is_saved`](Self::is_saved), or returns early with the reason it will not
@@ -296,7 +276,7 @@ impl DocHandle {
             if let Some(refusal) = &state.refusal {
                 return Some(Err(WaitSavedError::Refused(refusal.clone())));
             }
-            if state.access == Some(Access::ReadOnly) {
+            if state.sync.access() == Some(Access::ReadOnly) {
                 return Some(Err(WaitSavedError::ReadOnly));
             }
         }
@@ -373,25 +353,13 @@ impl DocHandle {
     /// Sets this client's presence on the document (cursor, name...): relayed to the other
     /// subscribers, refreshed while connected, never stored. `None` leaves.
     pub fn set_presence(&self, state: Option<Vec<u8>>) {
-        {
-            let mut doc = self.entry.lock();
-            doc.my_presence = state;
-            doc.presence_dirty = true;
-        }
+        self.entry.lock().sync.set_presence(state);
         self.shared.wake.notify_one();
     }
 
     /// The presence of the other replicas on this document.
     pub fn presence(&self) -> Vec<(ReplicaId, Vec<u8>)> {
-        let mut state = self.entry.lock();
         let now = self.shared.now_ms();
-        state.presence.expire(now);
-        let mut all: Vec<(ReplicaId, Vec<u8>)> = state
-            .presence
-            .iter()
-            .map(|(replica, entry)| (replica, entry.state.clone()))
-            .collect();
-        all.sort();
-        all
+        self.entry.lock().sync.peers(now)
     }
 }

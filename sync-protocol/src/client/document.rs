@@ -123,12 +123,12 @@ impl DocumentSync {
     }
 
     /// The connection closed: what the server was told on it is forgotten (the durable
-    /// version and the refusal stay; the next connection subscribes again).
+    /// version, the refusal and the last known access stay; the next connection subscribes
+    /// again). Other clients' presence is dropped: nobody is known to be here while offline.
     pub fn disconnected(&mut self) {
         self.session.reset();
         self.subscribed = false;
         self.outbox.clear();
-        self.access = None;
         self.peers = PresenceSet::default();
     }
 
