@@ -181,9 +181,10 @@ fn test() -> Result<(), String> {
 }
 
 /// The fuzz targets of `fuzz/` (cargo-fuzz, outside the workspace).
-const FUZZ_TARGETS: [&str; 7] = [
+const FUZZ_TARGETS: [&str; 8] = [
     "convergence",
     "wire_frame",
+    "client_session",
     "text_update",
     "list_update",
     "document_update",
