@@ -20,7 +20,11 @@ fn crafted(kind: u8, bytes: &[u8]) -> Frame {
         0 => Frame::Subscribed {
             doc: DOC.into(),
             version,
-            access: if bytes.len() % 2 == 0 { Access::ReadWrite } else { Access::ReadOnly },
+            access: if bytes.len() % 2 == 0 {
+                Access::ReadWrite
+            } else {
+                Access::ReadOnly
+            },
         },
         1 => Frame::Changes {
             doc: DOC.into(),
@@ -63,7 +67,11 @@ fn crafted(kind: u8, bytes: &[u8]) -> Frame {
             state: bytes.to_vec(),
         },
         _ => Frame::Error {
-            code: if bytes.len() % 2 == 0 { ErrorCode::PermissionDenied } else { ErrorCode::Internal },
+            code: if bytes.len() % 2 == 0 {
+                ErrorCode::PermissionDenied
+            } else {
+                ErrorCode::Internal
+            },
             doc: Some(DOC.into()),
             message: String::from_utf8_lossy(bytes).into_owned(),
         },
@@ -83,7 +91,10 @@ fuzz_target!(|data: &[u8]| {
         max_message: 1 << 20,
         max_documents: 4,
     };
-    assert!(matches!(client.receive(&welcome.encode(), 0), Ok(Received::Welcome { .. })));
+    assert!(matches!(
+        client.receive(&welcome.encode(), 0),
+        Ok(Received::Welcome { .. })
+    ));
     for (step, chunk) in data.split(|&b| b == 0xFF).enumerate() {
         let now = step as u64 * 250;
         for message in client.poll(DOC, &doc, now) {

@@ -51,19 +51,62 @@ enum Step {
 
 #[derive(Arbitrary, Debug)]
 enum DocEdit {
-    MapSet { target: u8, key: u8, value: i8 },
-    MapDelete { target: u8, key: u8 },
-    MapNew { target: u8, key: u8, kind: u8 },
-    ListInsert { target: u8, index: u8, value: i8 },
-    ListInsertNew { target: u8, index: u8, kind: u8 },
-    ListDelete { target: u8, index: u8, len: u8 },
-    TextInsert { target: u8, index: u8, word: u8 },
-    TextDelete { target: u8, index: u8, len: u8 },
-    Increment { target: u8, by: i8 },
-    RegisterSet { target: u8, value: i8 },
-    RegisterClear { target: u8 },
+    MapSet {
+        target: u8,
+        key: u8,
+        value: i8,
+    },
+    MapDelete {
+        target: u8,
+        key: u8,
+    },
+    MapNew {
+        target: u8,
+        key: u8,
+        kind: u8,
+    },
+    ListInsert {
+        target: u8,
+        index: u8,
+        value: i8,
+    },
+    ListInsertNew {
+        target: u8,
+        index: u8,
+        kind: u8,
+    },
+    ListDelete {
+        target: u8,
+        index: u8,
+        len: u8,
+    },
+    TextInsert {
+        target: u8,
+        index: u8,
+        word: u8,
+    },
+    TextDelete {
+        target: u8,
+        index: u8,
+        len: u8,
+    },
+    Increment {
+        target: u8,
+        by: i8,
+    },
+    RegisterSet {
+        target: u8,
+        value: i8,
+    },
+    RegisterClear {
+        target: u8,
+    },
     /// Opens the named container of a kind at a key (`text_at`, ...).
-    MapNamed { target: u8, key: u8, kind: u8 },
+    MapNamed {
+        target: u8,
+        key: u8,
+        kind: u8,
+    },
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]

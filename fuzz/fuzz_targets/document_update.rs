@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
         let info = inspected.expect("what loads, inspects");
         if !matches!(info.kind, UpdateKind::ShallowSnapshot { .. }) {
             assert_eq!(info.event_count(), loaded.history_len() as u64);
-            assert!(info.dependencies.is_empty(), "it loaded into an empty document");
+            assert!(
+                info.dependencies.is_empty(),
+                "it loaded into an empty document"
+            );
         }
         let again =
             Document::load(&loaded.encode(), ReplicaId::from_u128(2)).expect("own encoding loads");
@@ -28,7 +31,9 @@ fuzz_target!(|data: &[u8]| {
     busy.subscribe(Box::new(|_, patches| {
         std::hint::black_box(patches);
     }));
-    let list = busy.replace_with_new_list(MapId::ROOT, "l").expect("root is a map");
+    let list = busy
+        .replace_with_new_list(MapId::ROOT, "l")
+        .expect("root is a map");
     busy.list_insert(list, 0, 1).expect("in range");
     let before = (busy.to_json(), busy.version());
     if busy.apply_update(data).is_err() {
