@@ -62,7 +62,19 @@ pub(crate) fn tools() -> Result<(), String> {
     }
     node_tools()?;
     let wasm_dir = workspace_root().join("wasm");
-    if !wasm_dir.join("node_modules/.bin/wasm-opt").exists()
+    // npm records what it installed in node_modules/.package-lock.json: older than the
+    // committed lock file means a dependency was added or changed since (`ws` for the sync
+    // client's tests, say), so install again.
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let stale = match (
+        modified(&wasm_dir.join("package-lock.json")),
+        modified(&wasm_dir.join("node_modules/.package-lock.json")),
+    ) {
+        (Some(lock), Some(installed)) => lock > installed,
+        _ => true,
+    };
+    if stale
+        || !wasm_dir.join("node_modules/.bin/wasm-opt").exists()
         || !wasm_dir.join("node_modules/.bin/tsc").exists()
         || !wasm_dir.join("node_modules/playwright-core").exists()
     {
