@@ -13,6 +13,7 @@
 //! Every step prints what it runs; the first failure stops the run with a non-zero exit.
 
 mod bench_js;
+mod bench_servers;
 mod postgres;
 mod soak;
 mod wasm;
@@ -38,11 +39,12 @@ fn main() -> ExitCode {
         "lint" => lint(),
         "wasm" => setup().and_then(|()| wasm::wasm_command(&args[1..])),
         "bench-js" => setup().and_then(|()| bench_js::bench_js_command(&args[1..])),
+        "bench-servers" => setup().and_then(|()| bench_servers::bench_servers_command(&args[1..])),
         "fuzz" => fuzz_command(&args[1..]),
         "soak" => soak::soak_command(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  test   install what is needed, then lint, run every test, fuzz each target briefly\n  setup  install what is needed (rustup target and components)\n  lint   cargo fmt --check and cargo clippy\n  wasm   [--test]: build the npm package into wasm/pkg and print its sizes (--test: and test it)\n  bench-js [ARGS]: build the package, then run bench/js (Node: crdt-toolkit, Yjs, Loro, Automerge); ARGS go to bench/js/bench.mjs\n  fuzz   [--seconds N] [TARGET ...]: run the fuzz targets (nightly, cargo-fuzz)\n  soak   [--seeds N] [--start S]: run N seeds of the deterministic simulation (release)"
+                "usage: cargo xtask <task>\n\n  test   install what is needed, then lint, run every test, fuzz each target briefly\n  setup  install what is needed (rustup target and components)\n  lint   cargo fmt --check and cargo clippy\n  wasm   [--test]: build the npm package into wasm/pkg and print its sizes (--test: and test it)\n  bench-js [ARGS]: build the package, then run bench/js (Node: crdt-toolkit, Yjs, Loro, Automerge); ARGS go to bench/js/bench.mjs\n  bench-servers [ARGS]: build the release server and the package, then run bench/servers (sync-server, Hocuspocus, y-websocket-server); ARGS go to bench/servers/fanout.mjs\n  fuzz   [--seconds N] [TARGET ...]: run the fuzz targets (nightly, cargo-fuzz)\n  soak   [--seeds N] [--start S]: run N seeds of the deterministic simulation (release)"
             );
             return ExitCode::from(2);
         }
