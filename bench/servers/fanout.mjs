@@ -7,8 +7,9 @@
 // generator and the server share the machine's cores).
 //
 //   node bench/servers/fanout.mjs [--observers 100,1000] [--ticks 100] [--hz 20]
+//        [--servers sync-server,hocuspocus,y-websocket-server] [--out DIR]
 //
-// Writes bench/results/servers.md and servers.json.
+// Writes servers.md and servers.json into DIR (default bench/results).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -37,6 +38,10 @@ const HZ = Number(argument('hz', '20'));
 const DOC = 'fanout';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** How long all observers may take to join and sync before a run is given up. */
+const JOIN_LIMIT_MS = 120_000;
+// y-websocket's provider adds a process exit listener per client.
+process.setMaxListeners(0);
 
 async function until(check, ms, what) {
   const deadline = Date.now() + ms;
@@ -171,6 +176,7 @@ async function run(kind, observers) {
     const sent = new Float64Array(TICKS + 1);
     const latencies = [];
     let received = 0;
+    const joinStarted = performance.now();
     for (let i = 0; i < observers; i++) {
       const observer = connect(kind, server.port);
       clients.push(observer);
@@ -182,6 +188,9 @@ async function run(kind, observers) {
       });
       // Join a few at a time: a connect storm is another scenario.
       if (i % 50 === 49) await observer.ready();
+      if (performance.now() - joinStarted > JOIN_LIMIT_MS) {
+        throw new Error(`${i + 1} of ${observers} observers joined in ${JOIN_LIMIT_MS / 1000} s`);
+      }
     }
     await Promise.all(clients.map((c) => c.ready()));
     await sleep(500);
@@ -219,13 +228,20 @@ async function run(kind, observers) {
   }
 }
 
-const SERVERS = ['sync-server', 'hocuspocus', 'y-websocket-server'];
+const SERVERS = argument('servers', 'sync-server,hocuspocus,y-websocket-server').split(',');
 const results = [];
 for (const observers of OBSERVERS) {
   for (const kind of SERVERS) {
     process.stderr.write(`fan-out: ${kind}, ${observers} observers... `);
-    const result = await run(kind, observers);
-    process.stderr.write(`p50 ${result.p50_ms.toFixed(2)} ms, p99 ${result.p99_ms.toFixed(2)} ms\n`);
+    let result;
+    try {
+      result = await run(kind, observers);
+      process.stderr.write(`p50 ${result.p50_ms.toFixed(2)} ms, p99 ${result.p99_ms.toFixed(2)} ms\n`);
+    } catch (error) {
+      // Reported in the table, not hidden: the row says what went wrong.
+      result = { server: kind, observers, ticks: TICKS, failed: String(error?.message ?? error) };
+      process.stderr.write(`failed: ${result.failed}\n`);
+    }
     results.push(result);
     await sleep(500);
   }
@@ -244,15 +260,19 @@ const lines = [
 ];
 for (const observers of OBSERVERS) {
   const rows = results.filter((r) => r.observers === observers);
-  const best = Math.min(...rows.map((r) => r.p99_ms));
+  const best = Math.min(...rows.filter((r) => !r.failed).map((r) => r.p99_ms));
   for (const r of rows) {
+    if (r.failed) {
+      lines.push(`| ${observers} | ${r.server} | failed: ${r.failed} | | | | | | | | | |`);
+      continue;
+    }
     lines.push(
       `| ${observers} | ${r.server} | ${fmt(r.p50_ms)} | ${fmt(r.p99_ms)} | ${fmt(r.p999_ms)} | ${fmt(r.max_ms)} | ${r.missing} | ${fmt(r.server_cpu_us_per_update_per_observer, 1)} | ${fmt(r.server_cpu_percent, 0)} | ${fmt(r.server_rss_mib, 0)} | ${fmt(r.generator_cpu_percent, 0)} | ${fmt(r.p99_ms / best)} |`,
     );
   }
 }
 lines.push('');
-const out = join(root, 'bench', 'results');
+const out = argument('out', join(root, 'bench', 'results'));
 writeFileSync(join(out, 'servers.md'), lines.join('\n'));
 writeFileSync(join(out, 'servers.json'), `${JSON.stringify({ fanout: results }, null, 2)}\n`);
 console.log(lines.join('\n'));
