@@ -179,9 +179,10 @@ impl DocumentSync {
                     version,
                 };
                 match self.session.receive(document, message) {
-                    Ok(replies) => {
-                        // A `Have`: the server need not send these changes again.
-                        self.outbox.extend(replies);
+                    Ok(_have) => {
+                        // The session answers applied changes with a `Have`; the server
+                        // already counts what it sent as held, so it is not sent: one message
+                        // fewer per update per subscriber, for the server to route and apply.
                         updates.push(DocUpdate::Changed);
                     }
                     Err(error) => {
