@@ -162,6 +162,10 @@ pub struct Metrics {
     pub persisted_batches: AtomicU64,
     /// Storage operations that failed.
     pub storage_errors: AtomicU64,
+    /// Hints from a shared storage that another node appended to a document.
+    pub storage_hints: AtomicU64,
+    /// Changes (and snapshots) other nodes stored, taken in by live documents.
+    pub changes_from_other_nodes: AtomicU64,
     /// Time from a batch's arrival at a document to its commit.
     pub persist_latency: Histogram,
     rejected: [AtomicU64; Reject::ALL.len()],
@@ -214,7 +218,7 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
-        let counters: [(&str, &str, u64); 7] = [
+        let counters: [(&str, &str, u64); 9] = [
             (
                 "sync_connections_total",
                 "Connections accepted since start.",
@@ -249,6 +253,16 @@ impl Metrics {
                 "sync_storage_errors_total",
                 "Storage operations that failed.",
                 self.storage_errors.load(Relaxed),
+            ),
+            (
+                "sync_storage_hints_total",
+                "Hints from a shared storage that another node appended to a document.",
+                self.storage_hints.load(Relaxed),
+            ),
+            (
+                "sync_changes_from_other_nodes_total",
+                "Changes and snapshots other nodes stored, taken in by live documents.",
+                self.changes_from_other_nodes.load(Relaxed),
             ),
         ];
         for (name, help, value) in counters {

@@ -97,6 +97,10 @@ impl<S: Storage> Server<S> {
             .as_ref()
             .map(|(_, server_config)| TlsAcceptor::from(Arc::clone(server_config)));
         let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&context), acceptor));
+        if context.registry.storage().is_shared() {
+            let (registry, stop) = (context.registry.clone(), shutdown_rx.clone());
+            tokio::spawn(async move { registry.follow_storage_hints(stop).await });
+        }
         let tls = tls.map(|(reloader, _)| reloader);
         if let Some(reloader) = &tls {
             // The handler is installed before `bind` returns, so a SIGHUP from then on

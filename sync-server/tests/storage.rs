@@ -74,6 +74,30 @@ mod contract {
         assert_eq!(storage.load("c").await.unwrap().changes[0].update, b"");
     }
 
+    pub async fn load_after_reads_what_a_reader_lacks(storage: &impl Storage) {
+        for i in 0..5 {
+            storage.append("doc", update(i)).await.unwrap();
+        }
+        let seqs =
+            |stored: &StoredDocument| stored.changes.iter().map(|c| c.seq).collect::<Vec<_>>();
+        let tail = storage.load_after("doc", 2).await.unwrap();
+        assert_eq!(
+            (tail.snapshot.as_deref(), seqs(&tail)),
+            (None, vec![3, 4, 5])
+        );
+        assert_eq!(tail.changes[0].update, update(2));
+        assert!(storage.load_after("doc", 5).await.unwrap().is_empty());
+        assert!(storage.load_after("nothing", 0).await.unwrap().is_empty());
+        // Another node compacted up to 3: a reader at 2 needs the snapshot; one at 3 does not.
+        storage.compact("doc", b"snap 3".to_vec(), 3).await.unwrap();
+        let tail = storage.load_after("doc", 2).await.unwrap();
+        assert_eq!(tail.snapshot.as_deref(), Some(&b"snap 3"[..]));
+        assert_eq!((tail.snapshot_up_to, seqs(&tail)), (3, vec![4, 5]));
+        assert_eq!(tail.covers_up_to(), 5);
+        let tail = storage.load_after("doc", 3).await.unwrap();
+        assert_eq!((tail.snapshot.as_deref(), seqs(&tail)), (None, vec![4, 5]));
+    }
+
     pub async fn compact_then_load(storage: &impl Storage) {
         for i in 0..5 {
             storage.append("doc", update(i)).await.unwrap();
@@ -81,6 +105,7 @@ mod contract {
         storage.compact("doc", b"snap 3".to_vec(), 3).await.unwrap();
         let loaded = storage.load("doc").await.unwrap();
         assert_eq!(loaded.snapshot.as_deref(), Some(&b"snap 3"[..]));
+        assert_eq!(loaded.snapshot_up_to, 3);
         let seqs: Vec<u64> = loaded.changes.iter().map(|c| c.seq).collect();
         assert_eq!(seqs, [4, 5]);
         assert_eq!(loaded.changes[0].update, update(3));
@@ -155,6 +180,12 @@ async fn sqlite_append_then_load_in_order() {
 async fn sqlite_compact_then_load() {
     let dir = tempfile::tempdir().unwrap();
     contract::compact_then_load(&sqlite(dir.path())).await;
+}
+
+#[tokio::test]
+async fn sqlite_load_after_reads_what_a_reader_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    contract::load_after_reads_what_a_reader_lacks(&sqlite(dir.path())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -396,6 +427,14 @@ async fn postgres_compact_then_load() {
         return;
     };
     contract::compact_then_load(&postgres(&url).await).await;
+}
+
+#[tokio::test]
+async fn postgres_load_after_reads_what_a_reader_lacks() {
+    let Some((url, _admin)) = postgres_schema("load_after").await else {
+        return;
+    };
+    contract::load_after_reads_what_a_reader_lacks(&postgres(&url).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -74,6 +74,9 @@ pub enum DocCommand {
         /// The frame.
         presence: PresenceFrame,
     },
+    /// Another node appended to the document in the shared storage: catch up (reading what
+    /// this node lacks) before the next commands.
+    CatchUp,
     /// Memory is short: unload if no connection subscribes.
     Evict,
     /// The server stops: finish what is queued, persist it, and exit.
@@ -163,6 +166,8 @@ pub struct DocShared {
     pub subscribers: AtomicUsize,
     /// Milliseconds since the server started, at the last command.
     pub last_active_ms: AtomicU64,
+    /// A [`DocCommand::CatchUp`] did not fit the full queue: catch up at the next round.
+    pub catch_up_wanted: AtomicBool,
 }
 
 /// Everything an actor needs besides its commands.
@@ -251,6 +256,18 @@ pub(crate) async fn run<S: Storage>(
         metrics
             .document_queue_depth
             .fetch_sub(round.len() as i64, Relaxed);
+        // With a storage other nodes write, a new subscriber must get what they acknowledged,
+        // and a hint says they wrote: read what this node lacks first. (Nothing is
+        // unpersisted here: the previous round ended with a persist.)
+        let hinted = actor.shared.catch_up_wanted.swap(false, Relaxed);
+        if storage.is_shared()
+            && (hinted
+                || round.iter().any(|command| {
+                    matches!(command, DocCommand::Subscribe { .. } | DocCommand::CatchUp)
+                }))
+        {
+            actor.catch_up(&*storage, &id).await;
+        }
         let stop = actor.handle_round(round);
         if !actor.persist(&*storage, &id).await {
             break;
@@ -380,12 +397,40 @@ impl Actor {
                         self.metrics.rejected(Reject::PresenceLimit);
                     }
                 }
+                DocCommand::CatchUp => {} // Done before the round.
                 DocCommand::Evict => stop = Stop::Evict,
                 DocCommand::Shutdown => stop = Stop::Shutdown,
             }
         }
         self.deliver(out);
         stop
+    }
+
+    /// Reads what other nodes stored since this document's last known seq and takes it in
+    /// (relaying it to subscribers). A failed read is logged and counted: the document stays,
+    /// and the next hint or subscription tries again.
+    async fn catch_up<S: Storage>(&mut self, storage: &S, id: &str) {
+        let stored = match storage.load_after(id, self.state.stored_up_to()).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(doc = %id, %error, "reading other nodes' changes failed");
+                self.metrics.storage_errors.fetch_add(1, Relaxed);
+                return;
+            }
+        };
+        if stored.is_empty() {
+            return;
+        }
+        let mut out = Vec::new();
+        if let Some(report) = self.state.absorb(stored, &mut out) {
+            self.metrics
+                .changes_from_other_nodes
+                .fetch_add(report.applied as u64, Relaxed);
+            if report.skipped > 0 {
+                tracing::warn!(doc = %id, skipped = report.skipped, "ignored other nodes' records that do not load");
+            }
+        }
+        self.deliver(out);
     }
 
     /// Persists what is applied but not stored, then acknowledges and relays. `false` if

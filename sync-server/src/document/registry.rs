@@ -169,6 +169,90 @@ impl<S: Storage> Registry<S> {
         sender
     }
 
+    /// Another node appended to `doc` (a hint from a shared storage): if it is live here, it
+    /// catches up before its next commands. A document not loaded needs nothing: its next load
+    /// reads everything.
+    pub fn hint_changed(&self, doc: &str) {
+        self.inner.metrics.storage_hints.fetch_add(1, Relaxed);
+        let docs = self.lock();
+        if let Some(entry) = docs.get(doc) {
+            self.ask_catch_up(entry);
+        }
+    }
+
+    /// Every live document catches up (hints were lost: the storage's feed reconnected).
+    pub fn hint_all(&self) {
+        for entry in self.lock().values() {
+            self.ask_catch_up(entry);
+        }
+    }
+
+    fn ask_catch_up(&self, entry: &Entry) {
+        match entry.sender.try_send(DocCommand::CatchUp) {
+            Ok(()) => {
+                self.inner
+                    .metrics
+                    .document_queue_depth
+                    .fetch_add(1, Relaxed);
+            }
+            // A full queue means rounds are coming: the flag makes the next one catch up.
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                entry.shared.catch_up_wanted.store(true, Relaxed)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Follows the storage's hints that other nodes appended to documents (a shared storage
+    /// only; for one this process alone writes, returns at once). When the feed drops, it is
+    /// opened again (with a growing pause) and every live document catches up, since hints
+    /// were lost meanwhile. Runs until `stop` turns true.
+    pub async fn follow_storage_hints(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        const FIRST_PAUSE: Duration = Duration::from_millis(100);
+        const MAX_PAUSE: Duration = Duration::from_secs(5);
+        if !self.inner.storage.is_shared() {
+            return;
+        }
+        let mut pause = FIRST_PAUSE;
+        let mut first = true;
+        loop {
+            let watched = tokio::select! {
+                watched = self.inner.storage.watch() => watched,
+                _ = stop.wait_for(|stop| *stop) => return,
+            };
+            match watched {
+                Ok(None) => return,
+                Ok(Some(mut feed)) => {
+                    pause = FIRST_PAUSE;
+                    if !first {
+                        tracing::info!("following other nodes' changes again");
+                        self.hint_all();
+                    }
+                    loop {
+                        tokio::select! {
+                            doc = feed.next() => match doc {
+                                Some(doc) => self.hint_changed(&doc),
+                                None => break,
+                            },
+                            _ = stop.wait_for(|stop| *stop) => return,
+                        }
+                    }
+                    tracing::warn!("lost the storage's feed of other nodes' changes; reopening it");
+                }
+                Err(error) => {
+                    self.inner.metrics.storage_errors.fetch_add(1, Relaxed);
+                    tracing::warn!(%error, retry_in = ?pause, "cannot follow other nodes' changes");
+                }
+            }
+            first = false;
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+
     /// Asks idle documents to unload, least recently used first, until the estimated memory of
     /// the loaded documents (a fixed overhead each, plus their content and presence) is under
     /// the cap. Documents with subscribers stay.

@@ -68,7 +68,7 @@ pub struct LoadReport {
 ///     max_nesting_depth: 512,
 ///     presence,
 /// };
-/// let stored = StoredDocument { snapshot: None, changes: vec![], skipped: 0 };
+/// let stored = StoredDocument::default();
 /// let (mut state, _) = DocumentState::load("notes", stored, limits);
 /// let mut out = Vec::new();
 /// state.subscribe(1, VersionVector::new(), Access::ReadWrite, 0, &mut out);
@@ -130,9 +130,7 @@ impl DocumentState {
                 }
             }
         }
-        let mut last_seq = 0;
         for change in &stored.changes {
-            last_seq = last_seq.max(change.seq);
             stored_bytes += change.update.len();
             match document.apply_update(&change.update) {
                 Ok(_) => report.applied += 1,
@@ -162,8 +160,10 @@ impl DocumentState {
             stored_bytes,
             changes_since_snapshot: stored.changes.len() as u64,
             // A load reads a consistent prefix of the log (seqs are given in commit order), and
-            // whatever is missing below it was folded into the snapshot.
-            contiguous_seq: last_seq,
+            // whatever is missing below it was folded into the snapshot. (Counting the snapshot
+            // matters: a document loaded from a snapshot alone would otherwise never compact
+            // again, every later append sitting "above a gap" at seq 0.)
+            contiguous_seq: stored.covers_up_to(),
             seqs_above_gap: BTreeSet::new(),
             keep_stored,
             limits,
@@ -497,6 +497,72 @@ impl DocumentState {
         (snapshot, self.contiguous_seq)
     }
 
+    /// The seq up to which this document holds every stored change: where a
+    /// [`Storage::load_after`](crate::storage::Storage::load_after) for
+    /// [`absorb`](Self::absorb) starts.
+    pub fn stored_up_to(&self) -> u64 {
+        self.contiguous_seq
+    }
+
+    /// Takes in what other nodes sharing the storage appended (or compacted) since
+    /// [`stored_up_to`](Self::stored_up_to): applies it, counts it as durable (it is in
+    /// storage), acknowledges client batches it completes, and relays it to the subscribers
+    /// that lack it.
+    ///
+    /// Only valid when everything applied here is persisted (the actor calls it right after a
+    /// persist): the document's whole version then becomes the durable one. Otherwise nothing
+    /// is taken and `None` returned.
+    pub fn absorb(&mut self, stored: StoredDocument, out: &mut Outbox) -> Option<LoadReport> {
+        if self.unpersisted().is_some() {
+            return None;
+        }
+        let mut report = LoadReport {
+            applied: 0,
+            skipped: stored.skipped,
+        };
+        if let Some(snapshot) = &stored.snapshot {
+            // Another node compacted: storage now holds this snapshot and the log after it.
+            match self.document.apply_update(snapshot) {
+                Ok(_) => report.applied += 1,
+                Err(error) => {
+                    tracing::error!(doc = %self.id, %error, "another node's snapshot does not apply here");
+                    report.skipped += 1;
+                }
+            }
+            self.stored_bytes = snapshot.len();
+            self.changes_since_snapshot = 0;
+        }
+        if stored.snapshot_up_to > self.contiguous_seq {
+            self.contiguous_seq = stored.snapshot_up_to;
+            self.seqs_above_gap = self.seqs_above_gap.split_off(&(self.contiguous_seq + 1));
+            while self.seqs_above_gap.remove(&(self.contiguous_seq + 1)) {
+                self.contiguous_seq += 1;
+            }
+        }
+        for change in &stored.changes {
+            if change.seq <= self.contiguous_seq || self.seqs_above_gap.contains(&change.seq) {
+                continue; // This node appended it, or holds it already.
+            }
+            match self.document.apply_update(&change.update) {
+                Ok(_) => report.applied += 1,
+                Err(error) => {
+                    tracing::warn!(doc = %self.id, seq = change.seq, %error, "another node's change does not apply here; ignored");
+                    report.skipped += 1;
+                }
+            }
+            self.stored_bytes += change.update.len();
+            self.changes_since_snapshot += 1;
+            self.note_seq(change.seq);
+        }
+        if report.skipped > stored.skipped {
+            // Stored data this node cannot read must not be compacted away.
+            self.keep_stored = true;
+        }
+        self.persisted = self.document.version();
+        self.persisted(None, out);
+        Some(report)
+    }
+
     /// Records a seq this document now holds, advancing the contiguous prefix.
     fn note_seq(&mut self, seq: u64) {
         if seq <= self.contiguous_seq {
@@ -553,6 +619,7 @@ mod tests {
     fn empty(limits: DocumentLimits) -> DocumentState {
         let stored = StoredDocument {
             snapshot: None,
+            snapshot_up_to: 0,
             changes: Vec::new(),
             skipped: 0,
         };
@@ -605,9 +672,8 @@ mod tests {
         let too_deep = deep.update_since(&VersionVector::new());
         let load = |changes| {
             let stored = StoredDocument {
-                snapshot: None,
                 changes,
-                skipped: 0,
+                ..StoredDocument::default()
             };
             DocumentState::load("doc", stored, limits)
         };
@@ -647,6 +713,96 @@ mod tests {
             [Frame::Changes { .. }]
         ));
         assert!(state.unpersisted().is_none());
+    }
+
+    #[test]
+    fn a_document_loaded_from_a_snapshot_alone_still_compacts() {
+        // Before: such a load counted seq 0 as held, every later append sat "above a gap",
+        // and compaction never deleted anything again (the log grew without end).
+        let mut doc = Document::new(ReplicaId::from_u128(7));
+        doc.set(MapId::ROOT, "old", 1).unwrap();
+        let stored = StoredDocument {
+            snapshot: Some(doc.encode()),
+            snapshot_up_to: 40,
+            ..StoredDocument::default()
+        };
+        let (mut state, _) = DocumentState::load("doc", stored, limits());
+        assert_eq!(state.stored_up_to(), 40);
+        let mut out = Vec::new();
+        state.persisted(Some((&VersionVector::new(), 41, 10)), &mut out);
+        assert_eq!(state.snapshot().1, 41);
+    }
+
+    #[test]
+    fn what_other_nodes_stored_is_taken_in_and_relayed_as_durable() {
+        let mut state = empty(limits());
+        let mut out = Vec::new();
+        state.subscribe(1, VersionVector::new(), Access::ReadWrite, 0, &mut out);
+        // This node appended seq 2; another node appended seq 1 (unseen here) and seq 3.
+        state.persisted(Some((&VersionVector::new(), 2, 10)), &mut out);
+        assert_eq!(state.stored_up_to(), 0);
+        out.clear();
+        let (first, first_version) = edit();
+        let mut other = Document::new(ReplicaId::from_u128(9));
+        other.set(MapId::ROOT, "third", 3).unwrap();
+        let third = other.update_since(&VersionVector::new());
+        let stored = StoredDocument {
+            changes: vec![
+                crate::storage::StoredChange {
+                    seq: 1,
+                    update: first,
+                },
+                crate::storage::StoredChange {
+                    seq: 2,
+                    update: b"not read again".to_vec(),
+                },
+                crate::storage::StoredChange {
+                    seq: 3,
+                    update: third,
+                },
+            ],
+            ..StoredDocument::default()
+        };
+        let report = state.absorb(stored, &mut out).unwrap();
+        assert_eq!(
+            report,
+            LoadReport {
+                applied: 2,
+                skipped: 0
+            }
+        );
+        assert_eq!(state.stored_up_to(), 3);
+        assert!(state.document().version().includes(&first_version));
+        // The subscriber is sent both, as durable.
+        let sent = frames(&out, 1);
+        assert!(
+            matches!(&sent[..], [Frame::Changes { version, .. }] if *version == state.document().version())
+        );
+
+        // Another node compacted up to 5 (4 and 5 folded into its snapshot).
+        let mut everything = Document::new(ReplicaId::from_u128(9));
+        everything.apply_update(&state.document().encode()).unwrap();
+        everything.set(MapId::ROOT, "fifth", 5).unwrap();
+        let stored = StoredDocument {
+            snapshot: Some(everything.encode()),
+            snapshot_up_to: 5,
+            ..StoredDocument::default()
+        };
+        out.clear();
+        state.absorb(stored, &mut out).unwrap();
+        assert_eq!(state.stored_up_to(), 5);
+        assert_eq!(state.document().version(), everything.version());
+        assert_eq!(frames(&out, 1).len(), 1);
+    }
+
+    #[test]
+    fn nothing_is_taken_in_while_changes_await_their_persist() {
+        let mut state = empty(limits());
+        let mut out = Vec::new();
+        state.subscribe(1, VersionVector::new(), Access::ReadWrite, 0, &mut out);
+        let (update, version) = edit();
+        state.changes(1, 1, update, version, &mut out);
+        assert_eq!(state.absorb(StoredDocument::default(), &mut out), None);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - [`SqliteStorage`]: one file, one process (the default). Appends are group-committed by a
 //!   dedicated writer thread.
 //! - [`PostgresStorage`]: shared by several server nodes (clusters). Every append sends
-//!   `NOTIFY crdt_document_changed, '<doc>'` so other nodes learn about it.
+//!   `NOTIFY crdt_document_changed, '<doc>'` so other nodes learn about it
+//!   ([`Storage::watch`]); they read what they lack with [`Storage::load_after`].
 //! - [`AnyStorage`]: either of them, chosen at run time.
 //!
 //! # Durability
@@ -51,6 +52,9 @@ pub use sqlite::{DATABASE_FILE, SqliteStorage};
 pub struct StoredDocument {
     /// The latest snapshot stored by [`Storage::compact`], if any (and if not corrupt).
     pub snapshot: Option<Vec<u8>>,
+    /// The seq the snapshot covers (every change up to it was folded into it); 0 without one.
+    /// Also set when the snapshot was corrupt: the changes up to it are gone from the log.
+    pub snapshot_up_to: u64,
     /// The changes still stored (not removed by a compaction), in ascending `seq` order.
     pub changes: Vec<StoredChange>,
     /// How many corrupt records (bad checksum or unreadable row) were ignored.
@@ -71,6 +75,23 @@ impl StoredDocument {
     /// The greatest sequence number among the loaded changes, if any.
     pub fn last_seq(&self) -> Option<u64> {
         self.changes.last().map(|c| c.seq)
+    }
+
+    /// Every change with a seq up to this one is in what was loaded (folded into the snapshot
+    /// or in `changes`): a load reads a consistent prefix of the log.
+    ///
+    /// ```
+    /// use sync_server::storage::{StoredChange, StoredDocument};
+    /// let stored = StoredDocument {
+    ///     snapshot: Some(vec![1]),
+    ///     snapshot_up_to: 7,
+    ///     changes: vec![StoredChange { seq: 8, update: vec![2] }],
+    ///     skipped: 0,
+    /// };
+    /// assert_eq!(stored.covers_up_to(), 8);
+    /// ```
+    pub fn covers_up_to(&self) -> u64 {
+        self.last_seq().unwrap_or(0).max(self.snapshot_up_to)
     }
 }
 
@@ -105,6 +126,16 @@ pub trait Storage: Send + Sync + 'static {
     /// are skipped with a `tracing::warn!` naming doc and seq, and counted in `skipped`.
     fn load(&self, doc: &str) -> impl Future<Output = Result<StoredDocument, StorageError>> + Send;
 
+    /// What a reader that holds every change up to `after` lacks: the changes with a greater
+    /// seq, and the snapshot if it covers more than `after` (another node compacted changes the
+    /// reader has not seen). Read in one consistent view, checksums verified as in
+    /// [`load`](Self::load). How a node sharing the storage with others catches up.
+    fn load_after(
+        &self,
+        doc: &str,
+        after: u64,
+    ) -> impl Future<Output = Result<StoredDocument, StorageError>> + Send;
+
     /// Appends one update (opaque bytes: an encoded crdt-core update) and resolves only once it
     /// is durably committed. Returns its seq (monotonic per document, without gaps).
     fn append(
@@ -129,6 +160,16 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Cheap reachability check for /readyz.
     fn check(&self) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Whether other processes may append to the same documents (several nodes on one
+    /// PostgreSQL). A live document then checks for their changes before it answers a new
+    /// subscriber, and follows [`watch`](Self::watch)'s hints.
+    fn is_shared(&self) -> bool;
+
+    /// Hints of documents another process appended to, for a shared storage; `Ok(None)` for
+    /// one that only this process writes. The hints are not reliable (a dropped connection
+    /// loses some): when the feed ends, watch again and check every live document.
+    fn watch(&self) -> impl Future<Output = Result<Option<Subscription>, StorageError>> + Send;
 }
 
 /// Why a storage operation failed.
@@ -275,6 +316,13 @@ impl Storage for AnyStorage {
         }
     }
 
+    async fn load_after(&self, doc: &str, after: u64) -> Result<StoredDocument, StorageError> {
+        match self {
+            AnyStorage::Sqlite(s) => s.load_after(doc, after).await,
+            AnyStorage::Postgres(s) => s.load_after(doc, after).await,
+        }
+    }
+
     async fn compact(&self, doc: &str, snapshot: Vec<u8>, up_to: u64) -> Result<(), StorageError> {
         match self {
             AnyStorage::Sqlite(s) => s.compact(doc, snapshot, up_to).await,
@@ -293,6 +341,20 @@ impl Storage for AnyStorage {
         match self {
             AnyStorage::Sqlite(s) => s.check().await,
             AnyStorage::Postgres(s) => s.check().await,
+        }
+    }
+
+    fn is_shared(&self) -> bool {
+        match self {
+            AnyStorage::Sqlite(s) => s.is_shared(),
+            AnyStorage::Postgres(s) => s.is_shared(),
+        }
+    }
+
+    async fn watch(&self) -> Result<Option<Subscription>, StorageError> {
+        match self {
+            AnyStorage::Sqlite(s) => s.watch().await,
+            AnyStorage::Postgres(s) => s.watch().await,
         }
     }
 }
@@ -317,6 +379,7 @@ struct Loader {
 impl Loader {
     /// A snapshot row: its `up_to`, bytes and stored checksum (`None` if unreadable).
     fn snapshot(&mut self, doc: &str, up_to: i64, data: Option<Vec<u8>>, crc: Option<i64>) {
+        self.document.snapshot_up_to = u64::try_from(up_to).unwrap_or(0);
         match data {
             Some(data) if Some(i64::from(checksum(&data))) == crc => {
                 self.document.snapshot = Some(data)

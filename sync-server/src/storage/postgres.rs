@@ -115,6 +115,13 @@ UNION ALL
 SELECT 1, seq, crc, data FROM crdt_changes WHERE doc = $1
 ORDER BY kind, seq";
 
+/// $1 doc, $2 after: what a reader holding every change up to `after` lacks (see LOAD).
+const LOAD_AFTER: &str = "
+SELECT 0 AS kind, up_to AS seq, crc, data FROM crdt_snapshots WHERE doc = $1 AND up_to > $2
+UNION ALL
+SELECT 1, seq, crc, data FROM crdt_changes WHERE doc = $1 AND seq > $2
+ORDER BY kind, seq";
+
 const DOCUMENTS: &str = "SELECT doc FROM crdt_documents ORDER BY doc";
 
 /// Documents stored in a PostgreSQL database (see the [module documentation](self)).
@@ -149,6 +156,7 @@ struct Connection {
     append: Statement,
     compact: Statement,
     load: Statement,
+    load_after: Statement,
     documents: Statement,
 }
 
@@ -327,6 +335,7 @@ impl Connection {
             append: client.prepare(APPEND).await.map_err(&prepare)?,
             compact: client.prepare(COMPACT).await.map_err(&prepare)?,
             load: client.prepare(LOAD).await.map_err(&prepare)?,
+            load_after: client.prepare(LOAD_AFTER).await.map_err(&prepare)?,
             documents: client.prepare(DOCUMENTS).await.map_err(&prepare)?,
             client,
         })
@@ -388,6 +397,23 @@ async fn migrate(client: &mut Client) -> Result<(), StorageError> {
     transaction.commit().await.map_err(&context)
 }
 
+/// Collects the rows of LOAD or LOAD_AFTER.
+fn collect(doc: &str, rows: Vec<tokio_postgres::Row>) -> StoredDocument {
+    let mut loader = Loader::default();
+    for row in rows {
+        let kind: i32 = row.try_get(0).unwrap_or(1);
+        let seq: i64 = row.try_get(1).unwrap_or(-1);
+        let crc: Option<i64> = row.try_get(2).ok();
+        let data: Option<Vec<u8>> = row.try_get(3).ok();
+        if kind == 0 {
+            loader.snapshot(doc, seq, data, crc);
+        } else {
+            loader.change(doc, seq, data, crc);
+        }
+    }
+    loader.finish()
+}
+
 impl Storage for PostgresStorage {
     async fn load(&self, doc: &str) -> Result<StoredDocument, StorageError> {
         let rows =
@@ -395,19 +421,20 @@ impl Storage for PostgresStorage {
                 connection.client.query(&connection.load, &[&doc]).await
             })
             .await?;
-        let mut loader = Loader::default();
-        for row in rows {
-            let kind: i32 = row.try_get(0).unwrap_or(1);
-            let seq: i64 = row.try_get(1).unwrap_or(-1);
-            let crc: Option<i64> = row.try_get(2).ok();
-            let data: Option<Vec<u8>> = row.try_get(3).ok();
-            if kind == 0 {
-                loader.snapshot(doc, seq, data, crc);
-            } else {
-                loader.change(doc, seq, data, crc);
-            }
-        }
-        Ok(loader.finish())
+        Ok(collect(doc, rows))
+    }
+
+    async fn load_after(&self, doc: &str, after: u64) -> Result<StoredDocument, StorageError> {
+        let after = seq_to_db(after)?;
+        let rows = self
+            .read(|connection| async move {
+                connection
+                    .client
+                    .query(&connection.load_after, &[&doc, &after])
+                    .await
+            })
+            .await?;
+        Ok(collect(doc, rows))
     }
 
     async fn append(&self, doc: &str, update: Vec<u8>) -> Result<u64, StorageError> {
@@ -455,6 +482,15 @@ impl Storage for PostgresStorage {
         tokio::time::timeout(CHECK_TIMEOUT, check)
             .await
             .map_err(|_| StorageError::Timeout("checking the PostgreSQL connection"))?
+    }
+
+    /// Yes: every node of a cluster may append to the same documents.
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    async fn watch(&self) -> Result<Option<Subscription>, StorageError> {
+        self.subscribe().await.map(Some)
     }
 }
 

@@ -37,7 +37,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
-use super::{Loader, Storage, StorageError, StoredDocument, checksum, seq_to_db};
+use super::{Loader, Storage, StorageError, StoredDocument, Subscription, checksum, seq_to_db};
 
 /// The database file's name inside the directory given to [`SqliteStorage::open`].
 pub const DATABASE_FILE: &str = "documents.sqlite3";
@@ -235,7 +235,15 @@ impl SqliteStorage {
 impl Storage for SqliteStorage {
     async fn load(&self, doc: &str) -> Result<StoredDocument, StorageError> {
         let doc = doc.to_owned();
-        self.read(move |connection| load(connection, &doc)).await
+        self.read(move |connection| load(connection, &doc, None))
+            .await
+    }
+
+    async fn load_after(&self, doc: &str, after: u64) -> Result<StoredDocument, StorageError> {
+        let doc = doc.to_owned();
+        let after = seq_to_db(after)?;
+        self.read(move |connection| load(connection, &doc, Some(after)))
+            .await
     }
 
     async fn append(&self, doc: &str, update: Vec<u8>) -> Result<u64, StorageError> {
@@ -279,6 +287,15 @@ impl Storage for SqliteStorage {
                 .map_err(sqlite("checking the database"))
         })
         .await
+    }
+
+    /// No: the data directory's lock keeps every other process out.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    async fn watch(&self) -> Result<Option<Subscription>, StorageError> {
+        Ok(None)
     }
 }
 
@@ -361,16 +378,24 @@ fn blob(value: ValueRef<'_>) -> Option<Vec<u8>> {
     }
 }
 
-fn load(connection: &mut Connection, doc: &str) -> Result<StoredDocument, StorageError> {
+/// Loads a document, or with `after`, what a reader holding every change up to that seq lacks.
+fn load(
+    connection: &mut Connection,
+    doc: &str,
+    after: Option<i64>,
+) -> Result<StoredDocument, StorageError> {
     const CONTEXT: &str = "loading a document";
+    let after = after.unwrap_or(-1);
     // One read transaction: the snapshot and the changes come from the same database state.
     let transaction = connection.transaction().map_err(sqlite(CONTEXT))?;
     let mut loader = Loader::default();
     {
         let mut statement = transaction
-            .prepare_cached("SELECT up_to, data, crc FROM snapshots WHERE doc = ?1")
+            .prepare_cached("SELECT up_to, data, crc FROM snapshots WHERE doc = ?1 AND up_to > ?2")
             .map_err(sqlite(CONTEXT))?;
-        let mut rows = statement.query([doc]).map_err(sqlite(CONTEXT))?;
+        let mut rows = statement
+            .query(params![doc, after])
+            .map_err(sqlite(CONTEXT))?;
         while let Some(row) = rows.next().map_err(sqlite(CONTEXT))? {
             let up_to = row.get_ref(0).ok().and_then(integer).unwrap_or(-1);
             let data = row.get_ref(1).ok().and_then(blob);
@@ -378,9 +403,13 @@ fn load(connection: &mut Connection, doc: &str) -> Result<StoredDocument, Storag
             loader.snapshot(doc, up_to, data, crc);
         }
         let mut statement = transaction
-            .prepare_cached("SELECT seq, data, crc FROM changes WHERE doc = ?1 ORDER BY seq")
+            .prepare_cached(
+                "SELECT seq, data, crc FROM changes WHERE doc = ?1 AND seq > ?2 ORDER BY seq",
+            )
             .map_err(sqlite(CONTEXT))?;
-        let mut rows = statement.query([doc]).map_err(sqlite(CONTEXT))?;
+        let mut rows = statement
+            .query(params![doc, after])
+            .map_err(sqlite(CONTEXT))?;
         while let Some(row) = rows.next().map_err(sqlite(CONTEXT))? {
             let seq = row.get_ref(0).ok().and_then(integer).unwrap_or(-1);
             let data = row.get_ref(1).ok().and_then(blob);
