@@ -140,6 +140,34 @@ pub struct Overrides {
     /// twice as many) [default: 20].
     #[arg(long, env = "SYNC_DOCUMENT_LOADS_PER_SECOND")]
     pub document_loads_per_second: Option<u32>,
+    /// Address of this node's cluster port (node-to-node traffic); setting it makes the node
+    /// join a cluster [default: none, a single node].
+    #[arg(long, env = "SYNC_CLUSTER_LISTEN")]
+    pub cluster_listen: Option<SocketAddr>,
+    /// Address other nodes reach the cluster port at, if not `--cluster-listen`.
+    #[arg(long, env = "SYNC_CLUSTER_ADVERTISE")]
+    pub cluster_advertise: Option<SocketAddr>,
+    /// Cluster addresses of nodes to join through, comma-separated (any live one will do).
+    #[arg(long, env = "SYNC_CLUSTER_SEEDS", value_delimiter = ',')]
+    pub cluster_seeds: Option<Vec<SocketAddr>>,
+    /// Secret every node of the cluster shares (at least 16 bytes); node-to-node frames are
+    /// authenticated with it.
+    #[arg(long, env = "SYNC_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<String>,
+    /// This node's id, 1 to 16 hex digits [default: random at first start, kept in
+    /// `<data_dir>/node-id`].
+    #[arg(long, env = "SYNC_NODE_ID")]
+    #[serde(default, deserialize_with = "node_id_from_text")]
+    pub node_id: Option<crate::cluster::NodeId>,
+}
+
+/// Reads a node id written as hex text in the TOML file.
+fn node_id_from_text<'de, D>(deserializer: D) -> Result<Option<crate::cluster::NodeId>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 /// Command line of the `sync-server` binary.
@@ -185,6 +213,36 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Limits and timeouts.
     pub limits: Limits,
+    /// Cluster membership; `None` runs a single node.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// How this node joins a cluster, as configured (checked by [`Config::validate`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// The cluster port's address (required).
+    pub listen: Option<SocketAddr>,
+    /// The address other nodes reach it at, if not `listen`.
+    pub advertise: Option<SocketAddr>,
+    /// Nodes to join through.
+    pub seeds: Vec<SocketAddr>,
+    /// The shared secret (required, at least 16 bytes).
+    pub secret: Option<String>,
+    /// This node's id, if not the one kept in the data directory.
+    pub node_id: Option<crate::cluster::NodeId>,
+}
+
+impl ClusterSettings {
+    /// The settings as the cluster takes them (`None` if incomplete; `validate` says why).
+    pub fn to_cluster_config(&self) -> Option<crate::cluster::ClusterConfig> {
+        Some(crate::cluster::ClusterConfig {
+            node_id: self.node_id,
+            listen: self.listen?,
+            advertise: self.advertise,
+            seeds: self.seeds.clone(),
+            secret: self.secret.clone()?,
+        })
+    }
 }
 
 /// The PEM files the server's TLS certificate is loaded (and reloaded) from.
@@ -302,6 +360,7 @@ impl Default for Config {
             tls_reload_interval: Duration::from_secs(10),
             log_format: LogFormat::Text,
             limits: Limits::default(),
+            cluster: None,
         }
     }
 }
@@ -405,6 +464,19 @@ impl Config {
             limits.document_loads_per_second,
             o.document_loads_per_second
         );
+        let any_cluster_setting = o.cluster_listen.is_some()
+            || o.cluster_advertise.is_some()
+            || o.cluster_seeds.is_some()
+            || o.cluster_secret.is_some()
+            || o.node_id.is_some();
+        if any_cluster_setting {
+            let cluster = self.cluster.get_or_insert_with(ClusterSettings::default);
+            take!(cluster.listen, o.cluster_listen.map(Some));
+            take!(cluster.advertise, o.cluster_advertise.map(Some));
+            take!(cluster.seeds, o.cluster_seeds);
+            take!(cluster.secret, o.cluster_secret.map(Some));
+            take!(cluster.node_id, o.node_id.map(Some));
+        }
     }
 
     /// Checks combinations no single setting can: open mode off loopback, a missing URL.
@@ -433,6 +505,23 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "tls_reload_secs must be at least 1".into(),
             ));
+        }
+        if let Some(cluster) = &self.cluster {
+            if cluster.listen.is_none() {
+                return Err(ConfigError::Invalid(
+                    "cluster settings were given but no --cluster-listen (SYNC_CLUSTER_LISTEN): \
+                     the address of this node's cluster port"
+                        .into(),
+                ));
+            }
+            if cluster.secret.as_ref().is_none_or(|s| s.len() < 16) {
+                return Err(ConfigError::Invalid(
+                    "a cluster needs --cluster-secret (SYNC_CLUSTER_SECRET) of at least 16 \
+                     bytes, the same on every node: node-to-node frames are authenticated \
+                     with it"
+                        .into(),
+                ));
+            }
         }
         if self.storage == StorageKind::Postgres && self.postgres_url.is_none() {
             return Err(ConfigError::Invalid(
@@ -562,6 +651,25 @@ mod tests {
         assert_eq!(config.limits.presence_bytes_per_document, 1024);
         assert_eq!(config.limits.document_loads_per_second, 3);
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn a_cluster_needs_its_port_and_a_long_secret() {
+        let mut config = Config::default();
+        config.apply(
+            toml::from_str("cluster_seeds = [\"127.0.0.2:7946\"]\nnode_id = \"ab12\"").unwrap(),
+        );
+        let why = config.validate().unwrap_err().to_string();
+        assert!(why.contains("--cluster-listen"), "{why}");
+        config.apply(toml::from_str("cluster_listen = \"127.0.0.1:7946\"").unwrap());
+        config.apply(toml::from_str("cluster_secret = \"short\"").unwrap());
+        let why = config.validate().unwrap_err().to_string();
+        assert!(why.contains("--cluster-secret"), "{why}");
+        config.apply(toml::from_str("cluster_secret = \"sixteen bytes or more\"").unwrap());
+        assert!(config.validate().is_ok());
+        let cluster = config.cluster.unwrap().to_cluster_config().unwrap();
+        assert_eq!(cluster.node_id, Some(crate::cluster::NodeId(0xab12)));
+        assert_eq!(cluster.seeds, ["127.0.0.2:7946".parse().unwrap()]);
     }
 
     #[test]

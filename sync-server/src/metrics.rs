@@ -168,6 +168,25 @@ pub struct Metrics {
     pub changes_from_other_nodes: AtomicU64,
     /// Time from a batch's arrival at a document to its commit.
     pub persist_latency: Histogram,
+    /// Cluster members alive, suspect and down, as this node sees them.
+    pub cluster_members: [AtomicI64; 3],
+    /// Node frames received and opened.
+    pub cluster_messages_in: AtomicU64,
+    /// Node frames sent.
+    pub cluster_messages_out: AtomicU64,
+    /// Bytes of node frames received (length prefixes included).
+    pub cluster_bytes_in: AtomicU64,
+    /// Bytes of node frames sent.
+    pub cluster_bytes_out: AtomicU64,
+    /// Node frames refused: bad tag (no cluster secret), other version, too large, or a node
+    /// id claimed from the wrong address.
+    pub cluster_refused: AtomicU64,
+    /// Node frames dropped: a peer's queue was full or the peer unreachable.
+    pub cluster_dropped: AtomicU64,
+    /// Client changes pushed to the members holding their document.
+    pub cluster_pushes: AtomicU64,
+    /// Time from a change's commit on one node to its arrival on another.
+    pub replication_lag: Histogram,
     rejected: [AtomicU64; Reject::ALL.len()],
 }
 
@@ -185,7 +204,22 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let gauges: [(&str, &str, i64); 5] = [
+        let gauges: [(&str, &str, i64); 8] = [
+            (
+                "sync_cluster_members_alive",
+                "Cluster members answering probes, as this node sees them.",
+                self.cluster_members[0].load(Relaxed),
+            ),
+            (
+                "sync_cluster_members_suspect",
+                "Cluster members that missed probes and may be declared down.",
+                self.cluster_members[1].load(Relaxed),
+            ),
+            (
+                "sync_cluster_members_down",
+                "Cluster members declared down.",
+                self.cluster_members[2].load(Relaxed),
+            ),
             (
                 "sync_connections",
                 "Open WebSocket connections.",
@@ -218,7 +252,42 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
-        let counters: [(&str, &str, u64); 9] = [
+        let counters: [(&str, &str, u64); 16] = [
+            (
+                "sync_cluster_messages_in_total",
+                "Node frames received from other cluster members.",
+                self.cluster_messages_in.load(Relaxed),
+            ),
+            (
+                "sync_cluster_messages_out_total",
+                "Node frames sent to other cluster members.",
+                self.cluster_messages_out.load(Relaxed),
+            ),
+            (
+                "sync_cluster_bytes_in_total",
+                "Bytes of node frames received.",
+                self.cluster_bytes_in.load(Relaxed),
+            ),
+            (
+                "sync_cluster_bytes_out_total",
+                "Bytes of node frames sent.",
+                self.cluster_bytes_out.load(Relaxed),
+            ),
+            (
+                "sync_cluster_refused_total",
+                "Node frames refused (no cluster secret, other version, too large, or a node id claimed from the wrong address).",
+                self.cluster_refused.load(Relaxed),
+            ),
+            (
+                "sync_cluster_dropped_total",
+                "Node frames dropped (a full queue or an unreachable peer).",
+                self.cluster_dropped.load(Relaxed),
+            ),
+            (
+                "sync_cluster_pushes_total",
+                "Client changes pushed to the members holding their document.",
+                self.cluster_pushes.load(Relaxed),
+            ),
             (
                 "sync_connections_total",
                 "Connections accepted since start.",
@@ -286,6 +355,11 @@ impl Metrics {
         self.persist_latency.render(
             "sync_persist_latency_seconds",
             "Time from a batch's arrival at its document to its commit.",
+            &mut out,
+        );
+        self.replication_lag.render(
+            "sync_replication_lag_seconds",
+            "Time from a change's commit on one cluster node to its arrival on another.",
             &mut out,
         );
         out

@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::auth::Authenticator;
 use crate::budget::BytePool;
+use crate::cluster::{Cluster, ClusterStatus, NodeId};
 use crate::config::Config;
 use crate::connection::{self, ServerContext};
 use crate::descriptors::{self, AcceptErrors};
@@ -70,9 +71,44 @@ impl<S: Storage> Server<S> {
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
         let metrics = Arc::new(Metrics::default());
-        let registry = Registry::new(storage, Arc::clone(&metrics), config.limits.clone());
-        registry.spawn_evictor(Duration::from_secs(1));
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let cluster = match config.cluster.as_ref().map(|c| c.to_cluster_config()) {
+            None => None,
+            Some(None) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "incomplete cluster settings (Config::validate says what is missing)",
+                ));
+            }
+            Some(Some(cluster_config)) => {
+                let node = match cluster_config.node_id {
+                    Some(node) => node,
+                    None => NodeId::load_or_create(&config.data_dir)?,
+                };
+                Some(
+                    Cluster::start(
+                        &cluster_config,
+                        node,
+                        config.limits.max_message,
+                        Arc::clone(&metrics),
+                        shutdown_rx.clone(),
+                    )
+                    .await?,
+                )
+            }
+        };
+        let registry = Registry::with_cluster(
+            storage,
+            Arc::clone(&metrics),
+            config.limits.clone(),
+            cluster.as_ref().map(|(cluster, _)| cluster.clone()),
+        );
+        registry.spawn_evictor(Duration::from_secs(1));
+        let cluster = cluster.map(|(cluster, inbound)| {
+            let registry = registry.clone();
+            tokio::spawn(async move { registry.follow_cluster(inbound).await });
+            cluster
+        });
         let auth = Authenticator::new(config.jwt_secret.as_deref());
         if auth.is_open() {
             tracing::warn!(
@@ -92,6 +128,7 @@ impl<S: Storage> Server<S> {
             auth,
             reassembly: Arc::new(BytePool::new(config.limits.reassembly_total)),
             shutdown: shutdown_rx.clone(),
+            cluster,
         });
         let acceptor = tls
             .as_ref()
@@ -508,7 +545,7 @@ async fn route<S: Storage>(path: &str, context: &ServerContext<S>) -> (u16, &'st
 
 fn status_page<S: Storage>(context: &ServerContext<S>) -> String {
     let metrics = &context.metrics;
-    format!(
+    let mut page = format!(
         "<!doctype html><meta charset=utf-8><title>sync-server</title>\
          <h1>sync-server {}</h1>\
          <p>WebSocket endpoint: <code>{}</code> (subprotocol <code>{}</code>)</p>\
@@ -520,7 +557,41 @@ fn status_page<S: Storage>(context: &ServerContext<S>) -> String {
         metrics.connections.load(Relaxed),
         context.limits.max_connections,
         context.registry.loaded(),
-    )
+    );
+    if let Some(cluster) = &context.cluster {
+        page.push_str(&cluster_section(&cluster.status()));
+    }
+    page
+}
+
+/// The status page's view of the cluster (ids, addresses and states are not user input, but
+/// are escaped anyway since they come from other nodes).
+fn cluster_section(status: &ClusterStatus) -> String {
+    let escape = |text: String| {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut section = format!(
+        "<h2>Cluster</h2><p>this node: <code>{}</code> at <code>{}</code>, holding {} documents live</p>\
+         <table><tr><th>node</th><th>address</th><th>state</th></tr>",
+        status.node,
+        escape(status.addr.to_string()),
+        status.held,
+    );
+    if status.members.is_empty() {
+        section.push_str("<tr><td colspan=3>no other member known yet</td></tr>");
+    }
+    for member in &status.members {
+        section.push_str(&format!(
+            "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+            member.id,
+            escape(member.addr.to_string()),
+            member.state.label()
+        ));
+    }
+    section.push_str("</table>");
+    section
 }
 
 async fn wait_for_signal() {

@@ -64,6 +64,8 @@ pub struct ServerContext<S> {
     pub reassembly: Arc<BytePool>,
     /// Becomes `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// The cluster this node belongs to, if any (for the status page).
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// Why a connection ended, for the log line.

@@ -6,6 +6,7 @@
 //! stall a document, and no cycle of waits (deadlock) exists between the two kinds of task.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::presence::PresenceFrame;
 use super::state::{ConnId, DocumentLimits, DocumentState, Outbox};
+use crate::cluster::Cluster;
 use crate::metrics::{Metrics, Reject};
 use crate::storage::Storage;
 
@@ -77,6 +79,22 @@ pub enum DocCommand {
     /// Another node appended to the document in the shared storage: catch up (reading what
     /// this node lacks) before the next commands.
     CatchUp,
+    /// Changes a cluster member stored (pushed, or answering this node's `Have`).
+    FromPeer {
+        /// The member's cluster address.
+        from: SocketAddr,
+        /// The encoded update.
+        update: Vec<u8>,
+        /// The member's durable version after it.
+        version: VersionVector,
+    },
+    /// A cluster member loaded the document at `version`: send it what it lacks.
+    PeerHave {
+        /// The member's cluster address.
+        from: SocketAddr,
+        /// Its version.
+        version: VersionVector,
+    },
     /// Memory is short: unload if no connection subscribes.
     Evict,
     /// The server stops: finish what is queued, persist it, and exit.
@@ -179,6 +197,8 @@ pub(crate) struct ActorContext<S> {
     pub document_idle: Duration,
     pub shared: Arc<DocShared>,
     pub epoch: Instant,
+    /// The cluster this node belongs to, if any.
+    pub cluster: Option<Cluster>,
     /// Called once the actor stops taking commands, so the registry forgets it.
     pub on_exit: Box<dyn FnOnce() + Send>,
 }
@@ -199,6 +219,7 @@ pub(crate) async fn run<S: Storage>(
         document_idle,
         shared,
         epoch,
+        cluster,
         on_exit,
     } = context;
     let stored = match storage.load(&id).await {
@@ -212,13 +233,19 @@ pub(crate) async fn run<S: Storage>(
             return;
         }
     };
-    let (state, report) = DocumentState::load(&id, stored, limits);
+    let (mut state, report) = DocumentState::load(&id, stored, limits);
+    if let Some(cluster) = &cluster {
+        state.record_pushes();
+        cluster.hold(&id, state.durable());
+    }
     if report.skipped > 0 {
         tracing::warn!(doc = %id, skipped = report.skipped, "ignored corrupt records while loading");
     }
     tracing::debug!(doc = %id, changes = report.applied, "document loaded");
     metrics.documents_loaded.fetch_add(1, Relaxed);
     let mut actor = Actor {
+        id: id.clone(),
+        cluster,
         state,
         conns: HashMap::new(),
         metrics: Arc::clone(&metrics),
@@ -311,6 +338,9 @@ pub(crate) async fn run<S: Storage>(
     if let Some(task) = compaction {
         let _ = task.await;
     }
+    if let Some(cluster) = &actor.cluster {
+        cluster.release(&id);
+    }
     metrics.documents_loaded.fetch_sub(1, Relaxed);
     tracing::debug!(doc = %id, "document unloaded");
 }
@@ -322,6 +352,8 @@ enum Stop {
 }
 
 struct Actor {
+    id: String,
+    cluster: Option<Cluster>,
     state: DocumentState,
     conns: HashMap<ConnId, ConnHandle>,
     metrics: Arc<Metrics>,
@@ -398,6 +430,27 @@ impl Actor {
                     }
                 }
                 DocCommand::CatchUp => {} // Done before the round.
+                DocCommand::FromPeer {
+                    from,
+                    update,
+                    version,
+                } => {
+                    self.oldest_unpersisted.get_or_insert_with(Instant::now);
+                    if let Err(error) = self.state.from_peer(from, update, version) {
+                        // Ask the member for everything this node lacks instead.
+                        tracing::debug!(doc = %self.id, %from, %error, "a member's changes did not apply; asking again");
+                        if let Some(cluster) = &self.cluster {
+                            cluster.ask(from, &self.id, self.state.durable());
+                        }
+                    }
+                }
+                DocCommand::PeerHave { from, version } => {
+                    if let (Some(cluster), Some((update, reaches))) =
+                        (&self.cluster, self.state.missing_for(&version))
+                    {
+                        cluster.answer(from, &self.id, update, &reaches);
+                    }
+                }
                 DocCommand::Evict => stop = Stop::Evict,
                 DocCommand::Shutdown => stop = Stop::Shutdown,
             }
@@ -451,6 +504,14 @@ impl Actor {
                         self.metrics.persist_latency.observe(started.elapsed());
                         self.metrics.persisted_batches.fetch_add(1, Relaxed);
                         self.state.persisted(Some((&version, seq, len)), &mut out);
+                        // Stored here: now the members holding the document get the
+                        // client batches (not what members sent: they pushed it themselves).
+                        let pushes = self.state.take_pushes();
+                        if let Some(cluster) = &self.cluster {
+                            for update in pushes {
+                                cluster.push(id, update, &version);
+                            }
+                        }
                         true
                     }
                     Err(error) => {

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use super::actor::{self, ActorContext, DocCommand, DocShared};
 use super::presence::PresenceLimits;
 use super::state::DocumentLimits;
+use crate::cluster::{Cluster, Inbound};
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::storage::Storage;
@@ -58,6 +59,7 @@ struct Inner<S> {
     limits: Limits,
     next_generation: AtomicU64,
     epoch: Instant,
+    cluster: Option<Cluster>,
 }
 
 struct Entry {
@@ -70,6 +72,16 @@ struct Entry {
 impl<S: Storage> Registry<S> {
     /// A registry over `storage`.
     pub fn new(storage: Arc<S>, metrics: Arc<Metrics>, limits: Limits) -> Registry<S> {
+        Self::with_cluster(storage, metrics, limits, None)
+    }
+
+    /// A registry over `storage` whose documents take part in `cluster`.
+    pub fn with_cluster(
+        storage: Arc<S>,
+        metrics: Arc<Metrics>,
+        limits: Limits,
+        cluster: Option<Cluster>,
+    ) -> Registry<S> {
         Registry {
             inner: Arc::new(Inner {
                 docs: Mutex::new(HashMap::new()),
@@ -78,6 +90,7 @@ impl<S: Storage> Registry<S> {
                 limits,
                 next_generation: AtomicU64::new(0),
                 epoch: Instant::now(),
+                cluster,
             }),
         }
     }
@@ -154,6 +167,7 @@ impl<S: Storage> Registry<S> {
             document_idle: self.inner.limits.document_idle,
             shared: Arc::clone(&shared),
             epoch: self.inner.epoch,
+            cluster: self.inner.cluster.clone(),
             on_exit,
         };
         let task = tokio::spawn(actor::run(context, receiver));
@@ -250,6 +264,43 @@ impl<S: Storage> Registry<S> {
                 _ = stop.wait_for(|stop| *stop) => return,
             }
             pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+
+    /// Hands what other cluster members send to the documents' actors (loading a document a
+    /// member pushed to, so that it is stored here too), until the queue closes.
+    pub async fn follow_cluster(&self, mut inbound: tokio::sync::mpsc::Receiver<Inbound>) {
+        while let Some(message) = inbound.recv().await {
+            let (doc, command) = match message {
+                Inbound::Changes {
+                    from,
+                    doc,
+                    update,
+                    version,
+                } => (
+                    doc,
+                    DocCommand::FromPeer {
+                        from,
+                        update,
+                        version,
+                    },
+                ),
+                Inbound::Have { from, doc, version } => {
+                    (doc, DocCommand::PeerHave { from, version })
+                }
+            };
+            match self.sender(&doc).try_send(command) {
+                Ok(()) => {
+                    self.inner
+                        .metrics
+                        .document_queue_depth
+                        .fetch_add(1, Relaxed);
+                }
+                // A busy document: the member's next push or the pull on load brings it.
+                Err(_) => {
+                    self.inner.metrics.cluster_dropped.fetch_add(1, Relaxed);
+                }
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 //! (no `Ack`, no broadcast) until the actor reports them persisted with [`DocumentState::persisted`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use crdt_core::sync::{Message, SessionLimits, SyncError, SyncSession};
@@ -93,6 +94,12 @@ pub struct DocumentState {
     /// Part of the stored data did not load: never compact (it would be lost).
     keep_stored: bool,
     limits: DocumentLimits,
+    /// Cluster members' sync sessions (changes they push wait here for missing dependencies).
+    peers: HashMap<SocketAddr, SyncSession>,
+    /// Whether client batches are kept for [`take_pushes`](Self::take_pushes) (in a cluster).
+    record_pushes: bool,
+    /// Client batches applied since the last [`take_pushes`](Self::take_pushes).
+    pushes: Vec<Vec<u8>>,
 }
 
 impl DocumentState {
@@ -167,6 +174,9 @@ impl DocumentState {
             seqs_above_gap: BTreeSet::new(),
             keep_stored,
             limits,
+            peers: HashMap::new(),
+            record_pushes: false,
+            pushes: Vec::new(),
         };
         (state, report)
     }
@@ -303,6 +313,7 @@ impl DocumentState {
             out.push((conn, refuse(AckStatus::TooLarge)));
             return Some(AckStatus::TooLarge);
         }
+        let pushed = self.record_pushes.then(|| update.clone());
         let message = Message::Changes {
             doc: self.id.clone(),
             update,
@@ -311,6 +322,7 @@ impl DocumentState {
         match subscriber.session.receive(&mut self.document, message) {
             Ok(_) => {
                 subscriber.pending.push((batch, version));
+                self.pushes.extend(pushed);
                 None
             }
             Err(SyncError::BufferFull) => {
@@ -345,6 +357,66 @@ impl DocumentState {
                 Some(AckStatus::Invalid)
             }
         }
+    }
+
+    /// In a cluster: keep each client batch this document applies, for
+    /// [`take_pushes`](Self::take_pushes).
+    pub fn record_pushes(&mut self) {
+        self.record_pushes = true;
+    }
+
+    /// The client batches applied since the last call (to push to the cluster members holding
+    /// the document, once stored). Changes that came from members are not among them: they
+    /// are never pushed on.
+    pub fn take_pushes(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.pushes)
+    }
+
+    /// Changes a cluster member pushed (or sent in answer to a `Have`). Applied at once, or
+    /// kept until their dependencies arrive; stored and relayed like a client's, but never
+    /// acknowledged or pushed on. `Err` if they do not apply (or too much waits): the caller
+    /// asks the member for everything again.
+    pub fn from_peer(
+        &mut self,
+        from: SocketAddr,
+        update: Vec<u8>,
+        version: VersionVector,
+    ) -> Result<(), SyncError> {
+        if self.stored_bytes.saturating_add(update.len()) > self.limits.max_document {
+            return Err(SyncError::BufferFull);
+        }
+        let limits = SessionLimits {
+            max_waiting: 64,
+            max_waiting_bytes: self.limits.max_document.min(64 << 20),
+        };
+        let id = self.id.clone();
+        let session = self
+            .peers
+            .entry(from)
+            .or_insert_with(|| SyncSession::with_limits(id, limits));
+        let message = Message::Changes {
+            doc: self.id.clone(),
+            update,
+            version,
+        };
+        session.receive(&mut self.document, message).map(|_| ())
+    }
+
+    /// What a cluster member at `version` lacks of what is stored here, with the version it
+    /// reaches; `None` if nothing.
+    pub fn missing_for(&self, version: &VersionVector) -> Option<(Vec<u8>, VersionVector)> {
+        if version.includes(&self.persisted) {
+            return None;
+        }
+        Some((
+            self.document.update_between(version, &self.persisted),
+            self.persisted.clone(),
+        ))
+    }
+
+    /// The durable version (what storage holds of this document).
+    pub fn durable(&self) -> &VersionVector {
+        &self.persisted
     }
 
     /// A client's `Have`: it needs nothing up to `version`.
