@@ -34,6 +34,8 @@
 pub mod client;
 mod fragment;
 mod frame;
+#[cfg(feature = "node")]
+pub mod node;
 mod status;
 mod vec_map;
 

@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use crate::auth::Authenticator;
 use crate::budget::BytePool;
-use crate::cluster::{Cluster, ClusterStatus, NodeId};
+use crate::cluster::{Cluster, ClusterStatus};
 use crate::config::Config;
 use crate::connection::{self, ServerContext};
 use crate::descriptors::{self, AcceptErrors};
@@ -83,7 +83,7 @@ impl<S: Storage> Server<S> {
             Some(Some(cluster_config)) => {
                 let node = match cluster_config.node_id {
                     Some(node) => node,
-                    None => NodeId::load_or_create(&config.data_dir)?,
+                    None => crate::cluster::load_or_create_node_id(&config.data_dir)?,
                 };
                 Some(
                     Cluster::start(

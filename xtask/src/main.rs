@@ -183,9 +183,10 @@ fn test() -> Result<(), String> {
 }
 
 /// The fuzz targets of `fuzz/` (cargo-fuzz, outside the workspace).
-const FUZZ_TARGETS: [&str; 8] = [
+const FUZZ_TARGETS: [&str; 9] = [
     "convergence",
     "wire_frame",
+    "node_frame",
     "client_session",
     "text_update",
     "list_update",

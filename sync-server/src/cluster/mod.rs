@@ -1,7 +1,8 @@
 //! Several `sync-server` nodes as one service: membership, and changes pushed between the
 //! nodes that hold a document live.
 //!
-//! - [`wire`]: node frames, sealed with the cluster secret (HMAC-SHA256), versioned;
+//! - [`wire`] (`sync_protocol::node`): node frames, sealed with the cluster secret
+//!   (HMAC-SHA256), versioned;
 //! - [`transport`]: a TCP listener for node frames and a bounded outgoing link per peer;
 //! - [`membership`]: SWIM by `foca` (suspicion, refutation), fed by the cluster task.
 //!
@@ -27,13 +28,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crdt_core::VersionVector;
 use foca::OwnedNotification;
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 pub mod membership;
 pub mod transport;
-pub mod wire;
+
+pub use sync_protocol::node::{self as wire, NodeId};
 
 use membership::{MemberState, MemberView, Membership, NodeIdentity};
 use transport::PeerLink;
@@ -51,68 +52,37 @@ const HOLDING_CHUNK: usize = 512;
 /// Messages from other nodes waiting for the server (pushes are dropped past it, and counted).
 pub const INBOUND_QUEUE: usize = 4096;
 
-/// A node's stable id (random at first start, then kept in the data directory).
+/// A random node id (never zero: zero names a seed not met yet).
+pub fn random_node_id() -> NodeId {
+    let bits = crdt_core::ReplicaId::random().as_u128();
+    NodeId((bits as u64).max(1))
+}
+
+/// The node id kept in `<dir>/node-id`, created there (random) at first start.
 ///
 /// ```
-/// use sync_server::cluster::NodeId;
-/// let id: NodeId = "00000000000000ff".parse().unwrap();
-/// assert_eq!(id, NodeId(255));
-/// assert_eq!(id.to_string(), "00000000000000ff");
+/// let dir = tempfile::tempdir().unwrap();
+/// let first = sync_server::cluster::load_or_create_node_id(dir.path()).unwrap();
+/// assert_eq!(sync_server::cluster::load_or_create_node_id(dir.path()).unwrap(), first);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct NodeId(pub u64);
-
-impl std::fmt::Display for NodeId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
-
-impl std::str::FromStr for NodeId {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<NodeId, String> {
-        u64::from_str_radix(text.trim(), 16)
-            .ok()
-            .filter(|id| *id != 0)
-            .map(NodeId)
-            .ok_or_else(|| format!("a node id is 1 to 16 hex digits, not zero; got {text:?}"))
-    }
-}
-
-impl NodeId {
-    /// A random id (never zero: zero names a seed not met yet).
-    pub fn random() -> NodeId {
-        let bits = crdt_core::ReplicaId::random().as_u128();
-        NodeId((bits as u64).max(1))
-    }
-
-    /// The id kept in `<dir>/node-id`, created there at first start.
-    ///
-    /// ```
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let first = sync_server::cluster::NodeId::load_or_create(dir.path()).unwrap();
-    /// assert_eq!(sync_server::cluster::NodeId::load_or_create(dir.path()).unwrap(), first);
-    /// ```
-    pub fn load_or_create(dir: &std::path::Path) -> std::io::Result<NodeId> {
-        let path = dir.join("node-id");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => text.parse().map_err(|why: String| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {why}", path.display()),
-                )
-            }),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(dir)?;
-                let id = NodeId::random();
-                let temporary = dir.join("node-id.tmp");
-                std::fs::write(&temporary, format!("{id}\n"))?;
-                std::fs::rename(&temporary, &path)?;
-                Ok(id)
-            }
-            Err(error) => Err(error),
+pub fn load_or_create_node_id(dir: &std::path::Path) -> std::io::Result<NodeId> {
+    let path = dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text.parse().map_err(|why: String| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {why}", path.display()),
+            )
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            let id = random_node_id();
+            let temporary = dir.join("node-id.tmp");
+            std::fs::write(&temporary, format!("{id}\n"))?;
+            std::fs::rename(&temporary, &path)?;
+            Ok(id)
         }
+        Err(error) => Err(error),
     }
 }
 

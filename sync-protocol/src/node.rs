@@ -1,4 +1,5 @@
-//! What nodes of a cluster say to each other, and how it is sealed.
+//! What the nodes of a `sync-server` cluster say to each other, and how it is sealed (feature
+//! `node`: clients never need it, and the wasm package stays without its hashing code).
 //!
 //! A node frame on a TCP stream between nodes is a 4-byte big-endian length, then:
 //!
@@ -16,7 +17,34 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::NodeId;
+/// A node's stable id (random at first start, then kept in the data directory).
+///
+/// ```
+/// use sync_protocol::node::NodeId;
+/// let id: NodeId = "00000000000000ff".parse().unwrap();
+/// assert_eq!(id, NodeId(255));
+/// assert_eq!(id.to_string(), "00000000000000ff");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub u64);
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl std::str::FromStr for NodeId {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<NodeId, String> {
+        u64::from_str_radix(text.trim(), 16)
+            .ok()
+            .filter(|id| *id != 0)
+            .map(NodeId)
+            .ok_or_else(|| format!("a node id is 1 to 16 hex digits, not zero; got {text:?}"))
+    }
+}
 
 /// The first bytes of every node frame.
 pub const MAGIC: &[u8; 4] = b"CRDN";
@@ -110,8 +138,7 @@ impl std::error::Error for NodeFrameError {}
 /// Seals and opens node frames with the cluster secret.
 ///
 /// ```
-/// use sync_server::cluster::wire::{NodeBody, NodeMessage, Sealer};
-/// use sync_server::cluster::NodeId;
+/// use sync_protocol::node::{NodeBody, NodeId, NodeMessage, Sealer};
 ///
 /// let sealer = Sealer::new(b"a long shared cluster secret");
 /// let message = NodeMessage {
