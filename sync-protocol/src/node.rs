@@ -94,12 +94,31 @@ pub enum NodeBody {
         /// machine the figure is exact.
         stored_at_ms: u64,
     },
-    /// The sender just loaded the document at this version: send what it lacks.
+    /// The sender holds the document at this version (it just loaded it, or anti-entropy
+    /// found it differs): send what it lacks, and ask back if it holds what the receiver lacks.
     Have {
         /// The document.
         doc: String,
         /// The sender's version.
         version: VersionVector,
+    },
+    /// Anti-entropy, first step: the root hash over every stored document's version.
+    Digest {
+        /// The root hash.
+        root: u64,
+    },
+    /// Anti-entropy, the answer when the roots differ: the hash of each bucket of documents.
+    Buckets {
+        /// One hash per bucket, in bucket order.
+        hashes: Vec<u64>,
+    },
+    /// Anti-entropy, for each bucket whose hashes differ: its documents with the hash of their
+    /// versions, so the receiver can tell which documents to reconcile.
+    BucketDocs {
+        /// The bucket.
+        bucket: u16,
+        /// Its documents and the hashes of their versions.
+        docs: Vec<(String, u64)>,
     },
 }
 

@@ -154,6 +154,15 @@ pub struct Overrides {
     /// authenticated with it.
     #[arg(long, env = "SYNC_CLUSTER_SECRET", hide_env_values = true)]
     pub cluster_secret: Option<String>,
+    /// Whether client changes are pushed at once to the other nodes holding the document, and
+    /// a node loading a document pulls from them; `false` leaves it all to anti-entropy (for
+    /// tests and diagnosis) [default: true].
+    #[arg(long, env = "SYNC_CLUSTER_EAGER_PUSH")]
+    pub cluster_eager_push: Option<bool>,
+    /// Milliseconds between anti-entropy rounds (digest comparisons with a random member)
+    /// [default: 1000].
+    #[arg(long, env = "SYNC_CLUSTER_ANTI_ENTROPY_MS")]
+    pub cluster_anti_entropy_ms: Option<u64>,
     /// This node's id, 1 to 16 hex digits [default: random at first start, kept in
     /// `<data_dir>/node-id`].
     #[arg(long, env = "SYNC_NODE_ID")]
@@ -230,6 +239,10 @@ pub struct ClusterSettings {
     pub secret: Option<String>,
     /// This node's id, if not the one kept in the data directory.
     pub node_id: Option<crate::cluster::NodeId>,
+    /// Whether changes are pushed at once (`None`: yes).
+    pub eager_push: Option<bool>,
+    /// Time between anti-entropy rounds (`None`: the default).
+    pub anti_entropy_interval: Option<Duration>,
 }
 
 impl ClusterSettings {
@@ -241,6 +254,10 @@ impl ClusterSettings {
             advertise: self.advertise,
             seeds: self.seeds.clone(),
             secret: self.secret.clone()?,
+            eager_push: self.eager_push.unwrap_or(true),
+            anti_entropy_interval: self
+                .anti_entropy_interval
+                .unwrap_or(crate::cluster::DEFAULT_ANTI_ENTROPY_INTERVAL),
         })
     }
 }
@@ -468,7 +485,9 @@ impl Config {
             || o.cluster_advertise.is_some()
             || o.cluster_seeds.is_some()
             || o.cluster_secret.is_some()
-            || o.node_id.is_some();
+            || o.node_id.is_some()
+            || o.cluster_eager_push.is_some()
+            || o.cluster_anti_entropy_ms.is_some();
         if any_cluster_setting {
             let cluster = self.cluster.get_or_insert_with(ClusterSettings::default);
             take!(cluster.listen, o.cluster_listen.map(Some));
@@ -476,6 +495,12 @@ impl Config {
             take!(cluster.seeds, o.cluster_seeds);
             take!(cluster.secret, o.cluster_secret.map(Some));
             take!(cluster.node_id, o.node_id.map(Some));
+            take!(cluster.eager_push, o.cluster_eager_push.map(Some));
+            take!(
+                cluster.anti_entropy_interval,
+                o.cluster_anti_entropy_ms
+                    .map(|ms| Some(Duration::from_millis(ms.max(10))))
+            );
         }
     }
 

@@ -187,6 +187,12 @@ pub struct Metrics {
     pub cluster_pushes: AtomicU64,
     /// Time from a change's commit on one node to its arrival on another.
     pub replication_lag: Histogram,
+    /// Anti-entropy rounds this node started (one digest sent each).
+    pub anti_entropy_rounds: AtomicU64,
+    /// Buckets found different in anti-entropy exchanges (their document lists were sent).
+    pub anti_entropy_buckets: AtomicU64,
+    /// Documents anti-entropy found out of sync with a member.
+    pub anti_entropy_differing: AtomicU64,
     rejected: [AtomicU64; Reject::ALL.len()],
 }
 
@@ -252,7 +258,22 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
-        let counters: [(&str, &str, u64); 16] = [
+        let counters: [(&str, &str, u64); 19] = [
+            (
+                "sync_anti_entropy_rounds_total",
+                "Anti-entropy rounds started (one digest sent to a random member each).",
+                self.anti_entropy_rounds.load(Relaxed),
+            ),
+            (
+                "sync_anti_entropy_buckets_total",
+                "Digest buckets found different (their document lists were exchanged).",
+                self.anti_entropy_buckets.load(Relaxed),
+            ),
+            (
+                "sync_anti_entropy_documents_out_of_sync_total",
+                "Documents anti-entropy found out of sync with a member.",
+                self.anti_entropy_differing.load(Relaxed),
+            ),
             (
                 "sync_cluster_messages_in_total",
                 "Node frames received from other cluster members.",

@@ -89,6 +89,7 @@ impl<S: Storage> Server<S> {
                     Cluster::start(
                         &cluster_config,
                         node,
+                        !storage.is_shared(),
                         config.limits.max_message,
                         Arc::clone(&metrics),
                         shutdown_rx.clone(),
@@ -106,7 +107,13 @@ impl<S: Storage> Server<S> {
         registry.spawn_evictor(Duration::from_secs(1));
         let cluster = cluster.map(|(cluster, inbound)| {
             let registry = registry.clone();
-            tokio::spawn(async move { registry.follow_cluster(inbound).await });
+            tokio::spawn(async move {
+                if !registry.storage().is_shared() {
+                    let indexing = registry.clone();
+                    tokio::spawn(async move { indexing.index_stored_documents().await });
+                }
+                registry.follow_cluster(inbound).await
+            });
             cluster
         });
         let auth = Authenticator::new(config.jwt_secret.as_deref());

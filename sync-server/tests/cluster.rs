@@ -44,6 +44,10 @@ impl Drop for Node {
 }
 
 async fn spawn_node(number: u8, dir: &Path, seeds: &[SocketAddr]) -> Node {
+    spawn_node_with(number, dir, seeds, &[]).await
+}
+
+async fn spawn_node_with(number: u8, dir: &Path, seeds: &[SocketAddr], extra: &[&str]) -> Node {
     let ip = [127, 0, 0, number];
     let (addr, cluster_addr) = (free_addr(ip), free_addr(ip));
     let id = NodeId(u64::from(number) * 0x1111);
@@ -54,6 +58,7 @@ async fn spawn_node(number: u8, dir: &Path, seeds: &[SocketAddr]) -> Node {
         .arg(dir.join(format!("node-{number}")))
         .args(["--cluster-listen", &cluster_addr.to_string()])
         .args(["--node-id", &id.to_string()])
+        .args(extra)
         .env("SYNC_CLUSTER_SECRET", SECRET)
         .env("SYNC_LOG", "warn")
         .stdout(Stdio::null())
@@ -252,4 +257,104 @@ async fn frames_without_the_secret_or_with_a_borrowed_id_are_refused() {
     assert_eq!(metric(&first, "sync_documents_loaded").await, 0);
     // The real member is still alive.
     assert_eq!(metric(&first, "sync_cluster_members_alive").await, 1);
+}
+
+/// Whether `doc` holds every key `prefix0 .. prefix{count-1}`.
+fn has_keys(d: &crdt_core::Document, prefix: &str, count: usize) -> bool {
+    (0..count).all(|i| {
+        d.get(MapId::ROOT, &format!("{prefix}{i}"))
+            .unwrap()
+            .is_some()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_entropy_alone_makes_every_store_converge() {
+    // No push, no pull on load: only the digest comparisons move changes between nodes.
+    let quiet = [
+        "--cluster-eager-push",
+        "false",
+        "--cluster-anti-entropy-ms",
+        "200",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let first = spawn_node_with(8, dir.path(), &[], &quiet).await;
+    let seeds = [first.cluster_addr];
+    let second = spawn_node_with(9, dir.path(), &seeds, &quiet).await;
+    let third = spawn_node_with(10, dir.path(), &seeds, &quiet).await;
+    let nodes = [&first, &second, &third];
+    wait_for_membership(&nodes).await;
+
+    // Writes through the first two nodes: one document each, and one both write to.
+    for (node, prefix) in [(&first, "a"), (&second, "b")] {
+        let client = Client::start(ClientConfig::new(url(node.addr)));
+        let (own, shared) = (
+            client.open(&format!("only-{prefix}")).unwrap(),
+            client.open("both").unwrap(),
+        );
+        for i in 0..30_i64 {
+            own.edit(|d| d.set(MapId::ROOT, &format!("{prefix}{i}"), i))
+                .unwrap();
+            shared
+                .edit(|d| d.set(MapId::ROOT, &format!("{prefix}{i}"), i))
+                .unwrap();
+        }
+        assert_eq!(own.wait_saved(WAIT).await, Ok(()));
+        assert_eq!(shared.wait_saved(WAIT).await, Ok(()));
+        client.close().await;
+    }
+
+    // Every node's store ends with everything (read through a client of each node: without
+    // a pull on load, a client sees what its node stores).
+    let started = Instant::now();
+    for node in nodes {
+        let client = Client::start(ClientConfig::new(url(node.addr)));
+        let checks: [(&str, &[(&str, usize)]); 3] = [
+            ("only-a", &[("a", 30)]),
+            ("only-b", &[("b", 30)]),
+            ("both", &[("a", 30), ("b", 30)]),
+        ];
+        for (doc_id, keys) in checks {
+            let doc = client.open(doc_id).unwrap();
+            let complete = doc
+                .wait_until(WAIT, |d| keys.iter().all(|(p, n)| has_keys(d, p, *n)))
+                .await;
+            assert!(
+                complete,
+                "{doc_id} on {}: {}",
+                node.addr,
+                doc.read(|d| d.to_json())
+            );
+        }
+        client.close().await;
+    }
+    println!(
+        "anti-entropy converged three stores in {:?}",
+        started.elapsed()
+    );
+    let mut differing = 0;
+    for node in nodes {
+        differing += metric(node, "sync_anti_entropy_documents_out_of_sync_total").await;
+        assert_eq!(metric(node, "sync_cluster_pushes_total").await, 0);
+    }
+    assert!(
+        differing >= 4,
+        "anti-entropy found {differing} documents out of sync"
+    );
+
+    // Equal collections cost one hash: no bucket lists are exchanged any more.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut before = Vec::new();
+    for node in nodes {
+        before.push(metric(node, "sync_anti_entropy_buckets_total").await);
+    }
+    let rounds_before = metric(&first, "sync_anti_entropy_rounds_total").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(metric(&first, "sync_anti_entropy_rounds_total").await > rounds_before + 3);
+    for (node, before) in nodes.iter().zip(before) {
+        assert_eq!(
+            metric(node, "sync_anti_entropy_buckets_total").await,
+            before
+        );
+    }
 }

@@ -17,8 +17,16 @@
 //! go to the server through the [`Inbound`] queue, which hands them to the document's actor.
 //! Unloading calls [`Cluster::release`].
 //!
-//! Not yet: anti-entropy between stores (documents no node holds live converge when loaded,
-//! not before) and write quorums; see issue 17.
+//! Anti-entropy: every [`ClusterConfig::anti_entropy_interval`] the cluster task sends a
+//! random live member the root of its [`digest::DigestIndex`] (every stored document's version
+//! hash; built at start by scanning the store, then kept by the actors). Equal roots end the
+//! round; otherwise the member answers its bucket hashes, this node sends its documents of the
+//! differing buckets, and the member reconciles each differing document with a `Have` (which
+//! the other side answers with what it lacks, asking back for what it lacks itself). This alone
+//! makes the stores converge, with every push lost. With a shared storage (PostgreSQL) there is
+//! nothing to reconcile and it is off.
+//!
+//! Not yet: write quorums; see issue 17.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -31,6 +39,7 @@ use foca::OwnedNotification;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+pub mod digest;
 pub mod membership;
 pub mod transport;
 
@@ -51,6 +60,12 @@ const HOLDING_CHUNK: usize = 512;
 
 /// Messages from other nodes waiting for the server (pushes are dropped past it, and counted).
 pub const INBOUND_QUEUE: usize = 4096;
+
+/// Documents one anti-entropy exchange reconciles at most (the rest in later rounds).
+pub const RECONCILE_PER_ROUND: usize = 256;
+
+/// How often a node compares its digest with a random member, unless configured.
+pub const DEFAULT_ANTI_ENTROPY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A random node id (never zero: zero names a seed not met yet).
 pub fn random_node_id() -> NodeId {
@@ -100,6 +115,12 @@ pub struct ClusterConfig {
     pub seeds: Vec<SocketAddr>,
     /// The secret every node of the cluster shares; node frames are authenticated with it.
     pub secret: String,
+    /// Whether client changes are pushed to the members holding their document and a node
+    /// loading a document pulls from them (`true`); off, only anti-entropy moves changes
+    /// between nodes (for tests and diagnosis).
+    pub eager_push: bool,
+    /// Time between anti-entropy rounds.
+    pub anti_entropy_interval: Duration,
 }
 
 /// A change or a request from another node, for the server to hand to the document's actor.
@@ -115,6 +136,13 @@ pub enum Inbound {
         update: Vec<u8>,
         /// The member's durable version after it.
         version: VersionVector,
+    },
+    /// Anti-entropy found the document differs from the member's: reconcile with it.
+    Reconcile {
+        /// The member's cluster address.
+        from: SocketAddr,
+        /// The document.
+        doc: String,
     },
     /// A member loaded the document at `version` and asks for what it lacks.
     Have {
@@ -158,6 +186,13 @@ struct Shared {
     holders: Mutex<HashMap<String, BTreeSet<SocketAddr>>>,
     /// Documents held live here.
     held: Mutex<BTreeSet<String>>,
+    /// Every stored document's version hash, for anti-entropy.
+    index: Mutex<digest::DigestIndex>,
+    /// Whether the start-up scan filled the index (before, a digest would differ for nothing).
+    index_ready: std::sync::atomic::AtomicBool,
+    /// Whether anti-entropy runs (not with a shared storage).
+    anti_entropy: bool,
+    eager_push: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -185,6 +220,7 @@ impl Cluster {
     pub async fn start(
         config: &ClusterConfig,
         node: NodeId,
+        anti_entropy: bool,
         max_message: usize,
         metrics: Arc<Metrics>,
         stop: watch::Receiver<bool>,
@@ -207,6 +243,10 @@ impl Cluster {
             members: Mutex::new(Vec::new()),
             holders: Mutex::new(HashMap::new()),
             held: Mutex::new(BTreeSet::new()),
+            index: Mutex::new(digest::DigestIndex::default()),
+            index_ready: std::sync::atomic::AtomicBool::new(false),
+            anti_entropy,
+            eager_push: config.eager_push,
         });
         let cluster = Cluster { shared };
         let (frames_in, frames) = mpsc::channel(INBOUND_QUEUE);
@@ -224,6 +264,7 @@ impl Cluster {
             cluster.clone(),
             membership,
             config.seeds.clone(),
+            config.anti_entropy_interval,
             frames,
             inbound_in,
             stop,
@@ -258,6 +299,9 @@ impl Cluster {
         for member in self.alive_members() {
             self.send(member, holding.clone());
         }
+        if !self.shared.eager_push {
+            return;
+        }
         let have = NodeBody::Have {
             doc: doc.to_owned(),
             version: version.clone(),
@@ -282,6 +326,9 @@ impl Cluster {
     /// Changes this node's clients made to `doc`, now stored here: sent to the members that
     /// hold the document (at most [`PUSH_FANOUT`]).
     pub fn push(&self, doc: &str, update: Vec<u8>, version: &VersionVector) {
+        if !self.shared.eager_push {
+            return;
+        }
         let holders = self.holders_of(doc);
         if holders.is_empty() {
             return;
@@ -309,6 +356,35 @@ impl Cluster {
                 stored_at_ms: now_ms(),
             },
         );
+    }
+
+    /// A document's durable version changed (or was loaded): the anti-entropy index follows.
+    /// Empty versions are not indexed (a document nobody wrote exists nowhere).
+    pub fn note_version(&self, doc: &str, version: &VersionVector) {
+        if !version.is_empty() {
+            lock(&self.shared.index).set(doc, digest::version_hash(version));
+        }
+    }
+
+    /// The start-up scan found `doc` stored at `version` (kept unless an actor noted a newer
+    /// one meanwhile).
+    pub fn note_stored_version(&self, doc: &str, version: &VersionVector) {
+        if !version.is_empty() {
+            lock(&self.shared.index).set_if_absent(doc, digest::version_hash(version));
+        }
+    }
+
+    /// The start-up scan is done: anti-entropy may compare digests.
+    pub fn index_ready(&self) {
+        self.shared.index_ready.store(true, Relaxed);
+        tracing::info!(
+            documents = lock(&self.shared.index).len(),
+            "anti-entropy index ready"
+        );
+    }
+
+    fn comparable(&self) -> bool {
+        self.shared.anti_entropy && self.shared.index_ready.load(Relaxed)
     }
 
     /// Asks a member for what this node lacks of `doc` (its changes did not apply here).
@@ -417,6 +493,7 @@ async fn run(
     cluster: Cluster,
     mut membership: Membership,
     seeds: Vec<SocketAddr>,
+    anti_entropy_interval: Duration,
     mut frames: mpsc::Receiver<NodeMessage>,
     inbound: mpsc::Sender<Inbound>,
     mut stop: watch::Receiver<bool>,
@@ -424,6 +501,9 @@ async fn run(
     let (ticks_in, mut ticks) = mpsc::unbounded_channel::<Tick>();
     let mut announce = tokio::time::interval(Duration::from_secs(1));
     announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut anti_entropy = tokio::time::interval(anti_entropy_interval);
+    anti_entropy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut round: u64 = cluster.shared.me.id.0 ^ now_ms();
     loop {
         tokio::select! {
             frame = frames.recv() => {
@@ -441,6 +521,19 @@ async fn run(
                     for seed in seeds.iter().filter(|s| **s != cluster.shared.me.addr) {
                         membership.announce(*seed);
                     }
+                }
+            }
+            _ = anti_entropy.tick(), if cluster.comparable() => {
+                let alive = cluster.alive_members();
+                if !alive.is_empty() {
+                    // A random member each round (a linear congruential step is enough here).
+                    round = round
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    let peer = alive[((round >> 33) as usize) % alive.len()];
+                    let root = lock(&cluster.shared.index).root();
+                    cluster.send(peer, NodeBody::Digest { root });
+                    cluster.shared.metrics.anti_entropy_rounds.fetch_add(1, Relaxed);
                 }
             }
             _ = stopped(&mut stop) => {
@@ -555,6 +648,52 @@ fn receive(
             };
             if inbound.try_send(changes).is_err() {
                 metrics.cluster_dropped.fetch_add(1, Relaxed);
+            }
+        }
+        NodeBody::Digest { root } => {
+            if !cluster.comparable() {
+                return;
+            }
+            let index = lock(&cluster.shared.index);
+            if index.root() != root {
+                let hashes = index.bucket_hashes().to_vec();
+                drop(index);
+                cluster.send(message.from_addr, NodeBody::Buckets { hashes });
+            }
+        }
+        NodeBody::Buckets { hashes } => {
+            if !cluster.comparable() || hashes.len() != digest::BUCKETS {
+                return;
+            }
+            let index = lock(&cluster.shared.index);
+            let differing: Vec<(u16, Vec<(String, u64)>)> = (0..digest::BUCKETS)
+                .filter(|&k| index.bucket_hashes()[k] != hashes[k])
+                .map(|k| (k as u16, index.bucket(k)))
+                .collect();
+            drop(index);
+            metrics
+                .anti_entropy_buckets
+                .fetch_add(differing.len() as u64, Relaxed);
+            for (bucket, docs) in differing {
+                cluster.send(message.from_addr, NodeBody::BucketDocs { bucket, docs });
+            }
+        }
+        NodeBody::BucketDocs { bucket, docs } => {
+            if !cluster.comparable() {
+                return;
+            }
+            let differing = lock(&cluster.shared.index).differing(usize::from(bucket), &docs);
+            metrics
+                .anti_entropy_differing
+                .fetch_add(differing.len() as u64, Relaxed);
+            for doc in differing.into_iter().take(RECONCILE_PER_ROUND) {
+                let reconcile = Inbound::Reconcile {
+                    from: message.from_addr,
+                    doc,
+                };
+                if inbound.try_send(reconcile).is_err() {
+                    metrics.cluster_dropped.fetch_add(1, Relaxed);
+                }
             }
         }
         NodeBody::Have { doc, version } => {

@@ -88,6 +88,12 @@ pub enum DocCommand {
         /// The member's durable version after it.
         version: VersionVector,
     },
+    /// Anti-entropy found the document differs from a member's: tell it this node's version
+    /// (it answers with what this node lacks and asks back for what it lacks).
+    Reconcile {
+        /// The member's cluster address.
+        with: SocketAddr,
+    },
     /// A cluster member loaded the document at `version`: send it what it lacks.
     PeerHave {
         /// The member's cluster address.
@@ -236,6 +242,7 @@ pub(crate) async fn run<S: Storage>(
     let (mut state, report) = DocumentState::load(&id, stored, limits);
     if let Some(cluster) = &cluster {
         state.record_pushes();
+        cluster.note_version(&id, state.durable());
         cluster.hold(&id, state.durable());
     }
     if report.skipped > 0 {
@@ -313,6 +320,9 @@ pub(crate) async fn run<S: Storage>(
             }));
         }
         actor.publish();
+        if let Some(cluster) = &actor.cluster {
+            cluster.note_version(&id, actor.state.durable());
+        }
         match stop {
             Stop::No => {}
             Stop::Evict if actor.state.subscriber_count() > 0 => {}
@@ -445,10 +455,19 @@ impl Actor {
                     }
                 }
                 DocCommand::PeerHave { from, version } => {
-                    if let (Some(cluster), Some((update, reaches))) =
-                        (&self.cluster, self.state.missing_for(&version))
-                    {
-                        cluster.answer(from, &self.id, update, &reaches);
+                    if let Some(cluster) = &self.cluster {
+                        if let Some((update, reaches)) = self.state.missing_for(&version) {
+                            cluster.answer(from, &self.id, update, &reaches);
+                        }
+                        // The member holds what this node lacks: ask for it in turn.
+                        if !self.state.durable().includes(&version) {
+                            cluster.ask(from, &self.id, self.state.durable());
+                        }
+                    }
+                }
+                DocCommand::Reconcile { with } => {
+                    if let Some(cluster) = &self.cluster {
+                        cluster.ask(with, &self.id, self.state.durable());
                     }
                 }
                 DocCommand::Evict => stop = Stop::Evict,

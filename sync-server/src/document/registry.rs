@@ -288,6 +288,7 @@ impl<S: Storage> Registry<S> {
                 Inbound::Have { from, doc, version } => {
                     (doc, DocCommand::PeerHave { from, version })
                 }
+                Inbound::Reconcile { from, doc } => (doc, DocCommand::Reconcile { with: from }),
             };
             match self.sender(&doc).try_send(command) {
                 Ok(()) => {
@@ -302,6 +303,47 @@ impl<S: Storage> Registry<S> {
                 }
             }
         }
+    }
+
+    /// Fills the cluster's anti-entropy index with every stored document's version (one
+    /// document loaded at a time, outside the actors), then lets anti-entropy start. A document
+    /// that does not load is left out (and logged): its version is unknown here.
+    pub async fn index_stored_documents(&self) {
+        let Some(cluster) = &self.inner.cluster else {
+            return;
+        };
+        let documents = match self.inner.storage.documents().await {
+            Ok(documents) => documents,
+            Err(error) => {
+                self.inner.metrics.storage_errors.fetch_add(1, Relaxed);
+                tracing::error!(%error, "listing stored documents failed; anti-entropy stays off");
+                return;
+            }
+        };
+        let limits = DocumentLimits {
+            max_document: self.inner.limits.max_document,
+            compact_after: self.inner.limits.compact_after,
+            max_nesting_depth: self.inner.limits.max_nesting_depth,
+            presence: PresenceLimits {
+                entries: 1,
+                bytes: 1,
+            },
+        };
+        for doc in documents {
+            match self.inner.storage.load(&doc).await {
+                Ok(stored) => {
+                    let (state, _) = super::state::DocumentState::load(&doc, stored, limits);
+                    cluster.note_stored_version(&doc, state.durable());
+                }
+                Err(error) => {
+                    self.inner.metrics.storage_errors.fetch_add(1, Relaxed);
+                    tracing::warn!(%doc, %error, "not indexed for anti-entropy: loading failed");
+                }
+            }
+            // Serving clients comes first.
+            tokio::task::yield_now().await;
+        }
+        cluster.index_ready();
     }
 
     /// Asks idle documents to unload, least recently used first, until the estimated memory of
