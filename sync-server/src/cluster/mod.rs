@@ -483,11 +483,6 @@ impl Cluster {
     }
 }
 
-/// Events of the cluster task besides frames.
-enum Tick {
-    Timer(foca::Timer<NodeIdentity>),
-}
-
 /// The cluster task: feeds SWIM, applies its outputs, sorts frames from other nodes.
 async fn run(
     cluster: Cluster,
@@ -498,7 +493,8 @@ async fn run(
     inbound: mpsc::Sender<Inbound>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let (ticks_in, mut ticks) = mpsc::unbounded_channel::<Tick>();
+    // SWIM's timers, fed back when they fire.
+    let (ticks_in, mut ticks) = mpsc::unbounded_channel::<foca::Timer<NodeIdentity>>();
     let mut announce = tokio::time::interval(Duration::from_secs(1));
     announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut anti_entropy = tokio::time::interval(anti_entropy_interval);
@@ -511,7 +507,7 @@ async fn run(
                 receive(&cluster, &mut membership, message, &inbound);
             }
             tick = ticks.recv() => match tick {
-                Some(Tick::Timer(timer)) => membership.handle_timer(timer),
+                Some(timer) => membership.handle_timer(timer),
                 None => break,
             },
             _ = announce.tick() => {
@@ -550,7 +546,7 @@ async fn run(
 fn apply(
     cluster: &Cluster,
     membership: &mut Membership,
-    ticks: &mpsc::UnboundedSender<Tick>,
+    ticks: &mpsc::UnboundedSender<foca::Timer<NodeIdentity>>,
     leaving: bool,
 ) {
     let outputs = membership.drain();
@@ -561,21 +557,17 @@ fn apply(
         let ticks = ticks.clone();
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
-            let _ = ticks.send(Tick::Timer(timer));
+            let _ = ticks.send(timer);
         });
     }
-    let mut changed = false;
     for notification in outputs.notifications {
         match notification {
             OwnedNotification::MemberUp(member) => {
                 tracing::info!(node = %member.id, addr = %member.addr, "cluster member up");
-                changed = true;
-                *lock(&cluster.shared.members) = membership.members();
                 cluster.member_up(member.addr);
             }
             OwnedNotification::MemberDown(member) => {
                 tracing::warn!(node = %member.id, addr = %member.addr, "cluster member down");
-                changed = true;
                 cluster.member_down(member.addr);
             }
             OwnedNotification::Idle => {
@@ -599,10 +591,7 @@ fn apply(
             Relaxed,
         );
     }
-    let mut current = lock(&cluster.shared.members);
-    if changed || *current != members {
-        *current = members;
-    }
+    *lock(&cluster.shared.members) = members;
 }
 
 /// One frame from another node.

@@ -136,6 +136,20 @@ impl<S: Storage> Registry<S> {
         Some(self.start(&mut docs, doc))
     }
 
+    /// The limits every document of this server enforces.
+    fn document_limits(&self) -> DocumentLimits {
+        let limits = &self.inner.limits;
+        DocumentLimits {
+            max_document: limits.max_document,
+            compact_after: limits.compact_after,
+            max_nesting_depth: limits.max_nesting_depth,
+            presence: PresenceLimits {
+                entries: limits.presence_entries_per_document,
+                bytes: limits.presence_bytes_per_document,
+            },
+        }
+    }
+
     /// Starts `doc`'s actor and registers it.
     fn start(&self, docs: &mut HashMap<String, Entry>, doc: &str) -> mpsc::Sender<DocCommand> {
         let (sender, receiver) = mpsc::channel(DOCUMENT_QUEUE);
@@ -155,15 +169,7 @@ impl<S: Storage> Registry<S> {
             id: doc.to_owned(),
             storage: Arc::clone(&self.inner.storage),
             metrics: Arc::clone(&self.inner.metrics),
-            limits: DocumentLimits {
-                max_document: self.inner.limits.max_document,
-                compact_after: self.inner.limits.compact_after,
-                max_nesting_depth: self.inner.limits.max_nesting_depth,
-                presence: PresenceLimits {
-                    entries: self.inner.limits.presence_entries_per_document,
-                    bytes: self.inner.limits.presence_bytes_per_document,
-                },
-            },
+            limits: self.document_limits(),
             document_idle: self.inner.limits.document_idle,
             shared: Arc::clone(&shared),
             epoch: self.inner.epoch,
@@ -320,15 +326,7 @@ impl<S: Storage> Registry<S> {
                 return;
             }
         };
-        let limits = DocumentLimits {
-            max_document: self.inner.limits.max_document,
-            compact_after: self.inner.limits.compact_after,
-            max_nesting_depth: self.inner.limits.max_nesting_depth,
-            presence: PresenceLimits {
-                entries: 1,
-                bytes: 1,
-            },
-        };
+        let limits = self.document_limits();
         for doc in documents {
             match self.inner.storage.load(&doc).await {
                 Ok(stored) => {

@@ -218,13 +218,7 @@ impl DocumentState {
         out: &mut Outbox,
     ) {
         self.drop_presence_of(conn, out);
-        let mut session = SyncSession::with_limits(
-            self.id.clone(),
-            SessionLimits {
-                max_waiting: 64,
-                max_waiting_bytes: self.limits.max_document.min(64 << 20),
-            },
-        );
+        let mut session = SyncSession::with_limits(self.id.clone(), self.session_limits());
         out.push((
             conn,
             encode(Frame::Subscribed {
@@ -385,10 +379,7 @@ impl DocumentState {
         if self.stored_bytes.saturating_add(update.len()) > self.limits.max_document {
             return Err(SyncError::BufferFull);
         }
-        let limits = SessionLimits {
-            max_waiting: 64,
-            max_waiting_bytes: self.limits.max_document.min(64 << 20),
-        };
+        let limits = self.session_limits();
         let id = self.id.clone();
         let session = self
             .peers
@@ -633,6 +624,14 @@ impl DocumentState {
         self.persisted = self.document.version();
         self.persisted(None, out);
         Some(report)
+    }
+
+    /// What a client's or a member's sync session may hold waiting for dependencies.
+    fn session_limits(&self) -> SessionLimits {
+        SessionLimits {
+            max_waiting: 64,
+            max_waiting_bytes: self.limits.max_document.min(64 << 20),
+        }
     }
 
     /// Records a seq this document now holds, advancing the contiguous prefix.
